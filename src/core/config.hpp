@@ -1,0 +1,61 @@
+// The configuration as an immutable value, built and validated from TOML in one place.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include "core/policy.hpp"
+
+namespace mdcrypt {
+
+// A configuration file is unusable. what() reads "FILE:LINE:COLUMN: key 'a.b': what is wrong".
+class ConfigError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+enum class TrustModel {
+    ServerKeyring,  // every key the administrator imported is trusted ("always" in gpg terms)
+    GnupgTrustDb,   // gpg's own trust database decides (keys must be signed or ownertrusted)
+};
+
+struct MilterSettings {
+    std::string socket = "unix:/run/mdcrypt-milter/mdcrypt-milter.sock";
+    std::optional<std::uint32_t> socket_mode;  // e.g. 0660 for a unix socket; default: umask
+    std::string socket_group;                  // group that owns a unix socket; empty = unchanged
+    std::string user;                          // drop privileges to this user after binding; empty = stay
+    std::string group;
+    unsigned max_concurrent_encryptions = 0;   // 0 = twice the number of cores
+    std::uint64_t max_message_size = 0;        // bytes; 0 = unlimited
+    std::size_t body_memory_limit = 1 << 20;   // bytes of a body kept in memory before spooling to disk
+    std::filesystem::path spool_directory = "/var/spool/mdcrypt-milter";
+    unsigned timeout_seconds = 600;            // libmilter connection timeout
+    bool log_verbose = false;
+};
+
+struct GnupgSettings {
+    std::filesystem::path home = "/var/lib/mdcrypt-milter/gnupg";
+    TrustModel trust_model = TrustModel::ServerKeyring;
+    std::filesystem::path gpg_program;  // empty = GPGME's default gpg
+};
+
+struct Config {
+    std::filesystem::path file;         // the main file it was loaded from
+    MilterSettings milter;
+    GnupgSettings gnupg;
+    std::filesystem::path policy_file;  // [policy] file
+    Policy policy;
+};
+
+// Loads the main file and the policy file it names (relative paths are relative to the main file's
+// directory). Throws ConfigError naming file, line and key for unknown keys, wrong types and bad values.
+std::shared_ptr<const Config> load_config(const std::filesystem::path& main_file);
+
+// Parses a policy file on its own (used by load_config, and by tests).
+Policy load_policy(const std::filesystem::path& policy_file);
+
+}  // namespace mdcrypt

@@ -1,0 +1,105 @@
+#include "core/decision.hpp"
+
+#include <algorithm>
+
+namespace mdcrypt {
+
+std::string_view to_string(RecipientClass c) {
+    switch (c) {
+        case RecipientClass::Encrypt: return "encrypt";
+        case RecipientClass::Plain: return "plain";
+        case RecipientClass::Refuse: return "refuse";
+        case RecipientClass::Defer: return "defer";
+    }
+    return "?";
+}
+
+std::string_view to_string(MessageDecision::Action a) {
+    switch (a) {
+        case MessageDecision::Action::Encrypt: return "encrypt";
+        case MessageDecision::Action::Pass: return "pass";
+        case MessageDecision::Action::Tempfail: return "tempfail";
+        case MessageDecision::Action::Reject: return "reject";
+    }
+    return "?";
+}
+
+RecipientDecision classify_recipient(const std::string& address, const std::optional<DomainPolicy>& domain_policy,
+                                     const KeyLookup& lookup) {
+    RecipientDecision d;
+    d.address = address;
+    if (!domain_policy) {
+        d.reason = "not a local domain";
+        return d;
+    }
+    d.local = true;
+    d.mode = domain_policy->mode;
+    if (d.mode == Mode::Off) {
+        d.reason = "policy mode is off";
+        return d;
+    }
+    switch (lookup.status) {
+        case KeyLookup::Status::Error:
+            d.cls = RecipientClass::Defer;
+            d.reason = "key lookup failed: " + lookup.reason;
+            return d;
+        case KeyLookup::Status::Found:
+            d.cls = RecipientClass::Encrypt;
+            d.key = lookup.key;
+            d.reason = "usable key " + (lookup.key ? lookup.key->fingerprint : std::string("?"));
+            return d;
+        case KeyLookup::Status::NotFound:
+            break;
+    }
+    if (d.mode == Mode::Required) {
+        d.cls = RecipientClass::Refuse;
+        d.reason = "encryption required but no usable key: " + lookup.reason;
+    } else {
+        d.reason = "no usable key: " + lookup.reason;
+    }
+    return d;
+}
+
+MessageDecision decide_message(std::span<const RecipientDecision> recipients) {
+    using Action = MessageDecision::Action;
+    MessageDecision m;
+    if (recipients.empty()) {
+        m.action = Action::Tempfail;
+        m.reason = "no recipients";
+        return m;
+    }
+    auto first_of = [&](RecipientClass c) {
+        return std::find_if(recipients.begin(), recipients.end(), [c](const RecipientDecision& r) { return r.cls == c; });
+    };
+    if (auto r = first_of(RecipientClass::Defer); r != recipients.end()) {
+        m.action = Action::Tempfail;
+        m.reason = r->address + ": " + r->reason;
+        return m;
+    }
+    if (auto r = first_of(RecipientClass::Refuse); r != recipients.end()) {
+        m.action = Action::Reject;
+        m.reason = r->address + ": " + r->reason;
+        return m;
+    }
+    const auto encrypt = first_of(RecipientClass::Encrypt);
+    const auto plain = first_of(RecipientClass::Plain);
+    if (encrypt == recipients.end()) {
+        m.action = Action::Pass;
+        m.reason = recipients.size() == 1 ? recipients.front().reason : "no recipient to encrypt for";
+        return m;
+    }
+    if (plain != recipients.end()) {
+        m.action = Action::Tempfail;
+        m.reason = "recipients need different forms (" + encrypt->address + " encrypted, " + plain->address +
+                   " plain); deliver them in separate transactions";
+        return m;
+    }
+    m.action = Action::Encrypt;
+    for (const auto& r : recipients)
+        if (r.key && std::find(m.fingerprints.begin(), m.fingerprints.end(), r.key->fingerprint) == m.fingerprints.end())
+            m.fingerprints.push_back(r.key->fingerprint);
+    m.reason = "encrypting to " + std::to_string(m.fingerprints.size()) + " key(s)";
+    return m;
+}
+
+}  // namespace mdcrypt

@@ -1,0 +1,65 @@
+// Pure decisions: what happens to a recipient, and to a message, given policy and key facts.
+// No clock, no I/O: callers pass in what they looked up.
+#pragma once
+
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/keys.hpp"
+#include "core/policy.hpp"
+
+namespace mdcrypt {
+
+enum class RecipientClass {
+    Encrypt,  // local, mode not off, usable key
+    Plain,    // not local, mode off, or opportunistic without a key
+    Refuse,   // required without a usable key
+    Defer,    // the key lookup failed: try again later, never downgrade
+};
+
+std::string_view to_string(RecipientClass c);
+
+// The outcome of looking up a recipient's key.
+struct KeyLookup {
+    enum class Status { Found, NotFound, Error };
+    Status status = Status::NotFound;
+    std::optional<UsableKey> key;  // when Found
+    std::string reason;            // when NotFound or Error
+};
+
+struct RecipientDecision {
+    std::string address;
+    bool local = false;
+    Mode mode = Mode::Off;
+    RecipientClass cls = RecipientClass::Plain;
+    std::optional<UsableKey> key;
+    std::string reason;  // one line an administrator can act on
+};
+
+// `domain_policy` is nullopt when the recipient's domain is not local.
+RecipientDecision classify_recipient(const std::string& address, const std::optional<DomainPolicy>& domain_policy,
+                                     const KeyLookup& lookup);
+
+struct MessageDecision {
+    enum class Action {
+        Encrypt,   // encrypt to `fingerprints`
+        Pass,      // deliver unchanged
+        Tempfail,  // 4xx: the sender keeps the message and retries
+        Reject,    // 5xx: the sender bounces it
+    };
+    Action action = Action::Pass;
+    std::vector<std::string> fingerprints;
+    std::string reason;
+};
+
+std::string_view to_string(MessageDecision::Action a);
+
+// One body serves every recipient of a message, so it is encrypted only when every recipient can
+// read the ciphertext, and passed only when no recipient requires encryption. A mix of encrypt and
+// plain recipients has no safe single form: it is tempfailed (the milter avoids such mixes at RCPT
+// time by deferring recipients).
+MessageDecision decide_message(std::span<const RecipientDecision> recipients);
+
+}  // namespace mdcrypt
