@@ -1,0 +1,41 @@
+#include "core/processor.hpp"
+
+#include <exception>
+
+#include "core/address.hpp"
+
+namespace mdcrypt {
+
+RecipientDecision classify_envelope_recipient(const Policy& policy, std::string_view envelope_address,
+                                              const KeyLookupFn& lookup, std::int64_t now) {
+    const auto address = parse_address(envelope_address);
+    if (!address) {
+        RecipientDecision d;
+        d.address = std::string(envelope_address);
+        d.reason = "not a deliverable address with a domain";
+        return d;
+    }
+    const auto domain_policy = policy.for_domain(address->domain);
+    const std::string full = address->full();
+    if (!domain_policy || domain_policy->mode == Mode::Off) return classify_recipient(full, domain_policy, {});
+    return classify_recipient(full, domain_policy, lookup(full, now));
+}
+
+ProcessResult process_message(const ProcessContext& context, const std::vector<HeaderField>& fields,
+                              ByteSource& body_crlf, std::span<const RecipientDecision> recipients) {
+    ProcessResult result;
+    result.recipients.assign(recipients.begin(), recipients.end());
+    result.decision = decide_message(recipients);
+    if (result.decision.action != MessageDecision::Action::Encrypt) return result;
+    try {
+        result.encrypted = encrypt_message(fields, body_crlf, result.decision.fingerprints, context.encryptor,
+                                           context.spool, context.boundaries);
+    } catch (const std::exception& e) {
+        result.encrypted.reset();
+        result.decision.action = MessageDecision::Action::Tempfail;
+        result.decision.reason = std::string("encryption failed: ") + e.what();
+    }
+    return result;
+}
+
+}  // namespace mdcrypt

@@ -1,0 +1,50 @@
+// One message, start to finish, for every front end (milter, pipe filter): classify the recipients,
+// decide, and encrypt when the decision says so. Key lookup and encryption are injected, so this is
+// tested with fakes and used with GPGME.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/bytes.hpp"
+#include "core/config.hpp"
+#include "core/decision.hpp"
+#include "core/encryptor.hpp"
+#include "core/header.hpp"
+#include "core/pgp_mime.hpp"
+#include "core/spool.hpp"
+
+namespace mdcrypt {
+
+using KeyLookupFn = std::function<KeyLookup(std::string_view address, std::int64_t now)>;
+
+// Policy and key facts for one envelope recipient as the MTA gave it ("<alice@example.org>").
+RecipientDecision classify_envelope_recipient(const Policy& policy, std::string_view envelope_address,
+                                              const KeyLookupFn& lookup, std::int64_t now);
+
+struct ProcessResult {
+    std::vector<RecipientDecision> recipients;
+    MessageDecision decision;
+    std::optional<EncryptedMessage> encrypted;  // set exactly when decision.action == Encrypt
+};
+
+struct ProcessContext {
+    const Policy& policy;
+    const KeyLookupFn& lookup;
+    Encryptor& encryptor;
+    const SpoolSettings& spool;
+    const BoundaryGenerator& boundaries;
+    std::int64_t now;
+};
+
+// Never fails open: an encryption or spool error turns an Encrypt decision into Tempfail with the
+// reason, and no edits are returned.
+ProcessResult process_message(const ProcessContext& context, const std::vector<HeaderField>& fields,
+                              ByteSource& body_crlf, std::span<const RecipientDecision> recipients);
+
+}  // namespace mdcrypt

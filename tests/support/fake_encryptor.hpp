@@ -1,0 +1,24 @@
+// A stand-in for OpenPGP in unit tests of the layers above the Encryptor interface: it records what it
+// was asked to encrypt and emits a deterministic armor-shaped text.
+#pragma once
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/encryptor.hpp"
+
+namespace mdcrypt::testing {
+
+class FakeEncryptor final : public Encryptor {
+public:
+    void encrypt(ByteSource& plaintext, std::span<const std::string> fingerprints, ByteSink& armored) override;
+
+    std::string last_plaintext;
+    std::vector<std::string> last_fingerprints;
+    int calls = 0;
+    bool fail = false;            // throw EncryptError instead
+    std::string extra_armor_line; // inserted verbatim into the armor (boundary collision tests)
+};
+
+}  // namespace mdcrypt::testing
