@@ -1,0 +1,86 @@
+#include "core/decision.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace mdcrypt;
+using Status = KeyLookup::Status;
+using Action = MessageDecision::Action;
+
+namespace {
+
+KeyLookup found(const char* fpr) { return {Status::Found, UsableKey{fpr, 0, "keyring"}, {}}; }
+KeyLookup missing() { return {Status::NotFound, std::nullopt, "no key for x"}; }
+KeyLookup failed() { return {Status::Error, std::nullopt, "keyring unreadable"}; }
+
+}  // namespace
+
+TEST_CASE("classify_recipient: local x mode x key, as in the README's table", "[decision]") {
+    struct Row {
+        bool local;
+        Mode mode;
+        KeyLookup lookup;
+        RecipientClass expected;
+    };
+    const Row rows[] = {
+        {false, Mode::Required, found("F"), RecipientClass::Plain},
+        {true, Mode::Off, found("F"), RecipientClass::Plain},
+        {true, Mode::Off, failed(), RecipientClass::Plain},
+        {true, Mode::Opportunistic, found("F"), RecipientClass::Encrypt},
+        {true, Mode::Opportunistic, missing(), RecipientClass::Plain},
+        {true, Mode::Opportunistic, failed(), RecipientClass::Defer},
+        {true, Mode::Required, found("F"), RecipientClass::Encrypt},
+        {true, Mode::Required, missing(), RecipientClass::Refuse},
+        {true, Mode::Required, failed(), RecipientClass::Defer},
+    };
+    for (const auto& row : rows) {
+        const std::optional<DomainPolicy> policy = row.local ? std::optional<DomainPolicy>(DomainPolicy{row.mode}) : std::nullopt;
+        const RecipientDecision d = classify_recipient("alice@example.test", policy, row.lookup);
+        INFO("local=" << row.local << " mode=" << to_string(row.mode) << " lookup=" << static_cast<int>(row.lookup.status));
+        CHECK(d.cls == row.expected);
+        CHECK(d.local == row.local);
+        CHECK(d.key.has_value() == (row.expected == RecipientClass::Encrypt));
+        CHECK_FALSE(d.reason.empty());
+    }
+}
+
+TEST_CASE("decide_message: one body must suit every recipient", "[decision]") {
+    auto r = [](const char* address, RecipientClass cls, const char* fpr = nullptr) {
+        RecipientDecision d;
+        d.address = address;
+        d.cls = cls;
+        if (fpr) d.key = UsableKey{fpr, 0, "keyring"};
+        d.reason = "because";
+        return d;
+    };
+    SECTION("all encrypt: one encryption to every distinct key") {
+        const std::vector<RecipientDecision> v{r("a@x", RecipientClass::Encrypt, "FA"), r("b@x", RecipientClass::Encrypt, "FB"),
+                                               r("a+tag@x", RecipientClass::Encrypt, "FA")};
+        const MessageDecision m = decide_message(v);
+        CHECK(m.action == Action::Encrypt);
+        CHECK(m.fingerprints == std::vector<std::string>{"FA", "FB"});
+    }
+    SECTION("all plain: passed unchanged") {
+        const std::vector<RecipientDecision> v{r("a@x", RecipientClass::Plain), r("b@y", RecipientClass::Plain)};
+        CHECK(decide_message(v).action == Action::Pass);
+    }
+    SECTION("a mix of encrypt and plain never yields one form for both") {
+        const std::vector<RecipientDecision> v{r("a@x", RecipientClass::Encrypt, "FA"), r("c@y", RecipientClass::Plain)};
+        const MessageDecision m = decide_message(v);
+        CHECK(m.action == Action::Tempfail);
+        CHECK_THAT(m.reason, Catch::Contains("a@x") && Catch::Contains("c@y"));
+        CHECK(m.fingerprints.empty());
+    }
+    SECTION("required without key rejects, naming the address") {
+        const std::vector<RecipientDecision> v{r("a@x", RecipientClass::Encrypt, "FA"), r("boss@x", RecipientClass::Refuse)};
+        const MessageDecision m = decide_message(v);
+        CHECK(m.action == Action::Reject);
+        CHECK_THAT(m.reason, Catch::StartsWith("boss@x"));
+    }
+    SECTION("a failed lookup defers the whole message, ahead of a refusal") {
+        const std::vector<RecipientDecision> v{r("boss@x", RecipientClass::Refuse), r("a@x", RecipientClass::Defer)};
+        CHECK(decide_message(v).action == Action::Tempfail);
+    }
+    SECTION("no recipients is not a pass") {
+        CHECK(decide_message({}).action == Action::Tempfail);
+    }
+}

@@ -1,0 +1,67 @@
+#include "core/spool.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+using namespace mdcrypt;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+    TempDir() {
+        std::string templ = (fs::temp_directory_path() / "spooltest.XXXXXX").string();
+        REQUIRE(::mkdtemp(templ.data()) != nullptr);
+        path = templ;
+    }
+    ~TempDir() { fs::remove_all(path); }
+    fs::path path;
+};
+
+}  // namespace
+
+TEST_CASE("small bodies stay in memory, large ones spill to an unnamed file", "[spool]") {
+    TempDir dir;
+    const fs::path spool_dir = dir.path / "spool";
+    prepare_private_directory(spool_dir);
+    struct stat st{};
+    REQUIRE(::stat(spool_dir.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0700);
+
+    Spool small({spool_dir, 1024});
+    small.write("hello");
+    CHECK_FALSE(small.on_disk());
+    CHECK(read_all(*small.reader()) == "hello");
+
+    Spool big({spool_dir, 1024});
+    std::string expected;
+    for (int i = 0; i < 100; ++i) {
+        const std::string chunk(37, static_cast<char>('a' + i % 26));
+        big.write(chunk);
+        expected += chunk;
+    }
+    CHECK(big.on_disk());
+    CHECK(big.size() == expected.size());
+    CHECK(read_all(*big.reader()) == expected);
+    CHECK(read_all(*big.reader()) == expected);  // readable more than once
+    // Nothing with a name is left in the directory, even while the spool is alive.
+    CHECK(fs::is_empty(spool_dir));
+}
+
+TEST_CASE("a spool directory that is not private is made private; a file there is refused", "[spool]") {
+    TempDir dir;
+    const fs::path open_dir = dir.path / "open";
+    fs::create_directory(open_dir);
+    fs::permissions(open_dir, fs::perms::all);
+    prepare_private_directory(open_dir);
+    CHECK((fs::status(open_dir).permissions() & fs::perms::all) == fs::perms::owner_all);
+
+    const fs::path file = dir.path / "file";
+    { std::FILE* f = std::fopen(file.c_str(), "w"); REQUIRE(f); std::fclose(f); }
+    CHECK_THROWS_WITH(prepare_private_directory(file), Catch::Contains(file.string()));
+}
