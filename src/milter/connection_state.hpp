@@ -1,0 +1,46 @@
+// Per-connection state: the configuration snapshot pinned when the MTA connected (a reload never
+// changes a connection half way), what was negotiated, and the message in progress. Owned by
+// libmilter's private pointer from negotiation to close.
+#pragma once
+
+#include <memory>
+#include <stdexcept>
+
+#include "milter/message_state.hpp"
+#include "milter/runtime.hpp"
+
+namespace mdcrypt::milter {
+
+// A callback needed a message and there is none (protocol out of order, or an earlier failure
+// dropped it). The guard turns it into a tempfail.
+class NoMessage : public std::logic_error {
+public:
+    NoMessage() : std::logic_error("no mail transaction in progress") {}
+};
+
+class ConnectionState {
+public:
+    explicit ConnectionState(std::shared_ptr<const Snapshot> snapshot) : snapshot_(std::move(snapshot)) {}
+
+    const Snapshot& snapshot() const { return *snapshot_; }
+    const Config& config() const { return *snapshot_->config; }
+
+    bool leading_space = false;  // SMFIP_HDR_LEADSPC negotiated
+    bool can_skip = false;       // SMFIP_SKIP negotiated: the body callback may return SMFIS_SKIP
+
+    // MAIL FROM: a fresh message replaces whatever was left.
+    MessageState& begin_message();
+    MessageState& message();                       // throws NoMessage
+    bool has_message() const { return static_cast<bool>(message_); }
+    std::unique_ptr<MessageState> take_message();  // end of message: the caller owns it now; throws NoMessage
+    void reset_message() { message_.reset(); }     // abort, or a failure mid-message
+
+    unsigned long messages_started() const { return messages_started_; }
+
+private:
+    std::shared_ptr<const Snapshot> snapshot_;
+    std::unique_ptr<MessageState> message_;
+    unsigned long messages_started_ = 0;
+};
+
+}  // namespace mdcrypt::milter

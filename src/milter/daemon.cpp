@@ -1,0 +1,160 @@
+#include "milter/daemon.hpp"
+
+#include <libmilter/mfapi.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <ctime>
+#include <iostream>
+#include <optional>
+#include <thread>
+
+#include "core/spool.hpp"
+#include "milter/check_config.hpp"
+#include "milter/logging.hpp"
+#include "milter/milter_callbacks.hpp"
+#include "milter/privileges.hpp"
+#include "milter/signals.hpp"
+#include "milter/socket.hpp"
+
+namespace mdcrypt::milter {
+
+namespace {
+
+// How long a stop waits for ends of message already running (the MTA tempfails anything cut off).
+constexpr auto kStopGrace = std::chrono::seconds(30);
+
+DaemonExit fail(DaemonExit code, const std::string& message) {
+    log_error(message);
+    return code;
+}
+
+void wait_for_messages_in_progress() {
+    const auto deadline = std::chrono::steady_clock::now() + kStopGrace;
+    while (messages_in_progress() > 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (messages_in_progress() > 0)
+        log_warning("stopping with " + std::to_string(messages_in_progress()) +
+                    " message(s) still in progress; the MTA tempfails them");
+}
+
+void log_reload(const ReloadResult& result, const Runtime& runtime) {
+    if (!result.ok) {
+        log_error("reload failed, keeping the running configuration: " + result.error);
+        return;
+    }
+    for (const auto& warning : result.warnings) log_warning(warning);
+    const auto snapshot = runtime.current();
+    set_log_verbose(snapshot->config->milter.log_verbose);
+    log_info("configuration reloaded from " + snapshot->config->file.string() + " (generation " +
+             std::to_string(snapshot->generation) + ", " + std::to_string(snapshot->config->policy.domains.size()) +
+             " local domain(s))");
+}
+
+}  // namespace
+
+DaemonExit check_config(const Config& config, const CryptoFactory& crypto) {
+    std::optional<std::size_t> keys;
+    try {
+        const auto services = crypto(config.gnupg);
+        if (services && services->usable_key_count) keys = services->usable_key_count();
+    } catch (const std::exception& e) {
+        std::cerr << "mdcrypt-milter: " << config.file.string() << ": [gnupg] unusable: " << e.what() << "\n";
+        return DaemonExit::Config;
+    }
+    std::cout << describe_config(config, keys) << "configuration OK\n";
+    return DaemonExit::Ok;
+}
+
+DaemonExit run_daemon(std::shared_ptr<const Config> config, CryptoFactory crypto) {
+    const MilterSettings& settings = config->milter;
+
+    SocketSpec socket;
+    std::optional<Identity> identity;
+    try {
+        socket = parse_socket_spec(settings.socket);
+        if (!settings.user.empty()) identity = resolve_identity(settings.user, settings.group);
+    } catch (const std::exception& e) {
+        return fail(DaemonExit::Config, config->file.string() + ": " + e.what());
+    }
+
+    if (register_filter() != MI_SUCCESS) return fail(DaemonExit::Failure, "smfi_register failed");
+    if (smfi_setconn(socket.spec.data()) != MI_SUCCESS)
+        return fail(DaemonExit::Config, "libmilter does not accept the socket '" + socket.spec + "'");
+    smfi_settimeout(static_cast<int>(settings.timeout_seconds));
+
+    try {
+        if (socket.kind == SocketSpec::Kind::Unix) prepare_unix_socket(socket.path);
+    } catch (const std::exception& e) {
+        return fail(DaemonExit::SocketUnavailable, e.what());
+    }
+    // true: libmilter removes a socket file left at the path (we just made sure nobody listens on it).
+    if (smfi_opensocket(true) != MI_SUCCESS)
+        return fail(DaemonExit::SocketUnavailable, "cannot open the milter socket " + socket.spec);
+    try {
+        if (socket.kind == SocketSpec::Kind::Unix) {
+            set_unix_socket_access(socket.path, settings.socket_mode, settings.socket_group);
+            // The unprivileged daemon must be able to remove its socket when it stops.
+            if (identity && ::chown(socket.path.c_str(), identity->uid, static_cast<gid_t>(-1)) != 0)
+                throw SocketError("cannot give the socket to user " + identity->user);
+        }
+    } catch (const std::exception& e) {
+        return fail(DaemonExit::SocketUnavailable, e.what());
+    }
+
+    std::unique_ptr<Runtime> runtime;
+    try {
+        if (identity) {
+            if (::geteuid() == 0) give_directory_to(settings.spool_directory, *identity);
+            drop_privileges(*identity);
+        }
+        prepare_private_directory(settings.spool_directory);
+    } catch (const std::exception& e) {
+        return fail(DaemonExit::Failure, e.what());
+    }
+    try {
+        // After the privilege drop, so the GnuPG home is read as the user the daemon runs as.
+        runtime = std::make_unique<Runtime>(config, load_config, std::move(crypto), prepare_private_directory);
+    } catch (const std::exception& e) {
+        return fail(DaemonExit::Config, config->file.string() + ": [gnupg] unusable: " + e.what());
+    }
+    // Never destroyed: libmilter's detached worker threads may still be in a callback at exit.
+    Runtime* shared_runtime = runtime.release();
+    set_runtime(shared_runtime);
+
+    SignalPipe signals;
+    std::atomic<int> milter_status{MI_SUCCESS};
+    std::thread milter_thread;
+    {
+        const BlockedSignals blocked;  // smfi_main's thread and every thread it starts inherit the mask
+        milter_thread = std::thread([&] {
+            milter_status = smfi_main();
+            signals.finished();
+        });
+    }
+    log_info("mdcrypt-milter " MDCRYPT_VERSION " listening on " + socket.spec + " with " +
+             std::to_string(config->policy.domains.size()) + " local domain(s), up to " +
+             std::to_string(shared_runtime->limiter().limit()) + " concurrent encryptions");
+
+    bool stopping = false;
+    for (;;) {
+        const auto event = signals.wait();
+        if (event == SignalPipe::Event::MilterFinished) break;
+        if (event == SignalPipe::Event::Reload) {
+            log_info("SIGHUP: re-reading " + shared_runtime->current()->config->file.string());
+            log_reload(shared_runtime->reload(), *shared_runtime);
+        } else if (!stopping) {
+            stopping = true;
+            log_info("stopping: no new connections; waiting for messages in progress");
+            smfi_stop();
+        }
+    }
+    milter_thread.join();
+    wait_for_messages_in_progress();
+    if (milter_status != MI_SUCCESS) return fail(DaemonExit::Failure, "smfi_main failed");
+    log_info("stopped");
+    return DaemonExit::Ok;
+}
+
+}  // namespace mdcrypt::milter

@@ -1,0 +1,122 @@
+#include "milter/end_of_message.hpp"
+
+#include <algorithm>
+
+namespace mdcrypt::milter {
+
+namespace {
+
+constexpr std::size_t kMaxReplyText = 200;
+
+using Verdict = EomOutcome::Verdict;
+using Action = MessageDecision::Action;
+
+const RecipientDecision* first_of(const std::vector<RecipientDecision>& recipients, RecipientClass cls) {
+    const auto it = std::find_if(recipients.begin(), recipients.end(), [cls](const auto& r) { return r.cls == cls; });
+    return it == recipients.end() ? nullptr : &*it;
+}
+
+SmtpReply reply(const char* rcode, const char* xcode, std::string_view text) {
+    return {rcode, xcode, smtp_reply_text(text)};
+}
+
+}  // namespace
+
+std::string_view to_string(EomOutcome::Verdict v) {
+    switch (v) {
+        case Verdict::Accept: return "accept";
+        case Verdict::Encrypt: return "encrypt";
+        case Verdict::Tempfail: return "tempfail";
+        case Verdict::Reject: return "reject";
+    }
+    return "?";
+}
+
+std::string smtp_reply_text(std::string_view text) {
+    std::string out;
+    for (char c : text) {
+        if (out.size() >= kMaxReplyText) break;
+        const auto u = static_cast<unsigned char>(c);
+        if (c == '%') out += "%%";
+        else if (u < 0x20 || u >= 0x7f) out.push_back(' ');
+        else out.push_back(c);
+    }
+    return out;
+}
+
+EomOutcome outcome_for(std::vector<RecipientDecision> recipients, MessageDecision decision, bool too_large) {
+    EomOutcome out;
+    out.too_large = too_large;
+    out.log_reason = decision.reason;
+    switch (decision.action) {
+        case Action::Pass:
+            out.verdict = Verdict::Accept;
+            break;
+        case Action::Encrypt:
+            if (too_large) {
+                out.verdict = Verdict::Tempfail;
+                out.reply = reply("452", "4.3.4", "message too large to encrypt");
+                out.log_reason = "message too large to encrypt (milter.max_message_size)";
+            } else {
+                out.verdict = Verdict::Encrypt;
+            }
+            break;
+        case Action::Reject: {
+            out.verdict = Verdict::Reject;
+            const auto* refused = first_of(recipients, RecipientClass::Refuse);
+            out.reply = reply("550", "5.7.1",
+                              (refused ? refused->address + ": " : std::string()) +
+                                  "encryption is required but no usable OpenPGP key is known");
+            break;
+        }
+        case Action::Tempfail: {
+            out.verdict = Verdict::Tempfail;
+            // Replies name the cause but never engine output, paths or content: those go to the log.
+            if (const auto* deferred = first_of(recipients, RecipientClass::Defer))
+                out.reply = reply("451", "4.7.0", deferred->address + ": key lookup failed, try again later");
+            else if (!decision.fingerprints.empty())  // decided Encrypt, then the encryption failed
+                out.reply = reply("451", "4.3.0", "encryption failed, try again later");
+            else if (recipients.empty())
+                out.reply = reply("451", "4.5.3", "no recipients");
+            else
+                out.reply = reply("451", "4.7.0",
+                                  "recipients need different forms (encrypted and plain); "
+                                  "send them in separate transactions");
+            break;
+        }
+    }
+    out.recipients = std::move(recipients);
+    out.decision = std::move(decision);
+    return out;
+}
+
+EomOutcome finish_message(const EomContext& context, const MessageState& message) {
+    std::vector<RecipientDecision> recipients;
+    recipients.reserve(message.recipients().size());
+    for (const auto& address : message.recipients())
+        recipients.push_back(classify_envelope_recipient(context.config.policy, address, context.lookup, context.now));
+
+    if (message.too_large()) {
+        auto decision = decide_message(recipients);
+        return outcome_for(std::move(recipients), std::move(decision), true);
+    }
+
+    const SpoolSettings spool{context.config.milter.spool_directory, context.config.milter.body_memory_limit};
+    const ProcessContext process{context.config.policy, context.lookup, context.encryptor, spool, context.boundaries,
+                                 context.now};
+    const auto body = message.body();
+    ProcessResult result = process_message(process, message.fields(), *body, recipients);
+    auto out = outcome_for(std::move(result.recipients), std::move(result.decision), false);
+    if (out.verdict == Verdict::Encrypt) {
+        if (!result.encrypted || !result.encrypted->body) {  // cannot happen per processor.hpp; never pass it
+            out.verdict = Verdict::Tempfail;
+            out.reply = reply("451", "4.3.0", "encryption failed, try again later");
+            out.log_reason = "internal error: encrypt decision without an encrypted message";
+        } else {
+            out.encrypted = std::move(result.encrypted);
+        }
+    }
+    return out;
+}
+
+}  // namespace mdcrypt::milter

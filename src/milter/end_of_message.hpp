@@ -1,0 +1,69 @@
+// End of message without libmilter: classify the envelope recipients, decide, encrypt when the
+// decision says so, and say what the MTA must be told. The callback layer only applies the result.
+//
+// Never fails open: every path that cannot deliver ciphertext to a recipient who must get it ends
+// in Tempfail (or Reject, for a `required` recipient without a key), never in Accept.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/config.hpp"
+#include "core/decision.hpp"
+#include "core/pgp_mime.hpp"
+#include "core/processor.hpp"
+#include "milter/message_state.hpp"
+
+namespace mdcrypt::milter {
+
+struct SmtpReply {
+    std::string rcode;  // "451"
+    std::string xcode;  // "4.7.0"
+    std::string text;   // printable ASCII, safe for smfi_setreply (no CR/LF, '%' doubled)
+};
+
+struct EomOutcome {
+    enum class Verdict {
+        Accept,    // deliver untouched
+        Encrypt,   // apply `encrypted` (header edits, new body), then accept
+        Tempfail,  // 4xx with `reply`
+        Reject,    // 5xx with `reply`
+    };
+    Verdict verdict = Verdict::Tempfail;
+    std::optional<SmtpReply> reply;
+    std::vector<RecipientDecision> recipients;
+    MessageDecision decision;
+    std::optional<EncryptedMessage> encrypted;
+    bool too_large = false;
+    std::string log_reason;  // the full reason, for the log only
+};
+
+std::string_view to_string(EomOutcome::Verdict v);
+
+// Makes text safe as an SMTP reply through smfi_setreply: control characters become spaces, '%' is
+// doubled (libmilter treats the text as a format), at most 200 characters.
+std::string smtp_reply_text(std::string_view text);
+
+// The pure part: given the recipients' decisions and the message decision (after any encryption
+// attempt), what the MTA is told. `too_large`: the body was not kept (see message_state.hpp).
+//
+// max_message_size rule: a message too large to keep is passed untouched when the decision is Pass
+// (no recipient needs encryption), rejected or tempfailed for the same reasons as any other message,
+// and tempfailed with 452 4.3.4 "message too large to encrypt" when it would have been encrypted.
+EomOutcome outcome_for(std::vector<RecipientDecision> recipients, MessageDecision decision, bool too_large);
+
+struct EomContext {
+    const Config& config;
+    const KeyLookupFn& lookup;
+    Encryptor& encryptor;  // already throttled by the caller
+    const BoundaryGenerator& boundaries;
+    std::int64_t now;
+};
+
+// The whole end of message for one transaction.
+EomOutcome finish_message(const EomContext& context, const MessageState& message);
+
+}  // namespace mdcrypt::milter

@@ -1,0 +1,49 @@
+// Logging: syslog facility mail, and stderr when it is a terminal or --log-stderr was given. One line
+// per message keyed by the queue id; never message content or key material.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mdcrypt::milter {
+
+enum class Severity { Error, Warning, Info, Debug };
+
+struct LogOptions {
+    std::string ident = "mdcrypt-milter";
+    bool to_syslog = true;
+    bool to_stderr = false;
+    bool verbose = false;  // Debug lines are written only when set
+};
+
+// Call once at start, before threads exist; may be called again to change `verbose`.
+void init_logging(const LogOptions& options);
+void set_log_verbose(bool verbose);
+bool log_verbose();
+void log_line(Severity severity, std::string_view text);
+
+inline void log_error(std::string_view text) { log_line(Severity::Error, text); }
+inline void log_warning(std::string_view text) { log_line(Severity::Warning, text); }
+inline void log_info(std::string_view text) { log_line(Severity::Info, text); }
+inline void log_debug(std::string_view text) { log_line(Severity::Debug, text); }
+
+// What is logged about one message at end of message (or when it is tempfailed earlier).
+struct MessageLogRecord {
+    std::string queue_id;      // empty if the MTA did not send the `i` macro
+    std::string verdict;       // accept, encrypt, tempfail, reject
+    std::string reply;         // "451 4.7.0" when one was set
+    std::size_t recipients = 0;
+    std::vector<std::string> fingerprints;
+    std::uint64_t size_in = 0;   // header + body bytes received
+    std::uint64_t size_out = 0;  // bytes of the body sent back (encrypted), else 0
+    long long milliseconds = 0;  // time spent at end of message
+    bool too_large = false;
+    std::string reason;
+};
+
+// "queue_id=4Xy.. verdict=encrypt recipients=1 keys=ABC.. size_in=123 size_out=456 ms=7 reason=\"..\""
+std::string format_message_line(const MessageLogRecord& record);
+
+}  // namespace mdcrypt::milter

@@ -1,0 +1,50 @@
+// mdcrypt-milter: encrypts mail for local recipients with known OpenPGP keys (PGP/MIME, RFC 3156).
+#include <unistd.h>
+
+#include <iostream>
+#include <span>
+
+#include "core/config.hpp"
+#include "milter/crypto_services.hpp"
+#include "milter/daemon.hpp"
+#include "milter/logging.hpp"
+#include "milter/options.hpp"
+
+using namespace mdcrypt;
+using namespace mdcrypt::milter;
+
+int main(int argc, char** argv) {
+    const auto parsed = parse_options(std::span<const char* const>(argv + 1, static_cast<std::size_t>(argc > 0 ? argc - 1 : 0)));
+    if (!parsed.options) {
+        std::cerr << "mdcrypt-milter: " << parsed.error << "\n" << usage_text("mdcrypt-milter");
+        return static_cast<int>(DaemonExit::Usage);
+    }
+    const Options& options = *parsed.options;
+    if (options.show_help) {
+        std::cout << usage_text("mdcrypt-milter");
+        return 0;
+    }
+    if (options.show_version) {
+        std::cout << "mdcrypt-milter " MDCRYPT_VERSION "\n";
+        return 0;
+    }
+
+    LogOptions logging;
+    logging.to_syslog = !options.check_config;
+    logging.to_stderr = options.log_stderr || options.check_config || ::isatty(STDERR_FILENO) == 1;
+    init_logging(logging);
+
+    std::shared_ptr<const Config> config;
+    try {
+        config = load_config(options.config_file);
+    } catch (const std::exception& e) {
+        // ConfigError reads "FILE:LINE:COLUMN: key '...': what is wrong".
+        if (!logging.to_stderr) std::cerr << "mdcrypt-milter: " << e.what() << "\n";
+        log_error(e.what());
+        return static_cast<int>(DaemonExit::Config);
+    }
+    set_log_verbose(config->milter.log_verbose);
+
+    if (options.check_config) return static_cast<int>(check_config(*config, make_gpgme_crypto));
+    return static_cast<int>(run_daemon(std::move(config), make_gpgme_crypto));
+}

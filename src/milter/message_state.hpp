@@ -1,0 +1,70 @@
+// One mail transaction as the milter sees it: envelope, header fields in the core's raw form, and the
+// body in a Spool. Created at MAIL FROM, dropped on abort and at end of message.
+//
+// Limits, enforced here as the bytes arrive:
+//   max_message_size  (config; 0 = none) header plus body bytes. Beyond it the body is no longer kept
+//                     and the message is "too large": end of message then passes it untouched if no
+//                     recipient needs encryption, and tempfails it otherwise (end_of_message.hpp).
+//   kMaxHeaderBlockBytes (core/header.hpp) header bytes; beyond it the message is "too large" too,
+//                     since a header we cannot hold is a header we cannot rewrite.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/bytes.hpp"
+#include "core/header.hpp"
+#include "core/spool.hpp"
+
+namespace mdcrypt::milter {
+
+class MessageState {
+public:
+    MessageState(SpoolSettings spool, std::uint64_t max_message_size);
+
+    void set_sender(std::string_view envelope_sender) { sender_ = envelope_sender; }
+    void add_recipient(std::string_view envelope_recipient) { recipients_.emplace_back(envelope_recipient); }
+    // `value` exactly as libmilter passed it; normalised to the core's raw form.
+    void add_header(std::string_view name, std::string_view value, bool leading_space_negotiated);
+    // A body chunk as received. Bare LF becomes CRLF (the MTA normally sends CRLF already), so the
+    // core gets the canonical form whatever the chunk boundaries.
+    void append_body(std::string_view chunk);
+
+    void set_queue_id(std::string_view id) { queue_id_ = id; }
+    const std::string& queue_id() const { return queue_id_; }
+    const std::string& sender() const { return sender_; }
+    const std::vector<std::string>& recipients() const { return recipients_; }
+    const std::vector<HeaderField>& fields() const { return fields_; }
+
+    bool too_large() const { return too_large_; }
+    std::uint64_t bytes_received() const { return header_bytes_ + body_bytes_; }
+    std::uint64_t body_bytes_received() const { return body_bytes_; }
+    bool body_on_disk() const { return body_.on_disk(); }
+
+    // Reads the kept body (CRLF). Only meaningful when !too_large(); the state must outlive it.
+    std::unique_ptr<ByteSource> body() const { return body_.reader(); }
+
+    std::chrono::steady_clock::time_point started() const { return started_; }
+
+private:
+    void check_limits();
+
+    SpoolSettings spool_settings_;
+    std::uint64_t max_message_size_;
+    std::string sender_;
+    std::vector<std::string> recipients_;
+    std::vector<HeaderField> fields_;
+    Spool body_;
+    std::string queue_id_;
+    std::uint64_t header_bytes_ = 0;
+    std::uint64_t body_bytes_ = 0;
+    bool too_large_ = false;
+    bool last_was_cr_ = false;
+    std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace mdcrypt::milter

@@ -1,0 +1,49 @@
+// Signal handling next to libmilter.
+//
+// smfi_main() blocks SIGHUP, SIGTERM and SIGINT in the thread that calls it and starts its own thread
+// that sigwait()s for them, treating SIGHUP like SIGTERM (stop). A second sigwait() thread of ours
+// would race with it for SIGHUP, and a reload signal would sometimes stop the milter. So instead:
+// smfi_main() runs in its own thread (it and every libmilter thread inherit the blocked mask), and
+// the main thread keeps the three signals unblocked with handlers that write one byte to a pipe.
+// Linux offers a process-directed signal to the thread group leader first when that thread has the
+// signal unblocked (kernel/signal.c, complete_signal), so our handler gets SIGHUP, not libmilter.
+#pragma once
+
+#include <signal.h>
+
+#include "core/spool.hpp"
+
+namespace mdcrypt::milter {
+
+class SignalPipe {
+public:
+    enum class Event { Reload, Stop, MilterFinished };
+
+    // Creates the pipe and installs handlers for SIGHUP, SIGTERM and SIGINT. One instance at a time.
+    SignalPipe();
+    ~SignalPipe();  // restores the default dispositions
+    SignalPipe(const SignalPipe&) = delete;
+    SignalPipe& operator=(const SignalPipe&) = delete;
+
+    Event wait();              // blocks until a signal arrived or finished() was called
+    void finished();           // from the thread running smfi_main, when it returned
+
+private:
+    FileDescriptor read_end_;
+    FileDescriptor write_end_;
+};
+
+// Blocks SIGHUP/SIGTERM/SIGINT in the calling thread for its lifetime, so threads started meanwhile
+// (the one that runs smfi_main) inherit the blocked mask.
+class BlockedSignals {
+public:
+    BlockedSignals();
+    ~BlockedSignals();
+    BlockedSignals(const BlockedSignals&) = delete;
+    BlockedSignals& operator=(const BlockedSignals&) = delete;
+
+private:
+    sigset_t saved_;
+};
+
+}  // namespace mdcrypt::milter

@@ -1,0 +1,39 @@
+// The listening socket named in the config: "unix:PATH" / "local:PATH", "inet:PORT@ADDR",
+// "inet6:PORT@ADDR" (libmilter's syntax; libmilter itself opens it).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace mdcrypt::milter {
+
+// The socket cannot be used: the daemon exits with 75 (EX_TEMPFAIL).
+class SocketError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct SocketSpec {
+    enum class Kind { Unix, Inet, Inet6 };
+    Kind kind = Kind::Unix;
+    std::filesystem::path path;  // Unix
+    std::string spec;            // as libmilter's smfi_setconn wants it
+};
+
+// Throws SocketError for an unknown prefix or an empty path/port.
+SocketSpec parse_socket_spec(std::string_view text);
+
+// Before binding a unix socket: a socket file nobody listens on (left by a crash) is removed; a
+// socket a live process accepts connections on is an error (another milter runs: refuse to start);
+// anything that is not a socket is an error too (never delete a regular file by mistake).
+void prepare_unix_socket(const std::filesystem::path& path);
+
+// After binding: mode (e.g. 0660) and group so the MTA's user can connect. Throws SocketError.
+void set_unix_socket_access(const std::filesystem::path& path, std::optional<std::uint32_t> mode,
+                            const std::string& group);
+
+}  // namespace mdcrypt::milter
