@@ -1,0 +1,94 @@
+// Stand-ins for the layers below the milter adapter in its unit tests: an encryptor that emits an
+// armor-shaped text without OpenPGP, a key lookup from a table, and a private temporary directory.
+#pragma once
+
+#include <stdlib.h>
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/decision.hpp"
+#include "core/encryptor.hpp"
+#include "core/header.hpp"
+#include "core/processor.hpp"
+
+namespace mdcrypt::milter::testing {
+
+class FakeEncryptor final : public Encryptor {
+public:
+    void encrypt(ByteSource& plaintext, std::span<const std::string> fingerprints, ByteSink& armored) override {
+        ++calls;
+        last_plaintext = read_all(plaintext);
+        last_fingerprints.assign(fingerprints.begin(), fingerprints.end());
+        if (fail) throw EncryptError("fake engine failure");
+        std::string out = "-----BEGIN PGP MESSAGE-----\n\n";
+        static constexpr char hex[] = "0123456789ABCDEF";
+        std::string line;
+        for (unsigned char c : last_plaintext) {
+            line.push_back(hex[c >> 4]);
+            line.push_back(hex[c & 15]);
+            if (line.size() == 64) {
+                out += line + "\n";
+                line.clear();
+            }
+        }
+        if (!line.empty()) out += line + "\n";
+        out += "-----END PGP MESSAGE-----\n";
+        armored.write(out);
+    }
+
+    std::atomic<int> calls{0};
+    bool fail = false;
+    std::string last_plaintext;
+    std::vector<std::string> last_fingerprints;
+};
+
+// address (compared case-insensitively, as KeyIndex does) -> fingerprint; addresses in `errors` fail.
+inline KeyLookupFn table_lookup(std::map<std::string, std::string> keys, std::vector<std::string> errors = {}) {
+    return [keys = std::move(keys), errors = std::move(errors)](std::string_view address, std::int64_t) {
+        KeyLookup result;
+        for (const auto& e : errors)
+            if (iequals(e, address)) {
+                result.status = KeyLookup::Status::Error;
+                result.reason = "keyring unreadable";
+                return result;
+            }
+        const auto it = keys.find(to_lower_ascii(address));
+        if (it == keys.end()) {
+            result.status = KeyLookup::Status::NotFound;
+            result.reason = "no key";
+            return result;
+        }
+        result.status = KeyLookup::Status::Found;
+        result.key = UsableKey{it->second, 0, "test"};
+        return result;
+    };
+}
+
+// A 0700 directory under $TMPDIR (or /tmp), removed with everything in it.
+class TempDir {
+public:
+    TempDir() {
+        const char* base = std::getenv("TMPDIR");
+        std::string templ = (std::filesystem::path(base && *base ? base : "/tmp") / "mdcrypt-milter-test.XXXXXX").string();
+        if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+        path_ = templ;
+    }
+    ~TempDir() {
+        std::error_code ignored;
+        std::filesystem::remove_all(path_, ignored);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const std::filesystem::path& path() const { return path_; }
+
+private:
+    std::filesystem::path path_;
+};
+
+}  // namespace mdcrypt::milter::testing

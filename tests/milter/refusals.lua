@@ -1,0 +1,39 @@
+-- Where the milter must not deliver: a mix of encrypt and plain recipients, a `required` domain
+-- without a key, a message too large to encrypt. Each gets its SMTP reply; nothing is changed.
+-- expect-log: queue_id=MT-MIX verdict=tempfail reply="451 4.7.0" recipients=2
+-- expect-log: queue_id=MT-REQ verdict=reject reply="550 5.7.1" recipients=1
+-- expect-log: queue_id=MT-BIG verdict=tempfail reply="452 4.3.4"
+-- expect-log: queue_id=MT-BIG-PLAIN verdict=accept
+dofile(scriptdir .. "/common.lua")
+
+local conn = connect()
+envelope(conn, "MT-MIX", "<bob@example.net>", {"<alice@example.test>", "<nokey@example.test>"})
+headers(conn, standard_headers("mixed"))
+body(conn, {"for both\r\n"})
+eom(conn)
+expect_smtp_reply(conn, "451", "4.7.0",
+                  "recipients need different forms (encrypted and plain); send them in separate transactions",
+                  "encrypt and plain recipients together")
+
+envelope(conn, "MT-REQ", "<bob@example.net>", {"<nokey@secure.test>"})
+headers(conn, standard_headers("required"))
+body(conn, {"must be encrypted\r\n"})
+eom(conn)
+expect_smtp_reply(conn, "550", "5.7.1", "nokey@secure.test: encryption is required but no usable OpenPGP key is known",
+                  "required domain without a key")
+
+-- max_message_size is 64K in the runner's config.
+local line = string.rep("x", 998) .. "\r\n"
+local chunk = string.rep(line, 30)
+envelope(conn, "MT-BIG", "<bob@example.net>", {"<alice@example.test>"})
+headers(conn, standard_headers("big"))
+check(body_may_skip(conn, {chunk, chunk, chunk, chunk}), "no SMFIR_SKIP once the message was too large")
+eom(conn)
+expect_smtp_reply(conn, "452", "4.3.4", "message too large to encrypt", "too large to encrypt")
+
+envelope(conn, "MT-BIG-PLAIN", "<bob@example.net>", {"<nokey@example.test>"})
+headers(conn, standard_headers("big-plain"))
+body_may_skip(conn, {chunk, chunk, chunk})
+eom(conn)
+expect_untouched(conn, "too large but nobody needs encryption")
+mt.disconnect(conn)

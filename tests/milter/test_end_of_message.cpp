@@ -1,0 +1,188 @@
+#include <catch2/catch.hpp>
+
+#include "core/bytes.hpp"
+#include "fakes.hpp"
+#include "milter/end_of_message.hpp"
+
+using namespace mdcrypt;
+using namespace mdcrypt::milter;
+using Verdict = EomOutcome::Verdict;
+using Action = MessageDecision::Action;
+
+namespace {
+
+RecipientDecision recipient(const std::string& address, RecipientClass cls) {
+    RecipientDecision r;
+    r.address = address;
+    r.cls = cls;
+    r.local = cls != RecipientClass::Plain;
+    return r;
+}
+
+MessageDecision decision(Action action, std::vector<std::string> fingerprints = {}, std::string reason = "why") {
+    MessageDecision d;
+    d.action = action;
+    d.fingerprints = std::move(fingerprints);
+    d.reason = std::move(reason);
+    return d;
+}
+
+struct Fixture {
+    testing::TempDir dir;
+    Config config;
+    testing::FakeEncryptor encryptor;
+    KeyLookupFn lookup = testing::table_lookup({{"alice@example.test", "AAAA"}, {"bob@example.test", "BBBB"}},
+                                               {"broken@example.test"});
+    BoundaryGenerator boundaries = [] { return std::string("BOUNDARY"); };
+
+    Fixture() {
+        config.milter.spool_directory = dir.path();
+        config.policy.domains["example.test"] = DomainPolicy{Mode::Opportunistic};
+        config.policy.domains["secure.test"] = DomainPolicy{Mode::Required};
+    }
+
+    EomContext context() { return EomContext{config, lookup, encryptor, boundaries, 1'700'000'000}; }
+
+    MessageState message(std::vector<std::string> recipients, std::uint64_t max_size = 0) {
+        MessageState m({dir.path(), 1024}, max_size);
+        m.set_sender("<bob@example.net>");
+        for (const auto& r : recipients) m.add_recipient(r);
+        m.add_header("From", " Bob <bob@example.net>", true);
+        m.add_header("Subject", " hi", true);
+        m.add_header("Content-Type", " text/plain;\n\tcharset=utf-8", true);
+        m.add_header("Content-Transfer-Encoding", " 8bit", true);
+        m.append_body("Hello\r\n");
+        return m;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("outcome table: what the MTA is told for each decision") {
+    SECTION("pass is accepted untouched, with no reply") {
+        const auto o = outcome_for({recipient("a@x", RecipientClass::Plain)}, decision(Action::Pass), false);
+        CHECK(o.verdict == Verdict::Accept);
+        CHECK_FALSE(o.reply);
+    }
+    SECTION("encrypt is applied") {
+        const auto o = outcome_for({recipient("a@x", RecipientClass::Encrypt)}, decision(Action::Encrypt, {"F"}), false);
+        CHECK(o.verdict == Verdict::Encrypt);
+        CHECK_FALSE(o.reply);
+    }
+    SECTION("a required recipient without a key is refused with 550 5.7.1 naming the recipient") {
+        const auto o = outcome_for({recipient("a@x", RecipientClass::Refuse)}, decision(Action::Reject), false);
+        CHECK(o.verdict == Verdict::Reject);
+        REQUIRE(o.reply);
+        CHECK(o.reply->rcode == "550");
+        CHECK(o.reply->xcode == "5.7.1");
+        CHECK_THAT(o.reply->text, Catch::StartsWith("a@x: "));
+    }
+    SECTION("a failed key lookup is 451 4.7.0 and never shows the engine's words") {
+        const auto o = outcome_for({recipient("a@x", RecipientClass::Defer)},
+                                   decision(Action::Tempfail, {}, "a@x: key lookup failed: /var/lib/gnupg: EACCES"), false);
+        CHECK(o.verdict == Verdict::Tempfail);
+        REQUIRE(o.reply);
+        CHECK(o.reply->rcode == "451");
+        CHECK(o.reply->xcode == "4.7.0");
+        CHECK(o.reply->text.find("/var/lib") == std::string::npos);
+        CHECK_THAT(o.log_reason, Catch::Contains("EACCES"));
+    }
+    SECTION("a failed encryption is 451 4.3.0") {
+        const auto o = outcome_for({recipient("a@x", RecipientClass::Encrypt)},
+                                   decision(Action::Tempfail, {"F"}, "encryption failed: gpg: secret"), false);
+        REQUIRE(o.reply);
+        CHECK(o.reply->rcode == "451");
+        CHECK(o.reply->xcode == "4.3.0");
+        CHECK(o.reply->text.find("gpg") == std::string::npos);
+    }
+    SECTION("a mix of encrypt and plain recipients is tempfailed") {
+        const auto o = outcome_for({recipient("a@x", RecipientClass::Encrypt), recipient("b@y", RecipientClass::Plain)},
+                                   decision(Action::Tempfail), false);
+        CHECK(o.verdict == Verdict::Tempfail);
+        REQUIRE(o.reply);
+        CHECK(o.reply->xcode == "4.7.0");
+    }
+    SECTION("too large: passed when nobody needs encryption, 452 4.3.4 when someone does") {
+        CHECK(outcome_for({recipient("a@x", RecipientClass::Plain)}, decision(Action::Pass), true).verdict == Verdict::Accept);
+        const auto o = outcome_for({recipient("a@x", RecipientClass::Encrypt)}, decision(Action::Encrypt, {"F"}), true);
+        CHECK(o.verdict == Verdict::Tempfail);
+        REQUIRE(o.reply);
+        CHECK(o.reply->rcode == "452");
+        CHECK(o.reply->xcode == "4.3.4");
+        CHECK(o.too_large);
+        CHECK(outcome_for({recipient("a@x", RecipientClass::Refuse)}, decision(Action::Reject), true).verdict ==
+              Verdict::Reject);
+    }
+}
+
+TEST_CASE("reply texts are safe for smfi_setreply") {
+    CHECK(smtp_reply_text("100% sure") == "100%% sure");
+    CHECK(smtp_reply_text("a\r\nb\x01") == "a  b ");
+    CHECK(smtp_reply_text("caf\xc3\xa9") == "caf  ");
+    CHECK(smtp_reply_text(std::string(500, 'x')).size() == 200);
+}
+
+TEST_CASE("a keyed local recipient: the message is encrypted with the original Content-* fields inside") {
+    Fixture f;
+    const auto m = f.message({"<Alice@Example.TEST>"});
+    const auto o = finish_message(f.context(), m);
+    REQUIRE(o.verdict == Verdict::Encrypt);
+    REQUIRE(o.encrypted);
+    CHECK(o.decision.fingerprints == std::vector<std::string>{"AAAA"});
+    CHECK(f.encryptor.last_plaintext ==
+          "Content-Type: text/plain;\r\n\tcharset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nHello\r\n");
+    CHECK(o.encrypted->body->boundary() == "BOUNDARY");
+    CHECK_FALSE(o.encrypted->header_edits.empty());
+}
+
+TEST_CASE("recipients without a key, or outside the local domains, leave the message untouched") {
+    Fixture f;
+    CHECK(finish_message(f.context(), f.message({"<carol@example.test>"})).verdict == Verdict::Accept);
+    CHECK(finish_message(f.context(), f.message({"<alice@elsewhere.test>"})).verdict == Verdict::Accept);
+    CHECK(f.encryptor.calls == 0);
+}
+
+TEST_CASE("a required domain without a key rejects; a lookup error tempfails") {
+    Fixture f;
+    CHECK(finish_message(f.context(), f.message({"<dave@secure.test>"})).verdict == Verdict::Reject);
+    CHECK(finish_message(f.context(), f.message({"<broken@example.test>"})).verdict == Verdict::Tempfail);
+}
+
+TEST_CASE("two keyed recipients share one encryption to both keys") {
+    Fixture f;
+    const auto o = finish_message(f.context(), f.message({"<alice@example.test>", "<bob@example.test>"}));
+    REQUIRE(o.verdict == Verdict::Encrypt);
+    CHECK(f.encryptor.calls == 1);
+    CHECK(f.encryptor.last_fingerprints == std::vector<std::string>{"AAAA", "BBBB"});
+}
+
+TEST_CASE("an encryption failure tempfails and carries no edits: never fail open") {
+    Fixture f;
+    f.encryptor.fail = true;
+    const auto o = finish_message(f.context(), f.message({"<alice@example.test>"}));
+    CHECK(o.verdict == Verdict::Tempfail);
+    CHECK_FALSE(o.encrypted);
+    REQUIRE(o.reply);
+    CHECK(o.reply->rcode == "451");
+}
+
+TEST_CASE("a message over max_message_size is never encrypted half: tempfail for a keyed recipient") {
+    Fixture f;
+    auto m = f.message({"<alice@example.test>"}, 50);
+    m.append_body(std::string(100, 'x'));
+    REQUIRE(m.too_large());
+    const auto o = finish_message(f.context(), m);
+    CHECK(o.verdict == Verdict::Tempfail);
+    CHECK(o.reply->rcode == "452");
+    CHECK(f.encryptor.calls == 0);
+
+    auto plain = f.message({"<carol@example.test>"}, 50);
+    plain.append_body(std::string(100, 'x'));
+    CHECK(finish_message(f.context(), plain).verdict == Verdict::Accept);
+}
+
+TEST_CASE("a transaction without recipients is tempfailed") {
+    Fixture f;
+    const auto o = finish_message(f.context(), f.message({}));
+    CHECK(o.verdict == Verdict::Tempfail);
+}

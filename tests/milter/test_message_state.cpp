@@ -1,0 +1,101 @@
+#include <catch2/catch.hpp>
+
+#include "core/bytes.hpp"
+#include "fakes.hpp"
+#include "milter/message_state.hpp"
+
+using namespace mdcrypt;
+using namespace mdcrypt::milter;
+
+namespace {
+
+std::string body_of(const MessageState& m) {
+    const auto reader = m.body();
+    return read_all(*reader);
+}
+
+}  // namespace
+
+TEST_CASE("a message keeps its envelope and header fields in order, in the core's raw form") {
+    testing::TempDir dir;
+    MessageState m({dir.path(), 1024}, 0);
+    m.set_sender("<bob@example.net>");
+    m.add_recipient("<alice@example.test>");
+    m.add_recipient("<carol@example.test>");
+    m.add_header("From", " Bob <bob@example.net>", true);
+    m.add_header("Content-Type", " text/plain;\n\tcharset=utf-8", true);
+    m.add_header("Subject", "no space", false);
+    CHECK(m.sender() == "<bob@example.net>");
+    REQUIRE(m.recipients().size() == 2);
+    CHECK(m.recipients()[1] == "<carol@example.test>");
+    REQUIRE(m.fields().size() == 3);
+    CHECK(m.fields()[0].name == "From");
+    CHECK(m.fields()[1].raw_value == " text/plain;\r\n\tcharset=utf-8");
+    CHECK(m.fields()[2].raw_value == " no space");
+}
+
+TEST_CASE("the body is kept byte for byte when it is CRLF") {
+    testing::TempDir dir;
+    MessageState m({dir.path(), 1024}, 0);
+    m.append_body("line 1\r\nline");
+    m.append_body(" 2\r\n\r\n\xc3\xa9\r");
+    m.append_body("\nno final line end");
+    CHECK(body_of(m) == "line 1\r\nline 2\r\n\r\n\xc3\xa9\r\nno final line end");
+    CHECK(m.body_bytes_received() == 39);
+}
+
+TEST_CASE("bare LF in the body becomes CRLF, across chunk boundaries too") {
+    testing::TempDir dir;
+    MessageState m({dir.path(), 1024}, 0);
+    m.append_body("a\nb\r");
+    m.append_body("\nc\n");
+    m.append_body("\n");
+    CHECK(body_of(m) == "a\r\nb\r\nc\r\n\r\n");
+}
+
+TEST_CASE("a body above the memory limit is spooled to a file and read back whole") {
+    testing::TempDir dir;
+    MessageState m({dir.path(), 100}, 0);
+    std::string expected;
+    for (int i = 0; i < 50; ++i) {
+        const std::string line = "line " + std::to_string(i) + "\r\n";
+        m.append_body(line);
+        expected += line;
+    }
+    CHECK(m.body_on_disk());
+    CHECK(body_of(m) == expected);
+    CHECK_FALSE(m.too_large());
+}
+
+TEST_CASE("max_message_size counts header and body bytes; beyond it the body is dropped") {
+    testing::TempDir dir;
+    MessageState m({dir.path(), 1024}, 100);
+    m.add_header("Subject", " x", true);  // 7 + 1 + 2 + 2 = 12 bytes
+    m.append_body(std::string(88, 'a'));  // 100 in total: still fits
+    CHECK_FALSE(m.too_large());
+    m.append_body("b");
+    CHECK(m.too_large());
+    CHECK(m.bytes_received() == 101);
+    CHECK(body_of(m).empty());
+    m.append_body("more");  // still counted, never kept
+    CHECK(m.bytes_received() == 105);
+    CHECK(body_of(m).empty());
+}
+
+TEST_CASE("a header block larger than the core's limit makes the message too large") {
+    testing::TempDir dir;
+    MessageState m({dir.path(), 1024}, 0);
+    const std::string value(1024 * 1024 - 100, 'x');  // four of these fit in kMaxHeaderBlockBytes
+    for (int i = 0; i < 4; ++i) m.add_header("X-Big", value, true);
+    CHECK_FALSE(m.too_large());
+    m.add_header("X-Big", value, true);
+    CHECK(m.too_large());
+}
+
+TEST_CASE("the queue id is whatever the MTA sent last") {
+    testing::TempDir dir;
+    MessageState m({dir.path(), 1024}, 0);
+    CHECK(m.queue_id().empty());
+    m.set_queue_id("4ABC");
+    CHECK(m.queue_id() == "4ABC");
+}
