@@ -1,0 +1,334 @@
+#include "core/config.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <sstream>
+#include <system_error>
+#include <vector>
+
+#include <toml++/toml.h>
+
+#include "core/header.hpp"
+
+namespace mdcrypt {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The file being read: the name used in messages, and the directory relative paths start from.
+struct Source {
+    std::string file;
+    fs::path dir;
+};
+
+[[noreturn]] void throw_error(const Source& src, const toml::source_region& at, const std::string& key,
+                              std::string_view what) {
+    // Positions are 0 when toml++ has none (a missing table): line 1 still gets the admin to the file.
+    const auto line = std::max<toml::source_index>(at.begin.line, 1);
+    const auto column = at.begin.line == 0 ? 1 : std::max<toml::source_index>(at.begin.column, 1);
+    throw ConfigError(src.file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": key '" + key +
+                      "': " + std::string(what));
+}
+
+// Keys are shown as the admin would write them: bare when TOML allows, else quoted ("example.org").
+std::string key_part(std::string_view name) {
+    const bool bare = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    });
+    return bare ? std::string(name) : "\"" + std::string(name) + "\"";
+}
+
+std::string_view type_name(toml::node_type type) {
+    switch (type) {
+        case toml::node_type::table: return "a table";
+        case toml::node_type::array: return "an array";
+        case toml::node_type::string: return "a string";
+        case toml::node_type::integer: return "an integer";
+        case toml::node_type::floating_point: return "a floating-point number";
+        case toml::node_type::boolean: return "a boolean";
+        case toml::node_type::date: return "a date";
+        case toml::node_type::time: return "a time";
+        case toml::node_type::date_time: return "a date-time";
+        case toml::node_type::none: break;
+    }
+    return "nothing";
+}
+
+// "50M" -> 52428800; binary multiples, as admins size buffers in KiB/MiB.
+std::optional<std::uint64_t> parse_size(std::string_view text) {
+    unsigned shift = 0;
+    if (!text.empty()) {
+        switch (text.back()) {
+            case 'K': case 'k': shift = 10; break;
+            case 'M': case 'm': shift = 20; break;
+            case 'G': case 'g': shift = 30; break;
+            default: break;
+        }
+    }
+    if (shift != 0) text.remove_suffix(1);
+    std::uint64_t value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+    if (value > (std::numeric_limits<std::uint64_t>::max() >> shift)) return std::nullopt;
+    return value << shift;
+}
+
+// Letters, digits and hyphens in non-empty dot-separated labels, optionally "*." in front.
+bool valid_domain(std::string_view name) {
+    if (name.starts_with("*.")) name.remove_prefix(2);
+    if (name.empty() || name.size() > 253) return false;
+    std::size_t label = 0;
+    for (char c : name) {
+        if (c == '.') {
+            if (label == 0) return false;
+            label = 0;
+        } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-') {
+            if (++label > 63) return false;
+        } else {
+            return false;
+        }
+    }
+    return label != 0;
+}
+
+// One value being read: the file it is in, its dotted key, its node. Typed getters fail with a message.
+struct Field {
+    const Source& src;
+    std::string key;
+    const toml::node& node;
+
+    [[noreturn]] void fail(std::string_view what) const { throw_error(src, node.source(), key, what); }
+    [[noreturn]] void fail_type(std::string_view wanted) const {
+        fail("expected " + std::string(wanted) + ", got " + std::string(type_name(node.type())));
+    }
+    std::string child_key(std::string_view name) const { return (key.empty() ? "" : key + ".") + key_part(name); }
+    Field child(std::string_view name, const toml::node& value) const { return {src, child_key(name), value}; }
+
+    const toml::table& table() const {
+        if (const auto* t = node.as_table()) return *t;
+        fail_type("a table");
+    }
+    std::string string() const {
+        if (const auto* s = node.as_string()) return s->get();
+        fail_type("a string");
+    }
+    bool boolean() const {
+        if (const auto* b = node.as_boolean()) return b->get();
+        fail_type("a boolean");
+    }
+    template <class T>
+    T number(std::int64_t min) const {
+        const auto* i = node.as_integer();
+        if (!i) fail_type("an integer");
+        const std::int64_t v = i->get();
+        if (v < min || static_cast<std::uint64_t>(v) > std::numeric_limits<T>::max())
+            fail("must be between " + std::to_string(min) + " and " + std::to_string(std::numeric_limits<T>::max()));
+        return static_cast<T>(v);
+    }
+    std::uint64_t size() const {
+        if (node.is_integer()) return number<std::uint64_t>(0);
+        if (!node.is_string()) fail_type("a size (an integer number of bytes or a string like \"50M\")");
+        if (auto bytes = parse_size(string())) return *bytes;
+        fail("bad size '" + string() + "': expected a number of bytes, optionally followed by K, M or G (like \"50M\")");
+    }
+    fs::path path() const {
+        const fs::path p = string();
+        if (p.empty()) fail("must not be empty");
+        return p.is_absolute() ? p : (src.dir / p).lexically_normal();
+    }
+};
+
+// A table kind is described by its allowed keys; each key knows how to read itself into the target.
+template <class T>
+struct Key {
+    std::string_view name;
+    void (*read)(const Field&, T&);
+    bool required = false;
+};
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t substitution = diagonal + (a[i - 1] == b[j - 1] ? 0 : 1);
+            diagonal = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, substitution});
+        }
+    }
+    return row[b.size()];
+}
+
+template <class T, std::size_t N>
+[[noreturn]] void fail_unknown(const Field& table, const toml::key& name, const Key<T> (&keys)[N]) {
+    std::string_view nearest;
+    std::size_t nearest_distance = 3;  // further than 2 edits is a different word, not a typo
+    std::string all;
+    for (const auto& k : keys) {
+        all += (all.empty() ? "'" : ", '") + std::string(k.name) + "'";
+        // A shortened key ("spool_dir") counts as one edit away from the full one.
+        const bool shortened = k.name.starts_with(name.str());
+        if (const auto d = shortened ? 1 : edit_distance(name.str(), k.name); d < nearest_distance) {
+            nearest = k.name;
+            nearest_distance = d;
+        }
+    }
+    const std::string hint = nearest.empty() ? "valid keys here: " + all : "did you mean '" + table.child_key(nearest) + "'?";
+    throw_error(table.src, name.source(), table.child_key(name.str()), "unknown key; " + hint);
+}
+
+// Rejects unknown keys first (a typo must not silently leave a default), then reads in the order of `keys`.
+template <class T, std::size_t N>
+void read_table(const Field& field, const Key<T> (&keys)[N], T& out) {
+    const toml::table& table = field.table();
+    for (const auto& [name, value] : table) {
+        if (std::none_of(std::begin(keys), std::end(keys), [&](const Key<T>& k) { return k.name == name.str(); }))
+            fail_unknown(field, name, keys);
+    }
+    for (const auto& k : keys) {
+        if (const toml::node* value = table.get(k.name))
+            k.read(field.child(k.name, *value), out);
+        else if (k.required)
+            throw_error(field.src, table.source(), field.child_key(k.name), "missing required key");
+    }
+}
+
+// --- main file ---
+
+const Key<MilterSettings> milter_keys[] = {
+    {"socket", [](const Field& f, MilterSettings& m) {
+        m.socket = f.string();
+        for (std::string_view prefix : {"unix:", "local:", "inet:", "inet6:"})
+            if (m.socket.starts_with(prefix) && m.socket.size() > prefix.size()) return;
+        f.fail("'" + m.socket + "' must start with unix:, local:, inet: or inet6: "
+               "(like \"unix:/run/mdcrypt-milter/mdcrypt-milter.sock\" or \"inet:10025@127.0.0.1\")");
+    }},
+    {"socket_mode", [](const Field& f, MilterSettings& m) {
+        if (!f.node.is_string()) f.fail_type("a string of octal digits like \"0660\"");
+        const std::string text = f.string();
+        std::uint32_t mode = 0;
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), mode, 8);
+        if (text.size() < 3 || text.size() > 4 || ec != std::errc() || end != text.data() + text.size())
+            f.fail("bad socket mode '" + text + "': expected 3 or 4 octal digits like \"0660\"");
+        m.socket_mode = mode;
+    }},
+    {"socket_group", [](const Field& f, MilterSettings& m) { m.socket_group = f.string(); }},
+    {"user", [](const Field& f, MilterSettings& m) { m.user = f.string(); }},
+    {"group", [](const Field& f, MilterSettings& m) { m.group = f.string(); }},
+    {"max_concurrent_encryptions",
+     [](const Field& f, MilterSettings& m) { m.max_concurrent_encryptions = f.number<unsigned>(0); }},
+    {"max_message_size", [](const Field& f, MilterSettings& m) { m.max_message_size = f.size(); }},
+    {"body_memory_limit",
+     [](const Field& f, MilterSettings& m) { m.body_memory_limit = static_cast<std::size_t>(f.size()); }},
+    {"spool_directory", [](const Field& f, MilterSettings& m) { m.spool_directory = f.path(); }},
+    // 0 would make libmilter give up on every MTA read immediately.
+    {"timeout_seconds", [](const Field& f, MilterSettings& m) { m.timeout_seconds = f.number<unsigned>(1); }},
+    {"log_verbose", [](const Field& f, MilterSettings& m) { m.log_verbose = f.boolean(); }},
+};
+
+const Key<GnupgSettings> gnupg_keys[] = {
+    {"home", [](const Field& f, GnupgSettings& g) { g.home = f.path(); }},
+    {"trust_model", [](const Field& f, GnupgSettings& g) {
+        const std::string model = f.string();
+        if (model == "server-keyring") g.trust_model = TrustModel::ServerKeyring;
+        else if (model == "gnupg") g.trust_model = TrustModel::GnupgTrustDb;
+        else f.fail("unknown trust model '" + model + "'; valid: server-keyring, gnupg");
+    }},
+    {"gpg_program", [](const Field& f, GnupgSettings& g) { g.gpg_program = f.path(); }},
+};
+
+const Key<Config> policy_keys[] = {
+    {"file", [](const Field& f, Config& c) { c.policy_file = f.path(); }, true},
+};
+
+const Key<Config> main_file_keys[] = {
+    {"milter", [](const Field& f, Config& c) { read_table(f, milter_keys, c.milter); }},
+    {"gnupg", [](const Field& f, Config& c) { read_table(f, gnupg_keys, c.gnupg); }},
+    {"policy", [](const Field& f, Config& c) { read_table(f, policy_keys, c); }},
+};
+
+// --- policy file ---
+
+// [default] takes the same keys as [domain."X"]: every per-domain setting can have a default.
+const Key<DomainPolicy> domain_keys[] = {
+    {"mode", [](const Field& f, DomainPolicy& d) {
+        const std::string text = f.string();
+        if (auto mode = parse_mode(text)) d.mode = *mode;
+        else f.fail("unknown mode '" + text + "'; valid modes: off, opportunistic, required");
+    }},
+};
+
+void read_domains(const Field& field, Policy& policy) {
+    std::map<std::string, const toml::key*> seen;  // lower-cased name -> how it was written
+    for (const auto& [name, value] : field.table()) {
+        if (!valid_domain(name.str()))
+            throw_error(field.src, name.source(), field.child_key(name.str()),
+                        "bad domain name: expected letters, digits, hyphens and dots, optionally starting with \"*.\"");
+        DomainPolicy domain = policy.defaults;  // a key the domain leaves out comes from [default]
+        read_table(field.child(name.str(), value), domain_keys, domain);
+        const std::string lower = to_lower_ascii(name.str());
+        if (const auto [it, added] = seen.emplace(lower, &name); !added) {
+            // toml++ iterates in key order, not file order: report whichever spelling comes later.
+            const bool later = it->second->source().begin.line < name.source().begin.line;
+            const toml::key& dup = later ? name : *it->second;
+            const toml::key& first = later ? *it->second : name;
+            throw_error(field.src, dup.source(), field.child_key(dup.str()),
+                        "duplicate domain: same as '" + std::string(first.str()) + "' on line " +
+                            std::to_string(first.source().begin.line) + " (domain names are case-insensitive)");
+        }
+        policy.domains.emplace(lower, domain);
+    }
+}
+
+// "default" comes before "domain" so that domains inherit it.
+const Key<Policy> policy_file_keys[] = {
+    {"default", [](const Field& f, Policy& p) { read_table(f, domain_keys, p.defaults); }},
+    {"domain", read_domains},
+};
+
+toml::table parse_toml(const fs::path& path) {
+    const std::string name = path.string();
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) throw ConfigError("cannot read " + name + ": is a directory");
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw ConfigError("cannot read " + name + ": " + std::generic_category().message(errno));
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (in.bad()) throw ConfigError("cannot read " + name + ": read error");
+    try {
+        return toml::parse(text.str(), name);
+    } catch (const toml::parse_error& e) {
+        throw ConfigError(name + ":" + std::to_string(e.source().begin.line) + ":" +
+                          std::to_string(e.source().begin.column) + ": " + std::string(e.description()));
+    }
+}
+
+}  // namespace
+
+std::shared_ptr<const Config> load_config(const std::filesystem::path& main_file) {
+    const Source src{main_file.string(), fs::absolute(main_file).parent_path()};
+    const toml::table root = parse_toml(main_file);
+    Config config;
+    config.file = fs::absolute(main_file).lexically_normal();
+    read_table(Field{src, "", root}, main_file_keys, config);
+    if (config.policy_file.empty())  // no [policy] table at all
+        throw_error(src, {}, "policy.file", "missing required key: it names the policy file listing the local domains");
+    config.policy = load_policy(config.policy_file);
+    return std::make_shared<const Config>(std::move(config));
+}
+
+Policy load_policy(const std::filesystem::path& policy_file) {
+    const Source src{policy_file.string(), fs::absolute(policy_file).parent_path()};
+    const toml::table root = parse_toml(policy_file);
+    Policy policy;
+    read_table(Field{src, "", root}, policy_file_keys, policy);
+    return policy;
+}
+
+}  // namespace mdcrypt

@@ -1,0 +1,364 @@
+#include "core/config.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace fs = std::filesystem;
+using Catch::Contains;
+using Catch::StartsWith;
+using mdcrypt::ConfigError;
+using mdcrypt::Mode;
+
+namespace {
+
+// A private directory for one test's files, removed with everything in it at the end.
+class TempDir {
+public:
+    TempDir() {
+        std::string name = (fs::temp_directory_path() / "mdcrypt-config-XXXXXX").string();
+        if (!mkdtemp(name.data())) throw std::runtime_error("mkdtemp failed");
+        path_ = name;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        fs::remove_all(path_, ec);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+
+    fs::path write(const fs::path& name, const std::string& text) const {
+        const fs::path file = path_ / name;
+        fs::create_directories(file.parent_path());
+        std::ofstream(file, std::ios::binary) << text;
+        return file;
+    }
+    const fs::path& path() const { return path_; }
+
+private:
+    fs::path path_;
+};
+
+std::string read_text(const fs::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+template <class F>
+std::string config_error(F&& load) {
+    try {
+        load();
+    } catch (const ConfigError& e) {
+        return e.what();
+    }
+    FAIL("no ConfigError was thrown");
+    return {};
+}
+
+const std::string kPolicy = "[default]\nmode = \"opportunistic\"\n[domain.\"example.org\"]\nmode = \"required\"\n";
+
+// Loads tmp/main.toml with a valid domains.toml next to it, expecting an error.
+std::string main_error(const TempDir& tmp, const std::string& main_text) {
+    tmp.write("domains.toml", kPolicy);
+    const fs::path main = tmp.write("main.toml", main_text);
+    return config_error([&] { mdcrypt::load_config(main); });
+}
+
+// Loads tmp/domains.toml on its own, expecting an error.
+std::string policy_error(const TempDir& tmp, const std::string& policy_text) {
+    const fs::path policy = tmp.write("domains.toml", policy_text);
+    return config_error([&] { mdcrypt::load_policy(policy); });
+}
+
+}  // namespace
+
+TEST_CASE("the example policy file loads with the modes it documents") {
+    const auto policy = mdcrypt::load_policy(fs::path(MDCRYPT_SOURCE_DIR) / "conf/domains.toml");
+    CHECK(policy.defaults.mode == Mode::Opportunistic);
+    CHECK(policy.for_domain("example.org")->mode == Mode::Required);
+    CHECK(policy.for_domain("lists.example.org")->mode == Mode::Opportunistic);
+    CHECK(policy.for_domain("support.example.net")->mode == Mode::Off);
+    CHECK_FALSE(policy.for_domain("example.com"));
+}
+
+TEST_CASE("the example main file loads with every value it sets") {
+    const fs::path example = fs::path(MDCRYPT_SOURCE_DIR) / "conf/mdcrypt-milter.toml";
+    // It names /etc/mdcrypt-milter/domains.toml; point a copy at the example policy instead.
+    std::string text = read_text(example);
+    const std::string policy_line = "file = \"/etc/mdcrypt-milter/domains.toml\"";
+    const auto at = text.find(policy_line);
+    REQUIRE(at != std::string::npos);
+    const fs::path example_policy = fs::path(MDCRYPT_SOURCE_DIR) / "conf/domains.toml";
+    text.replace(at, policy_line.size(), "file = \"" + example_policy.string() + "\"");
+    TempDir tmp;
+    const auto config = mdcrypt::load_config(tmp.write("mdcrypt-milter.toml", text));
+
+    const auto& m = config->milter;
+    CHECK(m.socket == "unix:/run/mdcrypt-milter/mdcrypt-milter.sock");
+    CHECK(m.socket_mode == 0660u);
+    CHECK(m.socket_group == "postfix");
+    CHECK(m.user == "mdcrypt-milter");
+    CHECK(m.group == "mdcrypt-milter");
+    CHECK(m.max_concurrent_encryptions == 0);
+    CHECK(m.max_message_size == 50u << 20);
+    CHECK(m.body_memory_limit == 1u << 20);
+    CHECK(m.spool_directory == "/var/spool/mdcrypt-milter");
+    CHECK(m.timeout_seconds == 600);
+    CHECK_FALSE(m.log_verbose);
+    CHECK(config->gnupg.home == "/var/lib/mdcrypt-milter/gnupg");
+    CHECK(config->gnupg.trust_model == mdcrypt::TrustModel::ServerKeyring);
+    CHECK(config->gnupg.gpg_program.empty());
+    CHECK(config->policy.for_domain("example.org")->mode == Mode::Required);
+}
+
+TEST_CASE("the example main file names the installed policy file") {
+    const fs::path example = fs::path(MDCRYPT_SOURCE_DIR) / "conf/mdcrypt-milter.toml";
+    if (fs::exists("/etc/mdcrypt-milter/domains.toml")) return;  // installed here: nothing to show
+    // Everything up to the policy file was accepted: the only complaint is the absent installed file.
+    REQUIRE_THAT(config_error([&] { mdcrypt::load_config(example); }),
+                 StartsWith("cannot read /etc/mdcrypt-milter/domains.toml: "));
+}
+
+TEST_CASE("socket, gnupg home and policy file alone make a configuration, the rest has defaults") {
+    TempDir tmp;
+    tmp.write("domains.toml", kPolicy);
+    const fs::path main = tmp.write("main.toml",
+                                    "[milter]\nsocket = \"inet:10025@127.0.0.1\"\n"
+                                    "[gnupg]\nhome = \"/srv/gnupg\"\n"
+                                    "[policy]\nfile = \"domains.toml\"\n");
+    const auto config = mdcrypt::load_config(main);
+    CHECK(config->file == main);
+    CHECK(config->milter.socket == "inet:10025@127.0.0.1");
+    CHECK(config->gnupg.home == "/srv/gnupg");
+    CHECK(config->policy_file == tmp.path() / "domains.toml");
+    CHECK(config->policy.for_domain("example.org")->mode == Mode::Required);
+
+    CHECK_FALSE(config->milter.socket_mode);
+    CHECK(config->milter.socket_group.empty());
+    CHECK(config->milter.user.empty());
+    CHECK(config->milter.group.empty());
+    CHECK(config->milter.max_concurrent_encryptions == 0);
+    CHECK(config->milter.max_message_size == 0);
+    CHECK(config->milter.body_memory_limit == 1u << 20);
+    CHECK(config->milter.spool_directory == "/var/spool/mdcrypt-milter");
+    CHECK(config->milter.timeout_seconds == 600);
+    CHECK_FALSE(config->milter.log_verbose);
+    CHECK(config->gnupg.trust_model == mdcrypt::TrustModel::ServerKeyring);
+    CHECK(config->gnupg.gpg_program.empty());
+}
+
+TEST_CASE("relative paths are relative to the main file's directory") {
+    TempDir tmp;
+    tmp.write("etc/policy/domains.toml", kPolicy);
+    const fs::path main = tmp.write("etc/main.toml",
+                                    "[milter]\nspool_directory = \"../spool\"\n"
+                                    "[gnupg]\nhome = \"gnupg\"\ngpg_program = \"bin/gpg\"\n"
+                                    "[policy]\nfile = \"policy/domains.toml\"\n");
+    const auto config = mdcrypt::load_config(main);
+    CHECK(config->milter.spool_directory == tmp.path() / "spool");
+    CHECK(config->gnupg.home == tmp.path() / "etc/gnupg");
+    CHECK(config->gnupg.gpg_program == tmp.path() / "etc/bin/gpg");
+    CHECK(config->policy_file == tmp.path() / "etc/policy/domains.toml");
+}
+
+TEST_CASE("sizes are bytes or a number with a binary K, M or G suffix") {
+    TempDir tmp;
+    tmp.write("domains.toml", kPolicy);
+    auto load = [&](const std::string& value) {
+        return mdcrypt::load_config(tmp.write("main.toml", "[milter]\nmax_message_size = " + value +
+                                                               "\nbody_memory_limit = " + value +
+                                                               "\n[policy]\nfile = \"domains.toml\"\n"));
+    };
+    CHECK(load("123456")->milter.max_message_size == 123456);
+    CHECK(load("\"123456\"")->milter.max_message_size == 123456);
+    CHECK(load("\"512K\"")->milter.max_message_size == 512u * 1024);
+    CHECK(load("\"50M\"")->milter.max_message_size == 50u * 1024 * 1024);
+    CHECK(load("\"2G\"")->milter.max_message_size == 2ull * 1024 * 1024 * 1024);
+    CHECK(load("\"2g\"")->milter.body_memory_limit == 2ull * 1024 * 1024 * 1024);
+    CHECK(load("0")->milter.max_message_size == 0);
+}
+
+TEST_CASE("socket_mode is read as octal, with or without the leading zero") {
+    TempDir tmp;
+    tmp.write("domains.toml", kPolicy);
+    auto load = [&](const std::string& mode) {
+        return mdcrypt::load_config(
+            tmp.write("main.toml", "[milter]\nsocket_mode = \"" + mode + "\"\n[policy]\nfile = \"domains.toml\"\n"));
+    };
+    CHECK(load("0660")->milter.socket_mode == 0660u);
+    CHECK(load("660")->milter.socket_mode == 0660u);
+    CHECK(load("2770")->milter.socket_mode == 02770u);
+}
+
+TEST_CASE("a syntax error names the file, line and column") {
+    TempDir tmp;
+    const std::string msg = main_error(tmp, "[milter]\nsocket = \"unix:/run/x.sock\n[policy]\nfile = \"domains.toml\"\n");
+    REQUIRE_THAT(msg, StartsWith((tmp.path() / "main.toml").string() + ":2:"));
+}
+
+TEST_CASE("an unknown key is named with its position and the key it was probably meant to be") {
+    TempDir tmp;
+    SECTION("a typo suggests the nearest key") {
+        const std::string msg = main_error(tmp, "[milter]\nsocket = \"unix:/x\"\nsockte_mode = \"0660\"\n"
+                                                "[policy]\nfile = \"domains.toml\"\n");
+        REQUIRE_THAT(msg, Contains("main.toml:3:1: key 'milter.sockte_mode': unknown key"));
+        REQUIRE_THAT(msg, Contains("did you mean 'milter.socket_mode'?"));
+    }
+    SECTION("an unknown table") {
+        const std::string msg = main_error(tmp, "[policy]\nfile = \"domains.toml\"\n[gpg]\nhome = \"/x\"\n");
+        REQUIRE_THAT(msg, Contains("main.toml:3:2: key 'gpg': unknown key; did you mean 'gnupg'?"));
+    }
+    SECTION("with no near key, the valid keys are listed") {
+        const std::string msg = main_error(tmp, "[policy]\nfile = \"domains.toml\"\n[gnupg]\nkeyserver = \"x\"\n");
+        REQUIRE_THAT(msg, Contains("main.toml:4:1: key 'gnupg.keyserver': unknown key; "
+                                   "valid keys here: 'home', 'trust_model', 'gpg_program'"));
+    }
+    SECTION("a shortened key suggests the full one") {
+        const std::string msg = main_error(tmp, "[milter]\nspool_dir = \"/srv/spool\"\n"
+                                                "[policy]\nfile = \"domains.toml\"\n");
+        REQUIRE_THAT(msg, Contains("main.toml:2:1: key 'milter.spool_dir': unknown key; "
+                                   "did you mean 'milter.spool_directory'?"));
+    }
+    SECTION("in the policy file") {
+        const std::string msg = policy_error(tmp, "[default]\nmode = \"off\"\n[domain.\"example.org\"]\nmdoe = \"off\"\n");
+        REQUIRE_THAT(msg, Contains("domains.toml:4:1: key 'domain.\"example.org\".mdoe': unknown key; "
+                                   "did you mean 'domain.\"example.org\".mode'?"));
+    }
+}
+
+TEST_CASE("a value of the wrong type names the expected and the actual type") {
+    TempDir tmp;
+    const std::string policy = "[policy]\nfile = \"domains.toml\"\n";
+    CHECK_THAT(main_error(tmp, policy + "[milter]\ntimeout_seconds = \"600\"\n"),
+               Contains("main.toml:4:19: key 'milter.timeout_seconds': expected an integer, got a string"));
+    CHECK_THAT(main_error(tmp, policy + "[milter]\nlog_verbose = \"yes\"\n"),
+               Contains("main.toml:4:15: key 'milter.log_verbose': expected a boolean, got a string"));
+    CHECK_THAT(main_error(tmp, policy + "[milter]\nmax_concurrent_encryptions = 2.5\n"),
+               Contains("main.toml:4:30: key 'milter.max_concurrent_encryptions': expected an integer, "
+                        "got a floating-point number"));
+    CHECK_THAT(main_error(tmp, policy + "[milter]\nsocket_mode = 660\n"),
+               Contains("main.toml:4:15: key 'milter.socket_mode': expected a string of octal digits like "
+                        "\"0660\", got an integer"));
+    CHECK_THAT(main_error(tmp, "milter = \"unix:/x\"\n" + policy),
+               Contains("main.toml:1:10: key 'milter': expected a table, got a string"));
+    CHECK_THAT(policy_error(tmp, "[domain]\n\"example.org\" = \"required\"\n"),
+               Contains("domains.toml:2:17: key 'domain.\"example.org\"': expected a table, got a string"));
+}
+
+TEST_CASE("bad values say what is wrong and what is allowed") {
+    TempDir tmp;
+    const std::string policy = "[policy]\nfile = \"domains.toml\"\n";
+    CHECK_THAT(main_error(tmp, policy + "[milter]\nsocket = \"/run/x.sock\"\n"),
+               Contains("main.toml:4:10: key 'milter.socket': '/run/x.sock' must start with unix:, local:, inet: "
+                        "or inet6:"));
+    CHECK_THAT(main_error(tmp, policy + "[milter]\nsocket = \"unix:\"\n"), Contains("main.toml:4:10: key 'milter.socket'"));
+    CHECK_THAT(main_error(tmp, policy + "[milter]\nsocket_mode = \"0680\"\n"),
+               Contains("main.toml:4:15: key 'milter.socket_mode': bad socket mode '0680'"));
+    CHECK_THAT(main_error(tmp, policy + "[milter]\nsocket_mode = \"66\"\n"),
+               Contains("main.toml:4:15: key 'milter.socket_mode': bad socket mode '66'"));
+    CHECK_THAT(main_error(tmp, policy + "[milter]\nsocket_mode = \"00660\"\n"),
+               Contains("main.toml:4:15: key 'milter.socket_mode': bad socket mode '00660'"));
+    CHECK_THAT(main_error(tmp, policy + "[milter]\nsocket_mode = \"rw-rw----\"\n"),
+               Contains("main.toml:4:15: key 'milter.socket_mode': bad socket mode"));
+    CHECK_THAT(main_error(tmp, policy + "[milter]\nmax_message_size = \"50MB\"\n"),
+               Contains("main.toml:4:20: key 'milter.max_message_size': bad size '50MB'"));
+    CHECK_THAT(main_error(tmp, policy + "[milter]\nbody_memory_limit = \"M\"\n"),
+               Contains("main.toml:4:21: key 'milter.body_memory_limit': bad size 'M'"));
+    CHECK_THAT(main_error(tmp, policy + "[milter]\nmax_message_size = \"99999999999G\"\n"),
+               Contains("key 'milter.max_message_size': bad size '99999999999G'"));
+    CHECK_THAT(main_error(tmp, policy + "[milter]\nmax_message_size = -1\n"),
+               Contains("main.toml:4:20: key 'milter.max_message_size': must be between 0 and"));
+    CHECK_THAT(main_error(tmp, policy + "[milter]\ntimeout_seconds = 0\n"),
+               Contains("main.toml:4:19: key 'milter.timeout_seconds': must be between 1 and"));
+    CHECK_THAT(main_error(tmp, policy + "[gnupg]\ntrust_model = \"always\"\n"),
+               Contains("main.toml:4:15: key 'gnupg.trust_model': unknown trust model 'always'; "
+                        "valid: server-keyring, gnupg"));
+    CHECK_THAT(main_error(tmp, policy + "[gnupg]\nhome = \"\"\n"),
+               Contains("main.toml:4:8: key 'gnupg.home': must not be empty"));
+    CHECK_THAT(policy_error(tmp, "[default]\nmode = \"opportunistic\"\n[domain.\"example.org\"]\nmode = \"encrypt\"\n"),
+               Contains("domains.toml:4:8: key 'domain.\"example.org\".mode': unknown mode 'encrypt'; "
+                        "valid modes: off, opportunistic, required"));
+    CHECK_THAT(policy_error(tmp, "[default]\nmode = \"Required\"\n"),
+               Contains("domains.toml:2:8: key 'default.mode': unknown mode 'Required'"));
+}
+
+TEST_CASE("domain names are validated where they are written") {
+    TempDir tmp;
+    for (const std::string bad : {"exa mple.org", "example..org", ".example.org", "example.org.", "*", "*.",
+                                  "mail.*.example.org", "user@example.org", ""}) {
+        INFO(bad);
+        const std::string msg = policy_error(tmp, "[default]\nmode = \"off\"\n[domain.\"" + bad + "\"]\n");
+        CHECK_THAT(msg, Contains("domains.toml:3:9: key 'domain.\"" + bad + "\"': bad domain name"));
+    }
+}
+
+TEST_CASE("a domain listed twice, differing only in case, is an error") {
+    TempDir tmp;
+    const std::string msg = policy_error(tmp, "[domain.\"example.org\"]\nmode = \"off\"\n"
+                                              "[domain.\"Example.ORG\"]\nmode = \"required\"\n");
+    REQUIRE_THAT(msg, Contains("domains.toml:3:9: key 'domain.\"Example.ORG\"': duplicate domain: "
+                               "same as 'example.org' on line 1"));
+}
+
+TEST_CASE("a missing policy file key is an error at the [policy] table or at line 1") {
+    TempDir tmp;
+    CHECK_THAT(main_error(tmp, "[milter]\nsocket = \"unix:/x\"\n"),
+               Contains("main.toml:1:1: key 'policy.file': missing required key"));
+    CHECK_THAT(main_error(tmp, "[milter]\nsocket = \"unix:/x\"\n\n[policy]\n"),
+               Contains("main.toml:4:1: key 'policy.file': missing required key"));
+}
+
+TEST_CASE("an unreadable file is named with the reason") {
+    TempDir tmp;
+    const fs::path missing = tmp.path() / "missing.toml";
+    CHECK(config_error([&] { mdcrypt::load_config(missing); }) ==
+          "cannot read " + missing.string() + ": No such file or directory");
+    CHECK(config_error([&] { mdcrypt::load_config(tmp.path()); }) == "cannot read " + tmp.path().string() + ": is a directory");
+    // The main file is fine; the error is about the policy file it names.
+    const fs::path main = tmp.write("main.toml", "[policy]\nfile = \"nowhere.toml\"\n");
+    CHECK(config_error([&] { mdcrypt::load_config(main); }) ==
+          "cannot read " + (tmp.path() / "nowhere.toml").string() + ": No such file or directory");
+}
+
+TEST_CASE("errors in the policy file name the policy file, not the main file") {
+    TempDir tmp;
+    tmp.write("domains.toml", "[default]\nmode = \"opportunistic\"\n[domain.\"example.org\"]\nmode = \"sometimes\"\n");
+    const fs::path main = tmp.write("main.toml", "[policy]\nfile = \"domains.toml\"\n");
+    const std::string msg = config_error([&] { mdcrypt::load_config(main); });
+    REQUIRE_THAT(msg, StartsWith((tmp.path() / "domains.toml").string() + ":4:8: key 'domain.\"example.org\".mode'"));
+
+    tmp.write("domains.toml", "[default]\nmode = \"off\n");
+    REQUIRE_THAT(config_error([&] { mdcrypt::load_config(main); }),
+                 StartsWith((tmp.path() / "domains.toml").string() + ":2:"));
+}
+
+TEST_CASE("a domain without a mode inherits [default], wherever [default] is in the file") {
+    TempDir tmp;
+    const auto policy = mdcrypt::load_policy(tmp.write("domains.toml",
+                                                       "[domain.\"inherits.example\"]\n"
+                                                       "[domain.\"own.example\"]\nmode = \"off\"\n"
+                                                       "[default]\nmode = \"required\"\n"));
+    CHECK(policy.for_domain("inherits.example")->mode == Mode::Required);
+    CHECK(policy.for_domain("own.example")->mode == Mode::Off);
+
+    const auto no_default = mdcrypt::load_policy(tmp.write("domains.toml", "[domain.\"example.org\"]\n"));
+    CHECK(no_default.for_domain("example.org")->mode == Mode::Opportunistic);
+}
+
+TEST_CASE("domains from the policy file match case-insensitively, wildcards only subdomains") {
+    TempDir tmp;
+    const auto policy = mdcrypt::load_policy(tmp.write("domains.toml",
+                                                       "[default]\nmode = \"off\"\n"
+                                                       "[domain.\"*.Example.ORG\"]\nmode = \"required\"\n"
+                                                       "[domain.\"Mail.Example.NET\"]\nmode = \"opportunistic\"\n"));
+    CHECK(policy.domains.count("*.example.org") == 1);
+    CHECK(policy.domains.count("mail.example.net") == 1);
+    CHECK(policy.for_domain("lists.example.org")->mode == Mode::Required);
+    CHECK(policy.for_domain("LISTS.EXAMPLE.ORG")->mode == Mode::Required);
+    CHECK_FALSE(policy.for_domain("example.org"));
+    CHECK(policy.for_domain("mail.example.net")->mode == Mode::Opportunistic);
+}
