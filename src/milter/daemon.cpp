@@ -92,6 +92,8 @@ DaemonExit run_daemon(std::shared_ptr<const Config> config, CryptoFactory crypto
     // true: libmilter removes a socket file left at the path (we just made sure nobody listens on it).
     if (smfi_opensocket(true) != MI_SUCCESS)
         return fail(DaemonExit::SocketUnavailable, "cannot open the milter socket " + socket.spec);
+    std::optional<SocketFileId> socket_file;
+    if (socket.kind == SocketSpec::Kind::Unix) socket_file = socket_file_id(socket.path);
     try {
         if (socket.kind == SocketSpec::Kind::Unix) {
             set_unix_socket_access(socket.path, settings.socket_mode, settings.socket_group);
@@ -137,20 +139,27 @@ DaemonExit run_daemon(std::shared_ptr<const Config> config, CryptoFactory crypto
              std::to_string(config->policy.domains.size()) + " local domain(s), up to " +
              std::to_string(shared_runtime->limiter().limit()) + " concurrent encryptions");
 
-    bool stopping = false;
+    // smfi_stop() blocks until libmilter's listener leaves its 5-second poll(); it runs on a thread of
+    // its own while this one pokes the socket to wake the listener at once (unix sockets only).
+    std::thread stopper;
     for (;;) {
-        const auto event = signals.wait();
-        if (event == SignalPipe::Event::MilterFinished) break;
-        if (event == SignalPipe::Event::Reload) {
+        const auto event = stopper.joinable() ? signals.wait_for(std::chrono::milliseconds(100)) : signals.wait();
+        if (!event) {
+            if (socket.kind == SocketSpec::Kind::Unix) poke_unix_socket(socket.path);
+            continue;
+        }
+        if (*event == SignalPipe::Event::MilterFinished) break;
+        if (*event == SignalPipe::Event::Reload) {
             log_info("SIGHUP: re-reading " + shared_runtime->current()->config->file.string());
             log_reload(shared_runtime->reload(), *shared_runtime);
-        } else if (!stopping) {
-            stopping = true;
+        } else if (!stopper.joinable()) {
             log_info("stopping: no new connections; waiting for messages in progress");
-            smfi_stop();
+            stopper = std::thread([] { smfi_stop(); });
         }
     }
+    if (stopper.joinable()) stopper.join();
     milter_thread.join();
+    if (socket_file) remove_socket_file(socket.path, *socket_file);
     wait_for_messages_in_progress();
     if (milter_status != MI_SUCCESS) return fail(DaemonExit::Failure, "smfi_main failed");
     log_info("stopped");

@@ -1,6 +1,7 @@
 #include "milter/signals.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -75,6 +76,16 @@ SignalPipe::Event SignalPipe::wait() {
         if (n < 0 && errno == EINTR) continue;
         throw std::runtime_error(std::string("reading the signal pipe: ") + (n == 0 ? "closed" : std::strerror(errno)));
     }
+}
+
+std::optional<SignalPipe::Event> SignalPipe::wait_for(std::chrono::milliseconds timeout) {
+    pollfd pfd{read_end_.get(), POLLIN, 0};
+    int rc;
+    do {
+        rc = ::poll(&pfd, 1, static_cast<int>(timeout.count()));
+    } while (rc < 0 && errno == EINTR);
+    if (rc == 0) return std::nullopt;
+    return wait();
 }
 
 void SignalPipe::finished() {

@@ -11,6 +11,9 @@
 
 #include <signal.h>
 
+#include <chrono>
+#include <optional>
+
 #include "core/spool.hpp"
 
 namespace mdcrypt::milter {
@@ -26,6 +29,8 @@ public:
     SignalPipe& operator=(const SignalPipe&) = delete;
 
     Event wait();              // blocks until a signal arrived or finished() was called
+    // Like wait(), but gives up after `timeout`: nullopt.
+    std::optional<Event> wait_for(std::chrono::milliseconds timeout);
     void finished();           // from the thread running smfi_main, when it returned
 
 private:

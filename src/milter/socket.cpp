@@ -81,4 +81,24 @@ void set_unix_socket_access(const std::filesystem::path& path, std::optional<std
         fail_errno("cannot set the mode of socket " + path.string());
 }
 
+void poke_unix_socket(const std::filesystem::path& path) {
+    FileDescriptor fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!fd) return;
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
+    [[maybe_unused]] const int rc = ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address));
+}
+
+std::optional<SocketFileId> socket_file_id(const std::filesystem::path& path) {
+    struct stat st{};
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) return std::nullopt;
+    return SocketFileId{st.st_dev, st.st_ino};
+}
+
+void remove_socket_file(const std::filesystem::path& path, const SocketFileId& id) {
+    const auto now = socket_file_id(path);
+    if (now && now->device == id.device && now->inode == id.inode) ::unlink(path.c_str());
+}
+
 }  // namespace mdcrypt::milter

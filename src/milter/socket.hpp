@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <sys/types.h>
 
 namespace mdcrypt::milter {
 
@@ -35,5 +36,20 @@ void prepare_unix_socket(const std::filesystem::path& path);
 // After binding: mode (e.g. 0660) and group so the MTA's user can connect. Throws SocketError.
 void set_unix_socket_access(const std::filesystem::path& path, std::optional<std::uint32_t> mode,
                             const std::string& group);
+
+// Connects to the unix socket and hangs up at once. After smfi_stop() this wakes libmilter's
+// listener from its poll(), which otherwise notices the stop only after its 5-second timeout.
+void poke_unix_socket(const std::filesystem::path& path);
+
+// Identifies the socket file we bound, so that at exit we remove ours and never a newer one.
+struct SocketFileId {
+    dev_t device = 0;
+    ino_t inode = 0;
+};
+std::optional<SocketFileId> socket_file_id(const std::filesystem::path& path);
+
+// At exit (libmilter leaves the file when running as root): unlinks `path` if it is still the socket
+// identified by `id`. Errors are ignored: a leftover socket is removed at the next start anyway.
+void remove_socket_file(const std::filesystem::path& path, const SocketFileId& id);
 
 }  // namespace mdcrypt::milter

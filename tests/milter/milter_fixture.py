@@ -63,6 +63,7 @@ class Milter:
         self.policy = os.path.join(self.dir, "domains.toml")
         self.log_path = os.path.join(self.dir, "milter.log")
         self.process = None
+        self.log_file = None
         self.fingerprints = {}
         for home in (self.gnupg, self.secret_gnupg):
             os.mkdir(home, 0o700)
@@ -87,7 +88,7 @@ class Milter:
 socket = "{self.socket}"
 spool_directory = "{self.spool}"
 body_memory_limit = "16K"
-max_message_size = "64K"
+max_message_size = "128K"
 log_verbose = true
 {main_extra}
 [gnupg]
@@ -149,6 +150,8 @@ file = "domains.toml"
             if self.process is not None and self.process.poll() is None:
                 self.process.kill()
                 self.process.wait()
+            if self.log_file is not None:
+                self.log_file.close()
         finally:
             for home in (self.gnupg, self.secret_gnupg):
                 subprocess.run([GPGCONF, "--homedir", home, "--kill", "all"], capture_output=True, check=False)

@@ -1,0 +1,355 @@
+#!/usr/bin/python3
+"""mdcrypt-milter as a process: the milter protocol as Postfix and Sendmail speak it, the replaced
+body decrypted with gpg and sqop, signals, sockets, exit statuses.
+
+Usage: test_daemon.py --milter PATH/mdcrypt-milter [unittest arguments]
+"""
+import argparse
+import base64
+import concurrent.futures
+import email.parser
+import email.policy
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import milter_client as mc  # noqa: E402
+from milter_fixture import Milter  # noqa: E402
+
+MILTER_BINARY = None
+SQOP = "/usr/bin/sqop"
+
+HEADERS = [
+    ("Received", b" from client.example.net (client [192.0.2.1])\r\n\tby mx.example.test; Fri, 27 Nov 2026 12:00:00 +0000"),
+    ("From", b" Bob <bob@example.net>"),
+    ("To", b" Alice <alice@example.test>"),
+    ("Cc", b" Carol <carol@example.net>"),
+    ("Subject", b" =?utf-8?q?caf=C3=A9?="),
+    ("Date", b" Fri, 27 Nov 2026 12:00:00 +0000"),
+    ("Message-ID", b" <m1@example.net>"),
+    ("References", b" <m0@example.net>\r\n <m00@example.net>"),
+    ("MIME-Version", b" 1.0"),
+    ("Content-Type", b" text/plain;\r\n\tcharset=\"utf-8\";\r\n format=flowed"),
+    ("Content-Transfer-Encoding", b" 8bit"),
+]
+BODY = "Hello Alice,\r\n\r\ncafé, naïve, 😀\r\n.a line starting with a dot\r\nFrom the start\r\n-- \r\nBob\r\n".encode()
+
+
+def inner_entity(headers, body):
+    """What the encrypted payload must hold: the Content-* fields verbatim, a blank line, the body."""
+    fields = [(n, v) for n, v in headers if n.lower().startswith("content-")]
+    if not any(n.lower() == "content-type" for n, _ in fields):
+        fields.insert(0, ("Content-Type", b" text/plain; charset=us-ascii"))
+    return mc.serialize(fields, body)
+
+
+def armored_part(message):
+    start = message.index(b"-----BEGIN PGP MESSAGE-----")
+    end = message.index(b"-----END PGP MESSAGE-----") + len(b"-----END PGP MESSAGE-----")
+    return message[start:end] + b"\r\n"
+
+
+class WithMilter(unittest.TestCase):
+    """One daemon for the tests of a class."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.milter = Milter(MILTER_BINARY)
+        cls.milter.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            status = cls.milter.stop()
+            if status != 0:
+                raise AssertionError(f"exit status {status} after SIGTERM:\n{cls.milter.log()}")
+            if cls.milter.spool_entries():
+                raise AssertionError(f"spool not empty: {cls.milter.spool_entries()}")
+        finally:
+            cls.milter.close()
+
+    def client(self, **negotiation):
+        c = mc.MilterClient(self.milter.socket_path)
+        c.negotiate(**negotiation)
+        return c
+
+    def encrypt_and_check(self, headers, body_chunks, protocol=mc.POSTFIX_PROTOCOL, recipients=("<alice@example.test>",)):
+        """Sends a message for keyed recipients, checks the result is RFC 3156 around a payload that
+        decrypts (gpg and sqop) to the original Content-* fields and body; returns (eom, final)."""
+        with self.client(protocol=protocol) as c:
+            eom = c.send_message("<bob@example.net>", list(recipients), headers, body_chunks)
+        self.assertEqual(eom.reply, "c", self.milter.log()[-2000:])
+        self.assertIsNotNone(eom.new_body)
+        for chunk in eom.body_chunks:
+            self.assertLessEqual(len(chunk), 65535)
+        final_headers = mc.apply_header_actions(headers, eom.header_actions, c.protocol)
+        final = mc.serialize(final_headers, eom.new_body)
+
+        # Outside: everything but the Content-* fields (and MIME-Version, added when missing) as it was, in order.
+        def outer(fields):
+            return [(n, v) for n, v in fields if not n.lower().startswith("content-") and n.lower() != "mime-version"]
+
+        self.assertEqual(outer(final_headers), outer(headers))
+        self.assertEqual([v for n, v in final_headers if n.lower() == "mime-version"], [b" 1.0"])
+        parsed = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(final)
+        self.assertEqual(parsed.get_content_type(), "multipart/encrypted")
+        self.assertEqual(parsed.get_param("protocol"), "application/pgp-encrypted")
+        parts = parsed.get_payload()
+        self.assertEqual([p.get_content_type() for p in parts], ["application/pgp-encrypted", "application/octet-stream"])
+        self.assertEqual(parts[0].get_payload().strip(), "Version: 1")
+
+        expected = inner_entity(headers, b"".join(body_chunks).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+        armor = armored_part(final)
+        self.assertEqual(self.milter.decrypt_gpg(armor), expected)
+        for name in self.milter.fingerprints:
+            result = subprocess.run([SQOP, "decrypt", self.milter.secret_key_files[name]], input=armor,
+                                    capture_output=True, check=False)
+            if f"<{name}@example.test>" in [r.lower() for r in recipients]:
+                self.assertEqual(result.returncode, 0, result.stderr)
+                self.assertEqual(result.stdout, expected)
+        return eom, final
+
+
+class Protocol(WithMilter):
+    def test_negotiation_asks_only_for_what_is_used(self):
+        with self.client() as c:
+            self.assertEqual(c.actions & ~mc.SMFIF_SETSYMLIST, mc.SMFIF_ADDHDRS | mc.SMFIF_CHGHDRS | mc.SMFIF_CHGBODY)
+            off = mc.SMFIP_NOCONNECT | mc.SMFIP_NOHELO | mc.SMFIP_NOUNKNOWN | mc.SMFIP_NODATA
+            self.assertEqual(c.protocol & off, off)
+            for needed in (mc.SMFIP_NOMAIL, mc.SMFIP_NORCPT, mc.SMFIP_NOHDRS, mc.SMFIP_NOBODY, mc.SMFIP_NOEOH):
+                self.assertFalse(c.protocol & needed)
+            self.assertTrue(c.protocol & mc.SMFIP_HDR_LEADSPC)
+            self.assertTrue(c.actions & mc.SMFIF_SETSYMLIST)
+            self.assertIn(b"i\0", c.symlist)
+
+    def test_mta_that_cannot_replace_the_body_is_refused(self):
+        c = mc.MilterClient(self.milter.socket_path)
+        with self.assertRaises((mc.MilterError, ConnectionError)):
+            c.negotiate(actions=mc.SMFIF_ADDHDRS | mc.SMFIF_CHGHDRS)
+        c.close(polite=False)
+
+    def test_encrypted_message_decrypts_to_the_original_bytes(self):
+        eom, final = self.encrypt_and_check(HEADERS, [BODY])
+        # Values sent back: leading space (HDR_LEADSPC) and LF folding, never CR.
+        changes = [a for a in eom.header_actions if a[0] == "change" and a[1] == "Content-Type"]
+        self.assertEqual(len(changes), 1)
+        value = changes[0][3]
+        self.assertTrue(value.startswith(b" multipart/encrypted;"), value)
+        self.assertNotIn(b"\r", value)
+        self.assertIn(b"\n\tprotocol=\"application/pgp-encrypted\"", value)
+        self.assertIn(("change", "Content-Transfer-Encoding", 1, b""), eom.header_actions)
+        self.assertNotIn(b"caf\xc3\xa9", final)  # the body is not readable outside
+
+    def test_without_leading_space_negotiated(self):
+        protocol = mc.POSTFIX_PROTOCOL & ~mc.SMFIP_HDR_LEADSPC
+        eom, _ = self.encrypt_and_check(HEADERS, [BODY], protocol=protocol)
+        for action in eom.header_actions:
+            value = action[-1]
+            self.assertFalse(value.startswith(b" "), action)
+
+    def test_large_body_is_spooled_and_sent_back_in_chunks(self):
+        # Random base64: gpg cannot compress it, so the ciphertext is as large as the body.
+        text = base64.encodebytes(os.urandom(90000)).replace(b"\n", b"\r\n")  # 124K: spooled, under max_message_size
+        chunks = [text[i:i + 65535] for i in range(0, len(text), 65535)]
+        eom, _ = self.encrypt_and_check(HEADERS, chunks)
+        self.assertGreaterEqual(len(eom.body_chunks), 2)
+        self.assertGreater(len(eom.new_body), 65535)
+
+    def test_bare_lf_body_is_encrypted_with_crlf(self):
+        self.encrypt_and_check(HEADERS, [b"one\ntwo\n", b"\nthree\n"])
+
+    def test_message_without_mime_headers_gets_the_default_content_type_inside(self):
+        headers = [(n, v) for n, v in HEADERS if not n.lower().startswith("content-") and n != "MIME-Version"]
+        eom, final = self.encrypt_and_check(headers, [b"plain text\r\n"])
+        self.assertIn(("add", "MIME-Version", b" 1.0"), eom.header_actions)
+
+    def test_empty_body_and_body_without_final_line_end(self):
+        self.encrypt_and_check(HEADERS, [])
+        self.encrypt_and_check(HEADERS, [b"no line end"])
+
+    def test_abort_then_reuse_and_several_messages_per_connection(self):
+        with self.client() as c:
+            mc.expect_continue(c.mail("<bob@example.net>"), "MAIL")
+            mc.expect_continue(c.rcpt("<nokey@example.test>"), "RCPT")
+            mc.expect_continue(c.header("Subject", b" x"), "header")
+            c.abort()
+            for i in range(3):
+                eom = c.send_message("<bob@example.net>", ["<alice@example.test>"], HEADERS, [BODY], queue_id=f"R{i}")
+                self.assertEqual(eom.reply, "c")
+                self.assertIsNotNone(eom.new_body)
+                eom = c.send_message("<bob@example.net>", ["<nokey@example.test>"], HEADERS, [BODY], queue_id=f"P{i}")
+                self.assertEqual(eom.reply, "c")
+                self.assertIsNone(eom.new_body)
+                self.assertEqual(eom.header_actions, [])
+
+    def test_concurrent_connections(self):
+        def one(i):
+            body = f"message {i}\r\n".encode() * (1 + i * 50)
+            self.encrypt_and_check(HEADERS, [body])
+            return i
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            self.assertEqual(sorted(pool.map(one, range(16))), list(range(16)))
+
+    def test_one_log_line_per_message_with_queue_id_and_no_content(self):
+        with self.client() as c:
+            eom = c.send_message("<bob@example.net>", ["<alice@example.test>"], HEADERS, [BODY], queue_id="LOGQ1")
+        self.assertEqual(eom.reply, "c")
+        time.sleep(0.1)
+        lines = [l for l in self.milter.log().splitlines() if "queue_id=LOGQ1 verdict=" in l]
+        self.assertEqual(len(lines), 1, self.milter.log()[-2000:])
+        self.assertIn("verdict=encrypt recipients=1 keys=" + self.milter.fingerprints["alice"], lines[0])
+        self.assertRegex(lines[0], r"size_in=\d+ size_out=\d+ ms=\d+")
+        log = self.milter.log()
+        for secret in ("Hello Alice", "caf", "Subject", "format=flowed"):
+            self.assertNotIn(secret, log)
+
+
+class Lifecycle(unittest.TestCase):
+    def setUp(self):
+        self.milter = Milter(MILTER_BINARY)
+        self.addCleanup(self.milter.close)
+
+    def run_binary(self, *args):
+        return subprocess.run([MILTER_BINARY, *args], capture_output=True, timeout=60, check=False)
+
+    def encrypts(self, recipient="<alice@example.test>"):
+        with mc.MilterClient(self.milter.socket_path) as c:
+            c.negotiate()
+            eom = c.send_message("<bob@example.net>", [recipient], HEADERS, [BODY])
+        return eom.new_body is not None
+
+    def test_sighup_reloads_policy_and_keeps_the_old_one_when_broken(self):
+        self.milter.start()
+        self.assertTrue(self.encrypts())
+        # Broken policy: logged with file:line, the running policy stays.
+        with open(self.milter.policy, "a") as f:
+            f.write('[domain."broken.test"]\nmode = "sometimes"\n')
+        self.milter.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "reload failed" not in self.milter.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertRegex(self.milter.log(), r"reload failed, keeping the running configuration: .*domains\.toml:\d+")
+        self.assertTrue(self.encrypts())
+        # A good policy that turns example.test off takes effect for new connections.
+        with open(self.milter.policy, "w") as f:
+            f.write('[domain."example.test"]\nmode = "off"\n')
+        self.milter.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "configuration reloaded" not in self.milter.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertIn("configuration reloaded", self.milter.log())
+        self.assertFalse(self.encrypts())
+        self.assertEqual(self.milter.stop(), 0)
+
+    def test_a_burst_of_sighup_never_stops_the_milter(self):
+        # libmilter's own signal thread treats SIGHUP as "stop"; ours must get every one.
+        self.milter.start()
+        for _ in range(50):
+            self.milter.signal(signal.SIGHUP)
+            time.sleep(0.01)
+        time.sleep(0.5)
+        self.assertIsNone(self.milter.process.poll(), self.milter.log())
+        self.assertTrue(self.encrypts())
+        self.assertNotIn("stopping", self.milter.log())
+        self.assertEqual(self.milter.stop(), 0)
+
+    def test_pinned_config_survives_a_reload_mid_connection(self):
+        self.milter.start()
+        with mc.MilterClient(self.milter.socket_path) as c:
+            c.negotiate()
+            with open(self.milter.policy, "w") as f:
+                f.write('[domain."example.test"]\nmode = "off"\n')
+            self.milter.signal(signal.SIGHUP)
+            deadline = time.monotonic() + 10
+            while "configuration reloaded" not in self.milter.log() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            eom = c.send_message("<bob@example.net>", ["<alice@example.test>"], HEADERS, [BODY])
+            self.assertIsNotNone(eom.new_body, "the connection's snapshot changed half way")
+        self.assertFalse(self.encrypts())
+        self.assertEqual(self.milter.stop(), 0)
+
+    def test_sigterm_stops_cleanly_and_removes_the_socket(self):
+        self.milter.start()
+        started = time.monotonic()
+        self.assertEqual(self.milter.stop(), 0)
+        self.assertLess(time.monotonic() - started, 15)
+        self.assertFalse(os.path.exists(self.milter.socket_path))
+        self.assertIn("stopped", self.milter.log())
+
+    def test_sigint_stops_too(self):
+        self.milter.start()
+        self.milter.signal(signal.SIGINT)
+        self.assertEqual(self.milter.process.wait(20), 0)
+
+    def test_a_second_instance_on_the_same_socket_is_refused(self):
+        self.milter.start()
+        second = self.run_binary("--config", self.milter.config, "--log-stderr")
+        self.assertEqual(second.returncode, 75, second.stderr)
+        self.assertIn(b"in use", second.stderr)
+        self.assertTrue(self.encrypts())  # the first one is unharmed
+        self.assertEqual(self.milter.stop(), 0)
+
+    def test_a_stale_socket_is_replaced(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(self.milter.socket_path)
+        s.close()  # bound, never listened, file left behind
+        self.milter.start()
+        self.assertTrue(self.encrypts())
+        self.assertEqual(self.milter.stop(), 0)
+
+    def test_a_file_in_the_way_of_the_socket_is_not_deleted(self):
+        with open(self.milter.socket_path, "w") as f:
+            f.write("not a socket")
+        result = self.run_binary("--config", self.milter.config, "--log-stderr")
+        self.assertEqual(result.returncode, 75, result.stderr)
+        self.assertTrue(os.path.isfile(self.milter.socket_path))
+
+    def test_bad_config_exits_78_naming_file_and_line(self):
+        with open(self.milter.config, "a") as f:
+            f.write("\n[milter2]\nx = 1\n")
+        result = self.run_binary("--config", self.milter.config)
+        self.assertEqual(result.returncode, 78)
+        self.assertRegex(result.stderr.decode(), r"mdcrypt-milter\.toml:\d+")
+        result = self.run_binary("--config", "/nonexistent/mdcrypt.toml")
+        self.assertEqual(result.returncode, 78)
+
+    def test_check_config_summary(self):
+        result = self.run_binary("--config", self.milter.config, "--check-config")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        out = result.stdout.decode()
+        self.assertIn("usable keys: 1", out)
+        self.assertIn("  example.test: opportunistic", out)
+        self.assertIn("  secure.test: required", out)
+        self.assertIn("configuration OK", out)
+        self.assertFalse(os.path.exists(self.milter.socket_path))
+
+    def test_version_help_and_usage_errors(self):
+        self.assertIn(b"mdcrypt-milter ", self.run_binary("--version").stdout)
+        self.assertIn(b"--check-config", self.run_binary("--help").stdout)
+        self.assertEqual(self.run_binary("--bogus").returncode, 64)
+
+    def test_socket_mode_is_applied(self):
+        self.milter.write_config('socket_mode = "0660"')
+        self.milter.start()
+        self.assertEqual(stat.S_IMODE(os.stat(self.milter.socket_path).st_mode), 0o660)
+        self.assertEqual(self.milter.stop(), 0)
+
+
+def main():
+    global MILTER_BINARY
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--milter", required=True)
+    args, rest = parser.parse_known_args()
+    MILTER_BINARY = os.path.abspath(args.milter)
+    unittest.main(argv=[sys.argv[0], *rest], verbosity=2)
+
+
+if __name__ == "__main__":
+    main()
