@@ -69,6 +69,9 @@ DaemonExit check_config(const Config& config, const CryptoFactory& crypto) {
 
 DaemonExit run_daemon(std::shared_ptr<const Config> config, CryptoFactory crypto) {
     const MilterSettings& settings = config->milter;
+    // First of all, so a SIGHUP during start-up (a package's postinst, a quick reload) is queued for
+    // the main loop instead of killing the daemon with the default action.
+    SignalPipe signals;
 
     SocketSpec socket;
     std::optional<Identity> identity;
@@ -125,7 +128,6 @@ DaemonExit run_daemon(std::shared_ptr<const Config> config, CryptoFactory crypto
     Runtime* shared_runtime = runtime.release();
     set_runtime(shared_runtime);
 
-    SignalPipe signals;
     std::atomic<int> milter_status{MI_SUCCESS};
     std::thread milter_thread;
     {
