@@ -202,6 +202,9 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
         }
         const Negotiated n{(*pf1 & SMFIP_HDR_LEADSPC) != 0, (*pf1 & SMFIP_SKIP) != 0};
         g_negotiated.remember(ctx, n);
+        log_debug(std::string("negotiated with the MTA: header leading space ") + (n.leading_space ? "yes" : "no") +
+                  ", skip " + (n.can_skip ? "yes" : "no") + ", macro list " +
+                  ((*pf0 & SMFIF_SETSYMLIST) != 0 ? "yes" : "no"));
         auto& state = connection(ctx);
         state.leading_space = n.leading_space;
         state.can_skip = n.can_skip;

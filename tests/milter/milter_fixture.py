@@ -14,9 +14,12 @@ import time
 GPG = "/usr/bin/gpg"
 GPGCONF = "/usr/bin/gpgconf"
 
+# RFC 9788 header protection off: these tests check that the ciphertext holds the original Content-*
+# fields and body byte for byte, and that no outer field but the MIME ones changes.
 POLICY = """\
 [default]
 mode = "opportunistic"
+header_protection = false
 
 [domain."example.test"]
 

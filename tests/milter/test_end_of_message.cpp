@@ -129,8 +129,11 @@ TEST_CASE("a keyed local recipient: the message is encrypted with the original C
     REQUIRE(o.verdict == Verdict::Encrypt);
     REQUIRE(o.encrypted);
     CHECK(o.decision.fingerprints == std::vector<std::string>{"AAAA"});
-    CHECK(f.encryptor.last_plaintext ==
-          "Content-Type: text/plain;\r\n\tcharset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nHello\r\n");
+    // What the entity looks like is the core's business (pgp_mime tests); here: the header fields the
+    // MTA sent, normalised to CRLF, and the body reach it.
+    CHECK_THAT(f.encryptor.last_plaintext, Catch::Contains("Content-Type: text/plain;\r\n\tcharset=utf-8"));
+    CHECK_THAT(f.encryptor.last_plaintext, Catch::Contains("Content-Transfer-Encoding: 8bit\r\n"));
+    CHECK_THAT(f.encryptor.last_plaintext, Catch::EndsWith("\r\n\r\nHello\r\n"));
     CHECK(o.encrypted->body->boundary() == "BOUNDARY");
     CHECK_FALSE(o.encrypted->header_edits.empty());
 }

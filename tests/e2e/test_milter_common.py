@@ -1,0 +1,224 @@
+"""Shared fixture of the daemon's end-to-end tests (test_milter_postfix.py, test_milter_sendmail.py):
+the real mdcrypt-milter on a socket the MTA can reach, a throwaway server GnuPG home with the
+recipients' public keys, their secret keys kept apart for decryption, and the checks every delivered
+message must pass.  Not a test module itself (no TestCase here).
+
+Standard library only; every subprocess gets an argument list.
+"""
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import os
+import re
+import subprocess
+import sys
+import time
+import unittest
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mta  # noqa: E402
+
+GPG = "/usr/bin/gpg"
+SQOP = "/usr/bin/sqop"
+SENDER = "bob@sender.test"
+
+# Keyed recipients; carol is local (example.test, opportunistic) but has no key.
+KEYED = ("alice", "dave")
+
+# RFC 9788 header protection (on by default) puts the whole header inside and marks the Content-Type
+# hp="cipher"; these tests check issue 3's promise, the original Content-* fields and body byte for
+# byte, so they turn it off.
+POLICY = """\
+[default]
+mode = "opportunistic"
+header_protection = false
+
+[domain."example.test"]
+"""
+
+# The test message, with the fields issue 3 says must survive (an upstream Received included so it
+# can be compared byte for byte), a folded Content-Type, 8-bit text, dot lines and a line that only
+# an mbox would care about. LF here; the SMTP client sends CRLF.
+MESSAGE = (
+    b"Received: from mua.sender.test (mua.sender.test [192.0.2.7])\n"
+    b"\tby relay.sender.test with ESMTP; Fri, 27 Nov 2026 11:59:58 +0000\n"
+    b"From: Bob Sender <bob@sender.test>\n"
+    b"To: Alice Example <alice@example.test>\n"
+    b"Cc: Someone Else <someone@sender.test>\n"
+    b"Subject: =?utf-8?q?Caf=C3=A9?= meeting\n"
+    b"Date: Fri, 27 Nov 2026 12:00:00 +0000\n"
+    b"Message-ID: <e2e-1@sender.test>\n"
+    b"References: <e2e-0@sender.test>\n"
+    b"\t<e2e-00@sender.test>\n"
+    b"MIME-Version: 1.0\n"
+    b"Content-Type: text/plain;\n"
+    b"\tcharset=\"utf-8\";\n"
+    b"\tformat=flowed\n"
+    b"Content-Transfer-Encoding: 8bit\n"
+    b"\n"
+    b"Hello Alice,\n"
+    b"\n"
+    b"caf\xc3\xa9 na\xc3\xafve \xf0\x9f\x98\x80\n"
+    b".a line that starts with a dot\n"
+    b"From the start of a line\n"
+    b"trailing spaces   \n"
+    b"-- \n"
+    b"Bob\n"
+)
+
+# Fields that must arrive exactly as sent (raw value, folding kept).
+UNCHANGED = ("Received", "From", "To", "Cc", "Date", "Message-ID", "References")
+
+
+def gpg(home, *args, stdin=None) -> bytes:
+    argv = [GPG, "--homedir", str(home), "--batch", "--no-tty", "--pinentry-mode", "loopback", "--passphrase", ""]
+    r = subprocess.run(argv + list(args), input=stdin, capture_output=True, check=False, timeout=120)
+    if r.returncode != 0:
+        raise RuntimeError(f"gpg {' '.join(args)}: {r.stderr.decode(errors='replace')}")
+    return r.stdout
+
+
+def crlf(data: bytes) -> bytes:
+    return re.sub(rb"\r?\n", b"\r\n", data)
+
+
+def fields(header_block: bytes) -> list[tuple[str, bytes]]:
+    """(name, raw value) pairs in order; raw value = everything after the colon, CRLF folding."""
+    out: list[tuple[str, bytes]] = []
+    for line in crlf(header_block).split(b"\r\n"):
+        if line[:1] in (b" ", b"\t") and out:
+            out[-1] = (out[-1][0], out[-1][1] + b"\r\n" + line)
+        elif b":" in line:
+            name, value = line.split(b":", 1)
+            out.append((name.decode(), value))
+    return out
+
+
+def values(fs, name) -> list[bytes]:
+    return [v for n, v in fs if n.lower() == name.lower()]
+
+
+def inner_entity(message: bytes) -> bytes:
+    """What the ciphertext must decrypt to: the original Content-* fields verbatim, a blank line, the
+    original body, all CRLF (the canonical form RFC 3156 encrypts)."""
+    header, body = mta.split_message(message)
+    content = b"".join(n.encode() + b":" + v + b"\r\n" for n, v in fields(header) if n.lower().startswith("content-"))
+    return content + b"\r\n" + crlf(body)
+
+
+class MilterDaemon:
+    """mdcrypt-milter started in `tmp` (an mta.TempDir) on a socket in tmp.milter_socket_dir()."""
+
+    def __init__(self, tmp: mta.TempDir, *, main_extra: str = ""):
+        self.tmp = tmp
+        self.home = tmp.subdir("gnupg")             # the server's keyring: public keys only
+        self.secret_home = tmp.subdir("gnupg-secret")  # the recipients' side
+        self.socket_path = tmp.milter_socket_dir() / "mdcrypt.sock"
+        self.config = tmp / "mdcrypt-milter.toml"
+        self.log_path = tmp / "milter.log"
+        self.fingerprints: dict[str, str] = {}
+        self.key_files: dict[str, Path] = {}
+        for name in KEYED:
+            uid = f"{name.capitalize()} Example <{name}@example.test>"
+            gpg(self.secret_home, "--quick-gen-key", uid, "ed25519", "cert", "never")
+            fpr = next(l.split(":")[9] for l in gpg(self.secret_home, "--with-colons", "--list-keys", "=" + uid)
+                       .decode().splitlines() if l.startswith("fpr:"))
+            gpg(self.secret_home, "--quick-add-key", fpr, "cv25519", "encr", "never")
+            gpg(self.home, "--import", stdin=gpg(self.secret_home, "--export", "--armor", fpr))
+            self.fingerprints[name] = fpr
+            path = tmp / f"{name}.sec.asc"
+            path.write_bytes(gpg(self.secret_home, "--export-secret-keys", "--armor", fpr))
+            self.key_files[name] = path
+        (tmp / "domains.toml").write_text(POLICY)
+        self.write_config(main_extra)
+        self.process: mta.ManagedProcess | None = None
+
+    def write_config(self, main_extra: str = "") -> None:
+        self.config.write_text(f"""\
+[milter]
+socket = "unix:{self.socket_path}"
+socket_mode = "0660"
+socket_group = "postfix"
+spool_directory = "{self.tmp / 'spool'}"
+body_memory_limit = "64K"
+max_message_size = "60M"
+log_verbose = true
+{main_extra}
+[gnupg]
+home = "{self.home}"
+
+[policy]
+file = "domains.toml"
+""")
+
+    def start(self) -> "MilterDaemon":
+        self.process = mta.ManagedProcess([mta.binary("mdcrypt-milter"), "--config", self.config, "--log-stderr"],
+                                          log=self.log_path, cwd=self.tmp)
+        mta.wait_unix_listening(self.socket_path, timeout=30, alive=self.process.alive)
+        return self
+
+    def stop(self) -> int | None:
+        rc = self.process.stop() if self.process else None
+        self.process = None
+        return rc
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait_for_log(self, pattern: str, timeout: float = 15.0) -> re.Match:
+        rx = re.compile(pattern, re.M)
+        deadline = time.monotonic() + timeout
+        while True:
+            m = rx.search(self.log())
+            if m:
+                return m
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"milter log never matched {pattern!r}\n{self.log()[-3000:]}")
+            time.sleep(0.05)
+
+    def decrypt_gpg(self, armored: bytes) -> bytes:
+        return gpg(self.secret_home, "--decrypt", stdin=armored)
+
+    def decrypt_sqop(self, name: str, armored: bytes) -> subprocess.CompletedProcess:
+        return subprocess.run([SQOP, "decrypt", str(self.key_files[name])], input=armored, capture_output=True,
+                              check=False, timeout=120)
+
+
+def check_encrypted(tc: unittest.TestCase, milter: MilterDaemon, stored: bytes, sent: bytes,
+                    readers: list[str], others: list[str] = ()) -> dict:
+    """The delivered file is RFC 3156 PGP/MIME, the routing/threading fields are as sent, and the
+    payload decrypts (gpg and sqop, for every reader) to the original Content-* fields and body byte
+    for byte; `others` (keyed but not recipients) cannot decrypt it. Returns the stored fields."""
+    header, body = mta.split_message(stored)
+    stored_fields = fields(header)
+    sent_fields = fields(mta.split_message(sent)[0])
+    for name in UNCHANGED:
+        got, want = values(stored_fields, name), values(sent_fields, name)
+        if name == "Received":  # the MTA adds its own on top; the ones that came with the message stay
+            got = got[len(got) - len(want):]
+        tc.assertEqual(got, want, f"{name} changed")
+    tc.assertEqual(len(values(stored_fields, "MIME-Version")), 1)
+    tc.assertEqual(values(stored_fields, "MIME-Version")[0].strip(), b"1.0")
+    tc.assertEqual(values(stored_fields, "Content-Transfer-Encoding"), [])
+
+    parsed = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(crlf(stored))
+    tc.assertEqual(parsed.get_content_type(), "multipart/encrypted")
+    tc.assertEqual(parsed.get_param("protocol"), "application/pgp-encrypted")
+    parts = parsed.get_payload()
+    tc.assertEqual([p.get_content_type() for p in parts], ["application/pgp-encrypted", "application/octet-stream"])
+    tc.assertEqual(parts[0].get_payload().strip(), "Version: 1")
+    armor = parts[1].get_payload(decode=False).encode()
+    tc.assertTrue(armor.lstrip().startswith(b"-----BEGIN PGP MESSAGE-----"), armor[:100])
+    tc.assertNotIn(b"caf\xc3\xa9", stored)
+
+    expected = inner_entity(sent)
+    tc.assertEqual(milter.decrypt_gpg(armor), expected)
+    for name in readers:
+        r = milter.decrypt_sqop(name, armor)
+        tc.assertEqual(r.returncode, 0, r.stderr)
+        tc.assertEqual(r.stdout, expected, f"sqop as {name}")
+    for name in others:
+        tc.assertNotEqual(milter.decrypt_sqop(name, armor).returncode, 0, f"{name} could decrypt")
+    return {"fields": stored_fields, "header": header, "body": body}
