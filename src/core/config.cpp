@@ -262,6 +262,7 @@ const Key<DomainPolicy> domain_keys[] = {
         if (auto mode = parse_mode(text)) d.mode = *mode;
         else f.fail("unknown mode '" + text + "'; valid modes: off, opportunistic, required");
     }},
+    {"header_protection", [](const Field& f, DomainPolicy& d) { d.header_protection = f.boolean(); }},
 };
 
 void read_domains(const Field& field, Policy& policy) {
@@ -286,8 +287,31 @@ void read_domains(const Field& field, Policy& policy) {
     }
 }
 
+// A header field name (RFC 5322 section 2.2: printable ASCII but ':') that the PGP/MIME rewrite does
+// not own: Content-* and MIME-Version make up the multipart/encrypted structure.
+void read_strip_fields(const Field& field, Policy& policy) {
+    const toml::array* array = field.node.as_array();
+    if (!array) field.fail_type("an array of header field names");
+    for (std::size_t i = 0; i < array->size(); ++i) {
+        const Field item{field.src, field.key + "[" + std::to_string(i) + "]", *array->get(i)};
+        const std::string name = item.string();
+        const bool valid = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+            const auto u = static_cast<unsigned char>(c);
+            return u >= 33 && u <= 126 && c != ':';
+        });
+        if (!valid) item.fail("'" + name + "' is not a header field name (printable ASCII without ':' or spaces)");
+        if (is_content_field(name) || iequals(name, "MIME-Version"))
+            item.fail("'" + name + "' belongs to the PGP/MIME structure of the encrypted message and cannot be removed");
+        const auto& seen = policy.strip_fields_when_encrypted;
+        if (std::any_of(seen.begin(), seen.end(), [&](const std::string& s) { return iequals(s, name); }))
+            item.fail("'" + name + "' is listed twice (field names are case-insensitive)");
+        policy.strip_fields_when_encrypted.push_back(name);
+    }
+}
+
 // "default" comes before "domain" so that domains inherit it.
 const Key<Policy> policy_file_keys[] = {
+    {"strip_fields_when_encrypted", read_strip_fields},
     {"default", [](const Field& f, Policy& p) { read_table(f, domain_keys, p.defaults); }},
     {"domain", read_domains},
 };

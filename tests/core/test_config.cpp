@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <vector>
 
 namespace fs = std::filesystem;
 using Catch::Contains;
@@ -83,6 +85,9 @@ TEST_CASE("the example policy file loads with the modes it documents") {
     CHECK(policy.for_domain("lists.example.org")->mode == Mode::Opportunistic);
     CHECK(policy.for_domain("support.example.net")->mode == Mode::Off);
     CHECK_FALSE(policy.for_domain("example.com"));
+    CHECK(policy.defaults.header_protection);
+    CHECK(policy.for_domain("example.org")->header_protection);
+    CHECK(policy.strip_fields_when_encrypted.empty());
 }
 
 TEST_CASE("the example main file loads with every value it sets") {
@@ -361,4 +366,59 @@ TEST_CASE("domains from the policy file match case-insensitively, wildcards only
     CHECK(policy.for_domain("LISTS.EXAMPLE.ORG")->mode == Mode::Required);
     CHECK_FALSE(policy.for_domain("example.org"));
     CHECK(policy.for_domain("mail.example.net")->mode == Mode::Opportunistic);
+}
+
+TEST_CASE("header_protection is a boolean per domain, true by default, inherited from [default]") {
+    TempDir tmp;
+    const auto policy = mdcrypt::load_policy(tmp.write("domains.toml",
+                                                       "[default]\nheader_protection = false\n"
+                                                       "[domain.\"inherits.example\"]\n"
+                                                       "[domain.\"own.example\"]\nheader_protection = true\n"));
+    CHECK_FALSE(policy.defaults.header_protection);
+    CHECK_FALSE(policy.for_domain("inherits.example")->header_protection);
+    CHECK(policy.for_domain("own.example")->header_protection);
+
+    const auto unset = mdcrypt::load_policy(tmp.write("domains.toml", "[domain.\"example.org\"]\n"));
+    CHECK(unset.defaults.header_protection);
+    CHECK(unset.for_domain("example.org")->header_protection);
+
+    CHECK_THAT(policy_error(tmp, "[default]\nmode = \"off\"\nheader_protection = \"yes\"\n"),
+               Contains("domains.toml:3:21: key 'default.header_protection': expected a boolean, got a string"));
+    CHECK_THAT(policy_error(tmp, "[domain.\"example.org\"]\nheader_protection = 1\n"),
+               Contains("domains.toml:2:21: key 'domain.\"example.org\".header_protection': expected a boolean, "
+                        "got an integer"));
+    CHECK_THAT(policy_error(tmp, "[default]\nheader_protect = true\n"),
+               Contains("domains.toml:2:1: key 'default.header_protect': unknown key; "
+                        "did you mean 'default.header_protection'?"));
+}
+
+TEST_CASE("strip_fields_when_encrypted lists header field names, empty by default") {
+    TempDir tmp;
+    const auto policy = mdcrypt::load_policy(tmp.write(
+        "domains.toml", "strip_fields_when_encrypted = [\"DKIM-Signature\", \"ARC-Seal\"]\n[default]\nmode = \"off\"\n"));
+    CHECK(policy.strip_fields_when_encrypted == std::vector<std::string>{"DKIM-Signature", "ARC-Seal"});
+    CHECK(mdcrypt::load_policy(tmp.write("domains.toml", "[default]\n")).strip_fields_when_encrypted.empty());
+
+    CHECK_THAT(policy_error(tmp, "strip_fields_when_encrypted = \"DKIM-Signature\"\n"),
+               Contains("domains.toml:1:31: key 'strip_fields_when_encrypted': expected an array of header field "
+                        "names, got a string"));
+    CHECK_THAT(policy_error(tmp, "strip_fields_when_encrypted = [\"DKIM-Signature\", 3]\n"),
+               Contains("domains.toml:1:50: key 'strip_fields_when_encrypted[1]': expected a string, got an integer"));
+    CHECK_THAT(policy_error(tmp, "strip_fields_when_encrypted = [\"DKIM Signature\"]\n"),
+               Contains("domains.toml:1:32: key 'strip_fields_when_encrypted[0]': 'DKIM Signature' is not a header "
+                        "field name"));
+    CHECK_THAT(policy_error(tmp, "strip_fields_when_encrypted = [\"Subject:\"]\n"),
+               Contains("key 'strip_fields_when_encrypted[0]': 'Subject:' is not a header field name"));
+    CHECK_THAT(policy_error(tmp, "strip_fields_when_encrypted = [\"\"]\n"),
+               Contains("key 'strip_fields_when_encrypted[0]': '' is not a header field name"));
+    CHECK_THAT(policy_error(tmp, "strip_fields_when_encrypted = [\"content-transfer-encoding\"]\n"),
+               Contains("key 'strip_fields_when_encrypted[0]': 'content-transfer-encoding' belongs to the PGP/MIME "
+                        "structure of the encrypted message and cannot be removed"));
+    CHECK_THAT(policy_error(tmp, "strip_fields_when_encrypted = [\"MIME-Version\"]\n"),
+               Contains("cannot be removed"));
+    CHECK_THAT(policy_error(tmp, "strip_fields_when_encrypted = [\"DKIM-Signature\", \"dkim-signature\"]\n"),
+               Contains("domains.toml:1:50: key 'strip_fields_when_encrypted[1]': 'dkim-signature' is listed twice"));
+    // Per-domain it is not: one body serves every recipient.
+    CHECK_THAT(policy_error(tmp, "[default]\nstrip_fields_when_encrypted = []\n"),
+               Contains("domains.toml:2:1: key 'default.strip_fields_when_encrypted': unknown key"));
 }
