@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -84,6 +85,9 @@ void Spool::write(std::string_view bytes) {
             size_ += static_cast<std::uint64_t>(n);
         }
     } else {
+        // Grow at most to the limit: string doubling would reserve up to twice the limit per body.
+        if (memory_.capacity() < memory_.size() + bytes.size())
+            memory_.reserve(std::min(settings_.memory_limit, std::max(2 * memory_.capacity(), memory_.size() + bytes.size())));
         memory_.append(bytes);
         size_ += bytes.size();
     }

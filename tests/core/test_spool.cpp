@@ -65,3 +65,16 @@ TEST_CASE("a spool directory that is not private is made private; a file there i
     { std::FILE* f = std::fopen(file.c_str(), "w"); REQUIRE(f); std::fclose(f); }
     CHECK_THROWS_WITH(prepare_private_directory(file), Catch::Contains(file.string()));
 }
+
+TEST_CASE("a body stays in memory up to exactly the limit and spills one byte past it", "[spool]") {
+    Spool spool({fs::temp_directory_path(), 1 << 20});
+    const std::string chunk(65535, 'x');
+    while (spool.size() + chunk.size() <= (1u << 20)) spool.write(chunk);
+    CHECK_FALSE(spool.on_disk());
+    const std::uint64_t room = (1u << 20) - spool.size();
+    spool.write(std::string(room, 'y'));
+    CHECK_FALSE(spool.on_disk());
+    spool.write("z");
+    CHECK(spool.on_disk());
+    CHECK(spool.size() == (1u << 20) + 1);
+}
