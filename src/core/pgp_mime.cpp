@@ -13,6 +13,13 @@ namespace mdcrypt {
 namespace {
 
 constexpr std::string_view kDefaultContentType = "Content-Type: text/plain; charset=us-ascii\r\n";
+constexpr std::string_view kDefaultContentTypeHp = "Content-Type: text/plain; charset=us-ascii; hp=\"cipher\"\r\n";
+constexpr std::string_view kHpCipher = "hp=\"cipher\"";
+// Our header confidentiality policy: hcp_baseline (RFC 9788 Section 3.2.1) obscures the Subject to
+// exactly "[...]" and also removes Comments and Keywords. We obscure the Subject only: every other field
+// stays outside as it was (filters may read Keywords), and gets an HP-Outer record saying so.
+constexpr std::string_view kObscuredSubject = " [...]";
+constexpr std::size_t kFoldAt = 78;  // RFC 5322 section 2.1.1: lines SHOULD be at most 78 characters
 constexpr std::size_t kMaxDashLinesRemembered = 64;
 constexpr std::size_t kDashLinePrefixKept = 200;  // > the longest delimiter, 2 + 70 (RFC 2046)
 constexpr int kBoundaryAttempts = 16;
@@ -87,6 +94,102 @@ bool is_mime_version_1_0(std::string_view raw_value) {
     return value == "1.0";
 }
 
+// RFC 9787 calls Content-* and MIME-Version "structural": they describe the MIME part, not the
+// message, and header protection leaves them alone.
+bool is_structural(std::string_view name) { return is_content_field(name) || iequals(name, "MIME-Version"); }
+
+bool is_stripped(const RewriteOptions& options, std::string_view name) {
+    if (is_structural(name)) return false;  // the rewrite's own fields
+    return std::any_of(options.strip_fields.begin(), options.strip_fields.end(),
+                       [&](const std::string& s) { return iequals(s, name); });
+}
+
+// Copied into the encrypted entity and recorded in HP-Outer. An HP-Outer field arriving on the outer
+// header means nothing there (RFC 9788 Section 2.2: it lives only inside the Cryptographic Payload);
+// copying it inside would let a sender forge the record of what the outside showed.
+bool is_injected(const RewriteOptions& options, const HeaderField& field) {
+    return !is_structural(field.name) && !iequals(field.name, "HP-Outer") && !is_stripped(options, field.name);
+}
+
+bool is_token_char(char c) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 32 || u >= 127) return false;
+    return std::string_view("()<>@,;:\\\"/[]?=").find(c) == std::string_view::npos;  // RFC 2045 tspecials
+}
+
+// Whether a client will find a parameter appended to this Content-Type value: the media type is
+// token "/" token (white space and comments around them allowed), no hp parameter is there already
+// (two would be ambiguous), and the value ends outside any quoted string or comment, so that
+// "; hp=..." is read as a parameter of its own.
+bool accepts_appended_parameter(std::string_view raw_value, std::string* media_type) {
+    enum class Part { Type, Name, Value } part = Part::Type;
+    std::string type, name;
+    bool quoted = false, escaped = false;
+    int depth = 0;
+    for (char c : raw_value) {
+        if (escaped) {
+            escaped = false;
+            continue;
+        }
+        if (quoted) {
+            if (c == '\\') escaped = true;
+            else if (c == '"') quoted = false;
+            continue;
+        }
+        if (depth > 0) {
+            if (c == '\\') escaped = true;
+            else if (c == '(') ++depth;
+            else if (c == ')') --depth;
+            continue;
+        }
+        if (c == '(') {
+            ++depth;
+        } else if (c == '"') {
+            if (part != Part::Value) return false;  // quoted strings only in parameter values
+            quoted = true;
+        } else if (c == ';') {
+            part = Part::Name;
+            name.clear();
+        } else if (c == '=' && part == Part::Name) {
+            if (iequals(name, "hp") || iequals(name, "hp*")) return false;
+            part = Part::Value;
+        } else if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
+            if (part == Part::Type) type.push_back(c);
+            else if (part == Part::Name) name.push_back(c);
+        }
+    }
+    if (quoted || depth != 0 || escaped) return false;
+    const auto slash = type.find('/');
+    if (slash == std::string::npos || slash == 0 || slash + 1 == type.size()) return false;
+    for (std::size_t i = 0; i < type.size(); ++i)
+        if (i != slash && !is_token_char(type[i])) return false;
+    if (media_type) *media_type = to_lower_ascii(type);
+    return true;
+}
+
+// Cryptographic layers (RFC 9787): under one, the Cryptographic Payload is a part inside it.
+bool is_cryptographic_layer(std::string_view media_type) {
+    return media_type == "multipart/signed" || media_type == "multipart/encrypted" ||
+           media_type == "application/pkcs7-mime" || media_type == "application/x-pkcs7-mime";
+}
+
+// The Content-Type value with hp="cipher" as its last parameter. Everything before it stays byte for
+// byte; the parameter goes on the last line, or on a folded line of its own when that line would
+// pass 78 characters.
+std::string with_hp_parameter(const HeaderField& content_type) {
+    const std::string& raw = content_type.raw_value;
+    const std::string unfolded = unfold(raw);
+    const std::string_view separator = (!unfolded.empty() && unfolded.back() == ';') ? "" : ";";
+    const auto newline = raw.rfind('\n');
+    const std::size_t last_line = newline == std::string::npos ? content_type.name.size() + 1 + raw.size()
+                                                               : raw.size() - newline - 1;
+    std::string out = raw;
+    out.append(separator);
+    out.append(last_line + separator.size() + 1 + kHpCipher.size() <= kFoldAt ? " " : "\r\n\t");
+    out.append(kHpCipher);
+    return out;
+}
+
 }  // namespace
 
 BoundaryGenerator random_boundary_generator() {
@@ -112,16 +215,55 @@ BoundaryGenerator random_boundary_generator() {
     };
 }
 
-std::string inner_entity_header(const std::vector<HeaderField>& fields) {
+bool applies_header_protection(const std::vector<HeaderField>& fields, const RewriteOptions& options) {
+    if (!options.header_protection) return false;
+    for (const auto& field : fields) {
+        if (!iequals(field.name, "Content-Type")) continue;
+        std::string media_type;
+        if (!accepts_appended_parameter(field.raw_value, &media_type) || is_cryptographic_layer(media_type)) return false;
+    }
+    return true;
+}
+
+// RFC 9788 Section 5.2.1, for an entity that is its own Cryptographic Payload: the non-structural
+// fields are injected verbatim (folding kept), then an HP-Outer record (Section 2.2) for every one of
+// them that stays outside, holding the value outside, changed or not (the Appendix C examples record
+// unchanged fields too); a field with no record was removed. The Content-* fields follow, as they were
+// (plus the hp parameter), right above the body.
+//
+// No Legacy Display Element (RFC 9788 Section 5.2.1 adds one to the body's text parts for recipients
+// expected to use a client without header protection; Section 4.5.3 has aware clients hide it): it
+// would prepend "Subject: ..." to the first text/plain or text/html part, i.e. change body bytes
+// inside the encrypted entity. That breaks the byte fidelity this rewrite promises, breaks every
+// signature over that part (multipart/signed content, inline OpenPGP clear-signed text), and would
+// need a MIME parse and re-encoding of transfer-encoded text. A client without RFC 9788 support
+// shows "[...]" as the Subject instead; the per-domain header_protection switch is the remedy.
+std::string inner_entity_header(const std::vector<HeaderField>& fields, const RewriteOptions& options) {
+    const bool protect = applies_header_protection(fields, options);
     std::string out;
-    if (count_fields(fields, "Content-Type") == 0) out.append(kDefaultContentType);
-    for (const auto& field : fields)
-        if (is_content_field(field.name)) out.append(serialize_field(field));
+    if (protect) {
+        for (const auto& field : fields)
+            if (is_injected(options, field)) out.append(serialize_field(field));
+        for (const auto& field : fields) {
+            if (!is_injected(options, field)) continue;
+            const std::string_view outer = iequals(field.name, "Subject") ? kObscuredSubject : std::string_view(field.raw_value);
+            out.append("HP-Outer: ").append(field.name).append(":").append(outer).append("\r\n");
+        }
+    }
+    if (count_fields(fields, "Content-Type") == 0) out.append(protect ? kDefaultContentTypeHp : kDefaultContentType);
+    for (const auto& field : fields) {
+        if (!is_content_field(field.name)) continue;
+        if (protect && iequals(field.name, "Content-Type"))
+            out.append(serialize_field({field.name, with_hp_parameter(field)}));
+        else
+            out.append(serialize_field(field));
+    }
     out.append("\r\n");
     return out;
 }
 
-std::vector<HeaderEdit> outer_header_edits(const std::vector<HeaderField>& fields, std::string_view boundary) {
+std::vector<HeaderEdit> outer_header_edits(const std::vector<HeaderField>& fields, std::string_view boundary,
+                                           const RewriteOptions& options) {
     using Kind = HeaderEdit::Kind;
     const std::string content_type =
         " multipart/encrypted;\r\n\tprotocol=\"application/pgp-encrypted\";\r\n\tboundary=\"" + std::string(boundary) + "\"";
@@ -157,6 +299,23 @@ std::vector<HeaderEdit> outer_header_edits(const std::vector<HeaderField>& field
         }
     }
     if (!content_type_kept) edits.push_back({Kind::Add, "Content-Type", 0, content_type});
+
+    // Stripped fields, each name once, last occurrence first (see edits.hpp).
+    std::vector<std::string> stripped;
+    for (const auto& name : options.strip_fields) {
+        if (is_structural(name)) continue;  // the rewrite's own
+        if (std::any_of(stripped.begin(), stripped.end(), [&](const std::string& s) { return iequals(s, name); })) continue;
+        stripped.push_back(name);
+        for (auto index = static_cast<int>(count_fields(fields, name)); index >= 1; --index)
+            edits.push_back({Kind::Delete, name, index, {}});
+    }
+
+    // hcp_baseline obscures every Subject there is (a second one must not leak it) and invents none.
+    if (applies_header_protection(fields, options) && !is_stripped(options, "Subject")) {
+        const auto subjects = static_cast<int>(count_fields(fields, "Subject"));
+        for (int index = 1; index <= subjects; ++index)
+            edits.push_back({Kind::Change, "Subject", index, std::string(kObscuredSubject)});
+    }
     return edits;
 }
 
@@ -203,9 +362,10 @@ std::unique_ptr<ByteSource> EncryptedBody::reader() const {
 
 EncryptedMessage encrypt_message(const std::vector<HeaderField>& fields, ByteSource& body_crlf,
                                  std::span<const std::string> fingerprints, Encryptor& encryptor,
-                                 const SpoolSettings& spool, const BoundaryGenerator& boundaries) {
+                                 const SpoolSettings& spool, const BoundaryGenerator& boundaries,
+                                 const RewriteOptions& options) {
     if (fingerprints.empty()) throw EncryptError("no recipient keys to encrypt to");
-    const std::string header = inner_entity_header(fields);
+    const std::string header = inner_entity_header(fields, options);
     StringSource header_source(header);
     std::array<ByteSource*, 2> parts{&header_source, &body_crlf};
     ConcatSource entity(parts);
@@ -220,7 +380,7 @@ EncryptedMessage encrypt_message(const std::vector<HeaderField>& fields, ByteSou
         std::string boundary = boundaries();
         if (sink.collides(boundary)) continue;
         EncryptedMessage result;
-        result.header_edits = outer_header_edits(fields, boundary);
+        result.header_edits = outer_header_edits(fields, boundary, options);
         result.body = std::make_unique<EncryptedBody>(std::move(boundary), std::move(armor));
         return result;
     }

@@ -24,13 +24,42 @@ using BoundaryGenerator = std::function<std::string()>;
 // ASCII-armored lines, and are checked against the armor anyway.
 BoundaryGenerator random_boundary_generator();
 
-// The MIME header of the entity that gets encrypted: the original Content-* fields verbatim and in
-// order (RFC 2045's default Content-Type first when there is none), then the empty line. CRLF.
-std::string inner_entity_header(const std::vector<HeaderField>& fields);
+// What the rewrite does besides RFC 3156. A value; the processor builds it from the recipients' policy.
+struct RewriteOptions {
+    // RFC 9788 header protection with the hcp_baseline confidentiality policy restricted to Subject:
+    // the protected fields are copied into the encrypted entity, which gets hp="cipher", and the
+    // outer Subject becomes "[...]". Only where the entity we encrypt is the Cryptographic Payload
+    // (see applies_header_protection).
+    bool header_protection = true;
+    // Names of header fields deleted from a message that gets encrypted (e.g. DKIM-Signature, whose
+    // body hash no longer matches). Compared case-insensitively; Content-* and MIME-Version are the
+    // rewrite's own and are never deleted by this list. A deleted field is not copied inside either.
+    std::vector<std::string> strip_fields;
+};
+
+// Whether the rewrite of this header applies RFC 9788 header protection: asked for, and every
+// Content-Type field names a media type ("type/subtype", RFC 2045 tokens, quotes and comments closed)
+// that is not a cryptographic layer (multipart/signed, multipart/encrypted, application/pkcs7-mime) and
+// has no hp parameter yet. Under a layer the Cryptographic Payload is a part inside it that we must
+// not change (a signed part), so hp="cipher" would mark the wrong part; a marker a client cannot read
+// would leave the user with only "[...]". No Content-Type (the RFC 2045 default) is fine.
+bool applies_header_protection(const std::vector<HeaderField>& fields, const RewriteOptions& options);
+
+// The MIME header of the entity that gets encrypted, CRLF, ending with the empty line.
+// Without header protection: the original Content-* fields verbatim and in order (RFC 2045's default
+// Content-Type first when there is none).
+// With it: first the injected fields (every field that is not Content-*, MIME-Version, HP-Outer or
+// stripped, verbatim and in order), then one "HP-Outer: Name: value" per injected field with the value
+// the outer header shows after the rewrite, then the Content-* fields as above with `; hp="cipher"`
+// appended to each Content-Type value (the RFC 2045 default gets it too).
+std::string inner_entity_header(const std::vector<HeaderField>& fields, const RewriteOptions& options);
 
 // Edits that turn the outer header into RFC 3156's: Content-Type becomes multipart/encrypted (kept at
-// its position when present), other Content-* fields go, MIME-Version: 1.0 exactly once.
-std::vector<HeaderEdit> outer_header_edits(const std::vector<HeaderField>& fields, std::string_view boundary);
+// its position when present), other Content-* fields go, MIME-Version: 1.0 exactly once. Then the
+// stripped fields are deleted and, with header protection, every Subject becomes " [...]" (none is
+// added when there is none).
+std::vector<HeaderEdit> outer_header_edits(const std::vector<HeaderField>& fields, std::string_view boundary,
+                                           const RewriteOptions& options);
 
 // The new body: the ciphertext (CRLF) between the fixed RFC 3156 parts. Readable many times.
 class EncryptedBody {
@@ -56,6 +85,7 @@ struct EncryptedMessage {
 // returns the edits and new body. Throws EncryptError (and std::runtime_error for spool I/O).
 EncryptedMessage encrypt_message(const std::vector<HeaderField>& fields, ByteSource& body_crlf,
                                  std::span<const std::string> fingerprints, Encryptor& encryptor,
-                                 const SpoolSettings& spool, const BoundaryGenerator& boundaries);
+                                 const SpoolSettings& spool, const BoundaryGenerator& boundaries,
+                                 const RewriteOptions& options);
 
 }  // namespace mdcrypt

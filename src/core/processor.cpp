@@ -21,6 +21,19 @@ RecipientDecision classify_envelope_recipient(const Policy& policy, std::string_
     return classify_recipient(full, domain_policy, lookup(full, now));
 }
 
+RewriteOptions rewrite_options(const Policy& policy, std::span<const RecipientDecision> recipients) {
+    RewriteOptions options;
+    options.header_protection = false;
+    for (const auto& r : recipients) {
+        if (r.cls != RecipientClass::Encrypt) continue;
+        const auto address = parse_address(r.address);
+        const auto domain_policy = address ? policy.for_domain(address->domain) : std::nullopt;
+        if (domain_policy && domain_policy->header_protection) options.header_protection = true;
+    }
+    options.strip_fields = policy.strip_fields_when_encrypted;
+    return options;
+}
+
 ProcessResult process_message(const ProcessContext& context, const std::vector<HeaderField>& fields,
                               ByteSource& body_crlf, std::span<const RecipientDecision> recipients) {
     ProcessResult result;
@@ -28,10 +41,13 @@ ProcessResult process_message(const ProcessContext& context, const std::vector<H
     result.decision = decide_message(recipients);
     if (result.decision.action != MessageDecision::Action::Encrypt) return result;
     try {
+        const RewriteOptions options = rewrite_options(context.policy, recipients);
         result.encrypted = encrypt_message(fields, body_crlf, result.decision.fingerprints, context.encryptor,
-                                           context.spool, context.boundaries);
+                                           context.spool, context.boundaries, options);
+        result.header_protected = applies_header_protection(fields, options);
     } catch (const std::exception& e) {
         result.encrypted.reset();
+        result.header_protected = false;
         result.decision.action = MessageDecision::Action::Tempfail;
         result.decision.reason = std::string("encryption failed: ") + e.what();
     }

@@ -31,7 +31,13 @@ struct ProcessResult {
     std::vector<RecipientDecision> recipients;
     MessageDecision decision;
     std::optional<EncryptedMessage> encrypted;  // set exactly when decision.action == Encrypt
+    bool header_protected = false;              // encrypted with RFC 9788 header protection
 };
+
+// How to rewrite a message encrypted for these recipients: header protection when the domain of any
+// encrypt-class recipient has it on (confidentiality of the Subject wins over how a client without
+// RFC 9788 support shows it), and the policy's strip_fields_when_encrypted.
+RewriteOptions rewrite_options(const Policy& policy, std::span<const RecipientDecision> recipients);
 
 struct ProcessContext {
     const Policy& policy;

@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -33,12 +34,22 @@ struct Rewritten {
 
 SpoolSettings temp_spool() { return {fs::temp_directory_path(), 1 << 20}; }
 
-Rewritten rewrite(const std::string& input, BoundaryGenerator boundaries = [] { return std::string("golden.boundary_1"); }) {
+RewriteOptions no_hp() {
+    RewriteOptions o;
+    o.header_protection = false;
+    return o;
+}
+const RewriteOptions kHp{};  // the default: header protection on, nothing stripped
+const RewriteOptions kNoHp = no_hp();
+
+Rewritten rewrite(const std::string& input, const RewriteOptions& options,
+                  BoundaryGenerator boundaries = [] { return std::string("golden.boundary_1"); }) {
     const ParsedHeader parsed = parse_header_block(input);
     StringSource body(std::string_view(input).substr(parsed.body_offset));
     testing::FakeEncryptor encryptor;
     const std::vector<std::string> keys{"AAAABBBBCCCCDDDDEEEEFFFF0000111122223333"};
-    EncryptedMessage encrypted = encrypt_message(parsed.fields, body, keys, encryptor, temp_spool(), boundaries);
+    EncryptedMessage encrypted =
+        encrypt_message(parsed.fields, body, keys, encryptor, temp_spool(), boundaries, options);
     Rewritten r;
     r.fields = apply_header_edits(parsed.fields, encrypted.header_edits);
     for (const auto& f : r.fields) r.message += serialize_field(f);
@@ -53,6 +64,7 @@ Rewritten rewrite(const std::string& input, BoundaryGenerator boundaries = [] { 
 
 }  // namespace
 
+// X.in.eml is rewritten twice: without header protection into X.out.eml, with it into X.hp.out.eml.
 TEST_CASE("rewrite output matches the golden files byte for byte", "[pgp_mime][golden]") {
     const fs::path dir = fs::path(MDCRYPT_TEST_DATA) / "golden";
     const char* update = std::getenv("MDCRYPT_UPDATE_GOLDEN");
@@ -60,21 +72,24 @@ TEST_CASE("rewrite output matches the golden files byte for byte", "[pgp_mime][g
     for (const auto& entry : fs::directory_iterator(dir)) {
         const std::string name = entry.path().filename().string();
         if (name.size() < 7 || name.substr(name.size() - 7) != ".in.eml") continue;
-        const fs::path expected_path = dir / (name.substr(0, name.size() - 7) + ".out.eml");
-        SECTION(name) {
-            const Rewritten r = rewrite(slurp(entry.path()));
-            if (update) std::ofstream(expected_path, std::ios::binary) << r.message;
-            CHECK(r.message == slurp(expected_path));
+        const std::string stem = name.substr(0, name.size() - 7);
+        for (const bool hp : {false, true}) {
+            const fs::path expected_path = dir / (stem + (hp ? ".hp.out.eml" : ".out.eml"));
+            SECTION(expected_path.filename().string()) {
+                const Rewritten r = rewrite(slurp(entry.path()), hp ? kHp : kNoHp);
+                if (update) std::ofstream(expected_path, std::ios::binary) << r.message;
+                CHECK(r.message == slurp(expected_path));
+            }
+            ++compared;
         }
-        ++compared;
     }
-    CHECK(compared >= 4);
+    CHECK(compared >= 14);
 }
 
 TEST_CASE("the encrypted entity is the original Content-* fields and body, untouched", "[pgp_mime]") {
     const std::string input = slurp(fs::path(MDCRYPT_TEST_DATA) / "golden" / "multipart-folded.in.eml");
     const ParsedHeader parsed = parse_header_block(input);
-    const Rewritten r = rewrite(input);
+    const Rewritten r = rewrite(input, kNoHp);
     const std::string expected =
         "Content-Type: multipart/alternative;\r\n boundary=\"----=_Part_12_345.678\";\r\n\tcharset=utf-8\r\n"
         "Content-Language: en\r\n"
@@ -85,14 +100,14 @@ TEST_CASE("the encrypted entity is the original Content-* fields and body, untou
 }
 
 TEST_CASE("a message without Content-Type gets the RFC 2045 default inside", "[pgp_mime]") {
-    const Rewritten r = rewrite("From: a@b.example\r\nSubject: x\r\n\r\nhello\r\n");
+    const Rewritten r = rewrite("From: a@b.example\r\nSubject: x\r\n\r\nhello\r\n", kNoHp);
     CHECK(r.plaintext == "Content-Type: text/plain; charset=us-ascii\r\n\r\nhello\r\n");
 }
 
 TEST_CASE("outer header is RFC 3156 and every other field stays in place", "[pgp_mime]") {
     const std::string input = slurp(fs::path(MDCRYPT_TEST_DATA) / "golden" / "text-qp.in.eml");
     const ParsedHeader before = parse_header_block(input);
-    const Rewritten r = rewrite(input);
+    const Rewritten r = rewrite(input, kNoHp);
 
     CHECK(count_fields(r.fields, "MIME-Version") == 1);
     CHECK(first_value(r.fields, "MIME-Version") == "1.0");
@@ -114,7 +129,7 @@ TEST_CASE("outer header is RFC 3156 and every other field stays in place", "[pgp
 }
 
 TEST_CASE("the body has the two RFC 3156 parts around CRLF armor", "[pgp_mime]") {
-    const Rewritten r = rewrite("Subject: x\r\n\r\nhi\r\n");
+    const Rewritten r = rewrite("Subject: x\r\n\r\nhi\r\n", kHp);
     const std::string& b = r.body;
     const auto first = b.find("--golden.boundary_1\r\nContent-Type: application/pgp-encrypted\r\n");
     const auto version = b.find("\r\n\r\nVersion: 1\r\n", first);
@@ -142,13 +157,13 @@ TEST_CASE("a boundary found in the ciphertext is never used", "[pgp_mime]") {
     BoundaryGenerator gen = [&] { return std::string(++calls == 1 ? "taken.boundary" : "free.boundary"); };
     StringSource body("hi\r\n");
     const std::vector<std::string> keys{"FPR"};
-    const EncryptedMessage m = encrypt_message(parsed.fields, body, keys, encryptor, temp_spool(), gen);
+    const EncryptedMessage m = encrypt_message(parsed.fields, body, keys, encryptor, temp_spool(), gen, kHp);
     CHECK(m.body->boundary() == "free.boundary");
     CHECK(calls == 2);
 
     StringSource body2("hi\r\n");
     BoundaryGenerator always_taken = [] { return std::string("taken.boundary"); };
-    CHECK_THROWS_AS(encrypt_message(parsed.fields, body2, keys, encryptor, temp_spool(), always_taken), EncryptError);
+    CHECK_THROWS_AS(encrypt_message(parsed.fields, body2, keys, encryptor, temp_spool(), always_taken, kHp), EncryptError);
 }
 
 TEST_CASE("random boundaries are fresh, RFC 2046-sized, and outside the armor alphabet", "[pgp_mime]") {
@@ -165,10 +180,10 @@ TEST_CASE("encryption failures propagate and no edits exist without ciphertext",
     encryptor.fail = true;
     StringSource body("hi\r\n");
     const std::vector<std::string> keys{"FPR"};
-    CHECK_THROWS_AS(encrypt_message(parsed.fields, body, keys, encryptor, temp_spool(), random_boundary_generator()),
+    CHECK_THROWS_AS(encrypt_message(parsed.fields, body, keys, encryptor, temp_spool(), random_boundary_generator(), kHp),
                     EncryptError);
     const std::vector<std::string> none;
-    CHECK_THROWS_AS(encrypt_message(parsed.fields, body, none, encryptor, temp_spool(), random_boundary_generator()),
+    CHECK_THROWS_AS(encrypt_message(parsed.fields, body, none, encryptor, temp_spool(), random_boundary_generator(), kHp),
                     EncryptError);
 }
 
@@ -179,11 +194,267 @@ TEST_CASE("a large body goes through a disk spool and comes back whole", "[pgp_m
     testing::FakeEncryptor encryptor;
     StringSource body(body_text);
     const std::vector<std::string> keys{"FPR"};
-    const EncryptedMessage m =
-        encrypt_message(parsed.fields, body, keys, encryptor, SpoolSettings{fs::temp_directory_path(), 4096}, random_boundary_generator());
-    CHECK(encryptor.last_plaintext == "Content-Type: text/plain; charset=us-ascii\r\n\r\n" + body_text);
+    const EncryptedMessage m = encrypt_message(parsed.fields, body, keys, encryptor, SpoolSettings{fs::temp_directory_path(), 4096},
+                                               random_boundary_generator(), kHp);
+    CHECK(encryptor.last_plaintext ==
+          "Subject: big\r\nHP-Outer: Subject: [...]\r\nContent-Type: text/plain; charset=us-ascii; hp=\"cipher\"\r\n\r\n" + body_text);
     auto reader = m.body->reader();
     const std::string out = read_all(*reader);
     CHECK(out.size() == m.body->size());
     CHECK(out.size() > 2 * body_text.size());  // hex fake armor doubles it
+}
+
+// --- RFC 9788 header protection ---
+
+namespace {
+
+std::string inner(const std::string& header_block, const RewriteOptions& options) {
+    return inner_entity_header(parse_header_block(header_block + "\r\n").fields, options);
+}
+
+std::vector<HeaderField> outer_after(const std::string& header_block, const RewriteOptions& options) {
+    const auto fields = parse_header_block(header_block + "\r\n").fields;
+    return apply_header_edits(fields, outer_header_edits(fields, "B", options));
+}
+
+bool same_edits(const std::vector<HeaderEdit>& a, const std::vector<HeaderEdit>& b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const HeaderEdit& x, const HeaderEdit& y) {
+        return x.kind == y.kind && x.name == y.name && x.index == y.index && x.raw_value == y.raw_value;
+    });
+}
+
+RewriteOptions stripping(std::vector<std::string> names, bool hp = true) {
+    RewriteOptions o;
+    o.header_protection = hp;
+    o.strip_fields = std::move(names);
+    return o;
+}
+
+}  // namespace
+
+TEST_CASE("header protection: injected fields, HP-Outer records, then the Content-* fields with hp=\"cipher\"",
+          "[pgp_mime][hp]") {
+    const std::string header =
+        "Received: from a.example by mx.example.test; Fri, 27 Nov 2026 10:00:00 +0000\r\n"
+        "From: Bob <bob@example.net>\r\n"
+        "To: alice@example.test,\r\n\tcarol@example.test\r\n"
+        "Subject: lunch\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n"
+        "Date: Fri, 27 Nov 2026 10:00:00 +0000\r\n";
+    CHECK(inner(header, kHp) ==
+          "Received: from a.example by mx.example.test; Fri, 27 Nov 2026 10:00:00 +0000\r\n"
+          "From: Bob <bob@example.net>\r\n"
+          "To: alice@example.test,\r\n\tcarol@example.test\r\n"
+          "Subject: lunch\r\n"
+          "Date: Fri, 27 Nov 2026 10:00:00 +0000\r\n"
+          "HP-Outer: Received: from a.example by mx.example.test; Fri, 27 Nov 2026 10:00:00 +0000\r\n"
+          "HP-Outer: From: Bob <bob@example.net>\r\n"
+          "HP-Outer: To: alice@example.test,\r\n\tcarol@example.test\r\n"
+          "HP-Outer: Subject: [...]\r\n"
+          "HP-Outer: Date: Fri, 27 Nov 2026 10:00:00 +0000\r\n"
+          "Content-Type: text/plain; charset=utf-8; hp=\"cipher\"\r\n"
+          "Content-Transfer-Encoding: 8bit\r\n"
+          "\r\n");
+    // Without header protection the entity header is exactly what it always was.
+    CHECK(inner(header, kNoHp) == "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n");
+}
+
+TEST_CASE("header protection: the outer Subject becomes exactly [...], every other field stays in place",
+          "[pgp_mime][hp]") {
+    const std::string input = slurp(fs::path(MDCRYPT_TEST_DATA) / "golden" / "text-qp.in.eml");
+    const ParsedHeader before = parse_header_block(input);
+    const Rewritten r = rewrite(input, kHp);
+    CHECK(count_fields(r.fields, "Subject") == 1);
+    std::vector<HeaderField> others_before, others_after;
+    for (const auto& f : before.fields)
+        if (!is_content_field(f.name) && !iequals(f.name, "MIME-Version")) others_before.push_back(f);
+    for (const auto& f : r.fields)
+        if (!is_content_field(f.name) && !iequals(f.name, "MIME-Version")) others_after.push_back(f);
+    REQUIRE(others_after.size() == others_before.size());
+    for (std::size_t i = 0; i < others_before.size(); ++i) {
+        CHECK(others_after[i].name == others_before[i].name);
+        if (iequals(others_before[i].name, "Subject"))
+            CHECK(others_after[i].raw_value == " [...]");
+        else
+            CHECK(others_after[i].raw_value == others_before[i].raw_value);
+    }
+    // Inside, the real Subject, byte for byte, and the original Content-* fields and body after the hp marker.
+    CHECK(r.plaintext.find("\r\nSubject: =?UTF-8?Q?caf=C3=A9?=\r\n") != std::string::npos);
+    CHECK(r.plaintext.find("HP-Outer: Subject: [...]\r\n") != std::string::npos);
+    const std::string tail = "Content-Type: text/plain; charset=\"utf-8\"; hp=\"cipher\"\r\n"
+                             "Content-Transfer-Encoding: quoted-printable\r\n\r\n" +
+                             input.substr(before.body_offset);
+    CHECK(r.plaintext.size() > tail.size());
+    CHECK(r.plaintext.substr(r.plaintext.size() - tail.size()) == tail);
+}
+
+TEST_CASE("header protection: a message without Subject gets none, inside or outside", "[pgp_mime][hp]") {
+    const std::string header = "From: a@b.example\r\nTo: c@d.example\r\n";
+    const std::string entity = inner(header, kHp);
+    CHECK(entity ==
+          "From: a@b.example\r\nTo: c@d.example\r\n"
+          "HP-Outer: From: a@b.example\r\nHP-Outer: To: c@d.example\r\n"
+          "Content-Type: text/plain; charset=us-ascii; hp=\"cipher\"\r\n\r\n");
+    const auto fields = parse_header_block(header + "\r\n").fields;
+    for (const auto& edit : outer_header_edits(fields, "B", kHp)) CHECK_FALSE(iequals(edit.name, "Subject"));
+    CHECK(count_fields(outer_after(header, kHp), "Subject") == 0);
+}
+
+TEST_CASE("header protection: every Subject is obscured, an empty one too, and a folded one is copied whole",
+          "[pgp_mime][hp]") {
+    const std::string header = "Subject: first\r\nsubject: second,\r\n folded\r\nSUBJECT:\r\n";
+    const auto outer = outer_after(header, kHp);
+    REQUIRE(count_fields(outer, "Subject") == 3);
+    for (const auto& f : outer)
+        if (iequals(f.name, "Subject")) CHECK(f.raw_value == " [...]");
+    CHECK(inner(header, kHp) ==
+          "Subject: first\r\nsubject: second,\r\n folded\r\nSUBJECT:\r\n"
+          "HP-Outer: Subject: [...]\r\nHP-Outer: subject: [...]\r\nHP-Outer: SUBJECT: [...]\r\n"
+          "Content-Type: text/plain; charset=us-ascii; hp=\"cipher\"\r\n\r\n");
+}
+
+TEST_CASE("header protection: hp=\"cipher\" is appended to the raw Content-Type, which otherwise stays as it was",
+          "[pgp_mime][hp]") {
+    SECTION("folded: on the last line") {
+        CHECK(inner("Content-Type: multipart/alternative;\r\n boundary=\"b\";\r\n\tcharset=utf-8\r\n", kHp) ==
+              "Content-Type: multipart/alternative;\r\n boundary=\"b\";\r\n\tcharset=utf-8; hp=\"cipher\"\r\n\r\n");
+    }
+    SECTION("a trailing ';' gets no second one") {
+        CHECK(inner("Content-Type: text/plain;", kHp) == "Content-Type: text/plain; hp=\"cipher\"\r\n\r\n");
+        CHECK(inner("Content-Type:text/plain; ", kHp) == "Content-Type:text/plain;  hp=\"cipher\"\r\n\r\n");
+    }
+    SECTION("a trailing comment is kept") {
+        CHECK(inner("Content-Type: text/plain (plain; text)", kHp) ==
+              "Content-Type: text/plain (plain; text); hp=\"cipher\"\r\n\r\n");
+    }
+    SECTION("a line that would pass 78 characters is folded first") {
+        const std::string fits = "Content-Type: text/plain; name=\"" + std::string(32, 'n') + "\"";
+        REQUIRE(fits.size() + std::string("; hp=\"cipher\"").size() == 78);
+        CHECK(inner(fits, kHp) == fits + "; hp=\"cipher\"\r\n\r\n");
+        const std::string too_long = "Content-Type: text/plain; name=\"" + std::string(33, 'n') + "\"";
+        CHECK(inner(too_long, kHp) == too_long + ";\r\n\thp=\"cipher\"\r\n\r\n");
+        // On a folded value only the last line counts.
+        const std::string folded = "Content-Type: text/plain;\r\n name=\"" + std::string(50, 'n') + "\"";
+        CHECK(inner(folded, kHp) == folded + "; hp=\"cipher\"\r\n\r\n");
+    }
+    SECTION("every Content-Type gets it, duplicates too") {
+        CHECK(inner("Content-Type: text/plain\r\ncontent-type: text/html\r\n", kHp) ==
+              "Content-Type: text/plain; hp=\"cipher\"\r\ncontent-type: text/html; hp=\"cipher\"\r\n\r\n");
+    }
+}
+
+TEST_CASE("header protection is not applied where the entity is not the Cryptographic Payload or cannot be marked",
+          "[pgp_mime][hp]") {
+    const std::string others = "From: a@b.example\r\nSubject: secret\r\n";
+    for (const std::string content_type : {
+             "multipart/signed; protocol=\"application/pgp-signature\"; micalg=pgp-sha256; boundary=x",
+             "Multipart/Signed;\r\n\tboundary=x",
+             "multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=x",
+             "application/pkcs7-mime; smime-type=signed-data; name=smime.p7m",
+             "application/x-pkcs7-mime",
+             "",                                     // empty
+             "garbage",                              // no subtype
+             "text/plain; name=\"unterminated",      // would swallow the parameter
+             "text/plain (unterminated",             // likewise
+             "text/pla\"in\"",                       // not a token
+             "text/plain; hp=\"clear\"",             // a second hp would be ambiguous
+             "text/plain; HP = cipher",
+         }) {
+        CAPTURE(content_type);
+        const std::string header = others + "Content-Type: " + content_type + "\r\n";
+        const auto fields = parse_header_block(header + "\r\n").fields;
+        CHECK_FALSE(applies_header_protection(fields, kHp));
+        CHECK(inner(header, kHp) == inner(header, kNoHp));
+        CHECK(same_edits(outer_header_edits(fields, "B", kHp), outer_header_edits(fields, "B", kNoHp)));
+    }
+    // A second Content-Type that is a layer is enough: a reader might take either.
+    CHECK_FALSE(applies_header_protection(
+        parse_header_block("Content-Type: text/plain\r\nContent-Type: multipart/signed; boundary=x\r\n\r\n").fields, kHp));
+    // The switch itself.
+    CHECK_FALSE(applies_header_protection(parse_header_block(others + "\r\n").fields, kNoHp));
+    CHECK(applies_header_protection(parse_header_block(others + "\r\n").fields, kHp));
+    CHECK(applies_header_protection(parse_header_block(others + "Content-Type: Text / Plain (x) ;\r\n\r\n").fields, kHp));
+}
+
+TEST_CASE("header protection: an HP-Outer field from the sender is neither copied inside nor recorded",
+          "[pgp_mime][hp]") {
+    const std::string header = "HP-Outer: Subject: forged\r\nSubject: real\r\n";
+    CHECK(inner(header, kHp) ==
+          "Subject: real\r\nHP-Outer: Subject: [...]\r\nContent-Type: text/plain; charset=us-ascii; hp=\"cipher\"\r\n\r\n");
+    const auto outer = outer_after(header, kHp);
+    REQUIRE(outer.size() == 4);  // + MIME-Version, Content-Type
+    CHECK(outer[0].name == "HP-Outer");
+    CHECK(outer[0].raw_value == " Subject: forged");  // outside, nothing else is rewritten
+}
+
+TEST_CASE("stripped fields are deleted outside, last first, and are not copied inside", "[pgp_mime][hp]") {
+    const std::string header =
+        "DKIM-Signature: v=1; a=rsa-sha256; d=example.net;\r\n\tb=AAAA\r\n"
+        "Authentication-Results: mx.example.test; dkim=pass header.d=example.net\r\n"
+        "dkim-signature: v=1; d=other.example; b=BBBB\r\n"
+        "From: a@b.example\r\n"
+        "X-Spam: yes\r\n"
+        "Subject: s\r\n"
+        "Content-Type: text/plain\r\n";
+    const auto fields = parse_header_block(header + "\r\n").fields;
+    for (const bool hp : {true, false}) {
+        CAPTURE(hp);
+        const RewriteOptions options = stripping({"DKIM-Signature", "x-spam", "DKIM-SIGNATURE", "Content-Type", "MIME-Version"}, hp);
+        const auto edits = outer_header_edits(fields, "B", options);
+        std::vector<std::pair<std::string, int>> deletes;
+        for (const auto& e : edits)
+            if (e.kind == HeaderEdit::Kind::Delete) deletes.emplace_back(e.name, e.index);
+        CHECK(deletes == std::vector<std::pair<std::string, int>>{{"DKIM-Signature", 2}, {"DKIM-Signature", 1}, {"x-spam", 1}});
+        const auto outer = apply_header_edits(fields, edits);
+        CHECK(count_fields(outer, "DKIM-Signature") == 0);
+        CHECK(count_fields(outer, "X-Spam") == 0);
+        CHECK(count_fields(outer, "Authentication-Results") == 1);  // stays: it says what was verified
+        CHECK(count_fields(outer, "Content-Type") == 1);            // structural names in the list are ignored
+        CHECK(first_value(outer, "Subject") == (hp ? "[...]" : "s"));
+    }
+    const std::string entity = inner(header, stripping({"DKIM-Signature", "X-Spam"}));
+    CHECK(entity ==
+          "Authentication-Results: mx.example.test; dkim=pass header.d=example.net\r\n"
+          "From: a@b.example\r\n"
+          "Subject: s\r\n"
+          "HP-Outer: Authentication-Results: mx.example.test; dkim=pass header.d=example.net\r\n"
+          "HP-Outer: From: a@b.example\r\n"
+          "HP-Outer: Subject: [...]\r\n"
+          "Content-Type: text/plain; hp=\"cipher\"\r\n\r\n");
+    // A stripped Subject is deleted, not changed as well (the edits must apply).
+    const auto outer = outer_after(header, stripping({"Subject"}));
+    CHECK(count_fields(outer, "Subject") == 0);
+}
+
+TEST_CASE("header protection: the entity parses back to the injected fields, one HP-Outer per field, and the body",
+          "[pgp_mime][hp]") {
+    const std::string input = slurp(fs::path(MDCRYPT_TEST_DATA) / "golden" / "hp-multi-recipients.in.eml");
+    const ParsedHeader original = parse_header_block(input);
+    const Rewritten r = rewrite(input, kHp);
+    const ParsedHeader entity = parse_header_block(r.plaintext);
+    CHECK(entity.defects.empty());
+    CHECK(r.plaintext.substr(entity.body_offset) == input.substr(original.body_offset));
+
+    std::vector<HeaderField> injected, records;
+    for (const auto& f : entity.fields) {
+        if (iequals(f.name, "HP-Outer")) records.push_back(f);
+        else if (!is_content_field(f.name)) injected.push_back(f);
+    }
+    std::vector<HeaderField> expected_injected;
+    for (const auto& f : original.fields)
+        if (!is_content_field(f.name) && !iequals(f.name, "MIME-Version")) expected_injected.push_back(f);
+    REQUIRE(injected.size() == expected_injected.size());
+    REQUIRE(records.size() == injected.size());
+    // Each record is "Name:" + what the rewritten outer header shows for that occurrence.
+    std::vector<HeaderField> outer_non_structural;
+    for (const auto& f : r.fields)
+        if (!is_content_field(f.name) && !iequals(f.name, "MIME-Version")) outer_non_structural.push_back(f);
+    REQUIRE(outer_non_structural.size() == records.size());
+    for (std::size_t i = 0; i < injected.size(); ++i) {
+        CHECK(injected[i].name == expected_injected[i].name);
+        CHECK(injected[i].raw_value == expected_injected[i].raw_value);
+        CHECK(records[i].raw_value == " " + outer_non_structural[i].name + ":" + outer_non_structural[i].raw_value);
+    }
 }

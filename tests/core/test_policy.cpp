@@ -2,6 +2,16 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/edits.hpp"
+#include "core/processor.hpp"
+#include "fake_encryptor.hpp"
+
 using mdcrypt::Mode;
 using mdcrypt::Policy;
 
@@ -55,4 +65,77 @@ TEST_CASE("the most specific entry wins") {
     CHECK(policy.for_domain("x.dev.lists.example.org")->mode == Mode::Required);
     CHECK(policy.for_domain("archive.lists.example.org")->mode == Mode::Off);
     CHECK(policy.for_domain("lists.example.org")->mode == Mode::Opportunistic);
+}
+
+// --- How the policy shapes an encrypted message (rewrite_options, process_message) ---
+
+namespace {
+
+mdcrypt::RecipientDecision encrypt_class(const std::string& address, const std::string& fingerprint = "FPR") {
+    mdcrypt::RecipientDecision r;
+    r.address = address;
+    r.local = true;
+    r.mode = Mode::Opportunistic;
+    r.cls = mdcrypt::RecipientClass::Encrypt;
+    r.key = mdcrypt::UsableKey{};
+    r.key->fingerprint = fingerprint;
+    return r;
+}
+
+Policy hp_policy() {
+    Policy policy;
+    policy.domains["on.example"] = mdcrypt::DomainPolicy{Mode::Opportunistic, true};
+    policy.domains["off.example"] = mdcrypt::DomainPolicy{Mode::Opportunistic, false};
+    policy.domains["*.off.example"] = mdcrypt::DomainPolicy{Mode::Opportunistic, false};
+    return policy;
+}
+
+}  // namespace
+
+TEST_CASE("header protection is on for a message when any encrypt-class recipient's domain has it on") {
+    const Policy policy = hp_policy();
+    using V = std::vector<mdcrypt::RecipientDecision>;
+    CHECK(mdcrypt::rewrite_options(policy, V{encrypt_class("a@on.example")}).header_protection);
+    CHECK_FALSE(mdcrypt::rewrite_options(policy, V{encrypt_class("a@off.example")}).header_protection);
+    CHECK_FALSE(mdcrypt::rewrite_options(policy, V{encrypt_class("a@Sub.Off.Example")}).header_protection);
+    CHECK(mdcrypt::rewrite_options(policy, V{encrypt_class("a@off.example"), encrypt_class("b@ON.example")}).header_protection);
+    CHECK(mdcrypt::rewrite_options(policy, V{encrypt_class("b@on.example"), encrypt_class("a@off.example")}).header_protection);
+
+    // Only encrypt-class recipients count (the others never receive this form of the message).
+    auto plain = encrypt_class("c@on.example");
+    plain.cls = mdcrypt::RecipientClass::Plain;
+    CHECK_FALSE(mdcrypt::rewrite_options(policy, V{encrypt_class("a@off.example"), plain}).header_protection);
+
+    Policy stripping = policy;
+    stripping.strip_fields_when_encrypted = {"DKIM-Signature"};
+    CHECK(mdcrypt::rewrite_options(stripping, V{encrypt_class("a@off.example")}).strip_fields ==
+          std::vector<std::string>{"DKIM-Signature"});
+    CHECK(mdcrypt::rewrite_options(policy, V{}).strip_fields.empty());
+}
+
+TEST_CASE("process_message rewrites with the recipients' header protection and stripped fields") {
+    Policy policy = hp_policy();
+    policy.strip_fields_when_encrypted = {"DKIM-Signature"};
+    const mdcrypt::KeyLookupFn lookup = [](std::string_view, std::int64_t) { return mdcrypt::KeyLookup{}; };
+    mdcrypt::testing::FakeEncryptor encryptor;
+    const mdcrypt::SpoolSettings spool{std::filesystem::temp_directory_path(), 1 << 20};
+    const mdcrypt::BoundaryGenerator boundaries = [] { return std::string("b.1"); };
+    const mdcrypt::ProcessContext context{policy, lookup, encryptor, spool, boundaries, 0};
+    const auto fields = mdcrypt::parse_header_block("DKIM-Signature: d=x; b=y\r\nSubject: secret\r\n\r\n").fields;
+
+    for (const bool on : {true, false}) {
+        CAPTURE(on);
+        const std::vector<mdcrypt::RecipientDecision> recipients{encrypt_class(on ? "a@on.example" : "a@off.example")};
+        mdcrypt::StringSource body("text\r\n");
+        const auto result = mdcrypt::process_message(context, fields, body, recipients);
+        REQUIRE(result.decision.action == mdcrypt::MessageDecision::Action::Encrypt);
+        REQUIRE(result.encrypted);
+        CHECK(result.header_protected == on);
+        const auto outer = mdcrypt::apply_header_edits(fields, result.encrypted->header_edits);
+        CHECK(mdcrypt::first_value(outer, "Subject") == (on ? "[...]" : "secret"));
+        CHECK(mdcrypt::count_fields(outer, "DKIM-Signature") == 0);
+        CHECK((encryptor.last_plaintext.find("hp=\"cipher\"") != std::string::npos) == on);
+        CHECK((encryptor.last_plaintext.find("Subject: secret\r\n") != std::string::npos) == on);
+        CHECK(encryptor.last_plaintext.find("DKIM-Signature") == std::string::npos);
+    }
 }
