@@ -1,0 +1,92 @@
+#include "crypto/gpgme_handles.hpp"
+
+#include <clocale>
+#include <csignal>
+#include <cstdio>
+#include <mutex>
+
+namespace mdcrypt {
+
+namespace {
+
+// The oldest GPGME with everything used here (gpgme_op_encrypt_ext, ctx flags, key->fpr).
+constexpr const char* kMinimumGpgme = "1.11.0";
+
+std::mutex init_mutex;
+bool initialised = false;  // guarded by init_mutex
+
+void ignore_default_sigpipe() {
+    struct sigaction current{};
+    if (::sigaction(SIGPIPE, nullptr, &current) != 0) return;
+    if (current.sa_handler != SIG_DFL) return;  // the application chose: leave it alone
+    struct sigaction ignore{};
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    ::sigaction(SIGPIPE, &ignore, nullptr);
+}
+
+}  // namespace
+
+std::string gpgme_error_text(gpgme_error_t err) {
+    char buffer[256] = {};
+    gpgme_strerror_r(err, buffer, sizeof buffer);
+    return std::string(gpgme_strsource(err)) + ": " + buffer;
+}
+
+std::string gpg_diagnostics(gpgme_ctx_t ctx, std::size_t keep) {
+    constexpr std::size_t kReadAtMost = 1 << 20;
+    gpgme_data_t raw = nullptr;
+    if (gpgme_data_new(&raw) != 0) return {};
+    GpgmeData data(raw);
+    if (gpgme_op_getauditlog(ctx, data.get(), GPGME_AUDITLOG_DIAG) != 0) return {};
+    if (gpgme_data_seek(data.get(), 0, SEEK_SET) != 0) return {};
+    std::string text;
+    char buffer[4096];
+    ssize_t n = 0;
+    while (text.size() < kReadAtMost && (n = gpgme_data_read(data.get(), buffer, sizeof buffer)) > 0)
+        text.append(buffer, static_cast<std::size_t>(n));
+
+    std::string joined;
+    for (char c : text) {
+        const auto u = static_cast<unsigned char>(c);
+        if (c == '\n') {
+            if (!joined.empty() && joined.back() != ' ') joined += "; ";
+        } else if (u >= 0x20 && u != 0x7f) {
+            joined.push_back(c);
+        }
+    }
+    while (!joined.empty() && (joined.back() == ' ' || joined.back() == ';')) joined.pop_back();
+    if (joined.size() > keep) joined = "..." + joined.substr(joined.size() - keep);
+    return joined;
+}
+
+void init_gpgme() {
+    std::lock_guard lock(init_mutex);
+    if (initialised) return;
+
+    if (gpgme_check_version(kMinimumGpgme) == nullptr)
+        throw GpgmeInitError(std::string("GPGME ") + gpgme_check_version(nullptr) + " is too old; " + kMinimumGpgme +
+                             " or newer is needed");
+    // gpg's messages (which end up in our error texts) in the process locale; status output is
+    // locale-independent anyway.
+    gpgme_set_locale(nullptr, LC_CTYPE, std::setlocale(LC_CTYPE, nullptr));
+#ifdef LC_MESSAGES
+    gpgme_set_locale(nullptr, LC_MESSAGES, std::setlocale(LC_MESSAGES, nullptr));
+#endif
+    if (const gpgme_error_t err = gpgme_engine_check_version(GPGME_PROTOCOL_OpenPGP)) {
+        gpgme_engine_info_t info = nullptr;
+        std::string which = "gpg";
+        if (gpgme_get_engine_info(&info) == 0)
+            for (; info; info = info->next)
+                if (info->protocol == GPGME_PROTOCOL_OpenPGP && info->file_name) {
+                    which = std::string(info->file_name) + " (version " + (info->version ? info->version : "unknown") +
+                            ", needed " + (info->req_version ? info->req_version : "?") + ")";
+                    break;
+                }
+        throw GpgmeInitError("the OpenPGP engine " + which + " is not usable: " + gpgme_error_text(err));
+    }
+    ignore_default_sigpipe();
+    initialised = true;
+}
+
+}  // namespace mdcrypt

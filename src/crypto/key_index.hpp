@@ -1,0 +1,99 @@
+// The public keys of one GnuPG home, indexed by e-mail address, so that looking up a recipient's key
+// starts no gpg process.
+//
+// One keylist operation (one gpg process) builds the index. Each lookup stats the keyring files
+// (pubring.kbx, pubring.gpg, trustdb.gpg: device, inode, size, mtime in ns) once, and the index is
+// rebuilt only when they changed: importing or revoking a key is seen by the next lookup, without a
+// restart. Lookups share an immutable snapshot and never wait for each other, except while one thread
+// rebuilds (the others wait for its result rather than starting gpg themselves).
+#pragma once
+
+#include <gpgme.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/config.hpp"
+#include "core/decision.hpp"
+#include "core/keys.hpp"
+#include "crypto/gpg_engine.hpp"
+
+namespace mdcrypt {
+
+// Listing the keys failed; what() names the home and carries GPGME's error and gpg's own words.
+class KeyListError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// The facts of one listed key, as the core's assess_key reads them. Pure. `key->subkeys` starts with
+// the primary key, as KeyFacts::subkeys does. Under TrustModel::GnupgTrustDb a user ID whose validity
+// is below full counts as invalid: gpg itself would refuse to encrypt to it. A key or subkey gpg calls
+// expired without giving a date counts as invalid.
+KeyFacts key_facts_from_gpgme(const _gpgme_key& key, TrustModel trust, const std::string& source);
+
+// gpg exits with an error but no status line when it cannot read a keyring, and GPGME then reports a
+// normal end of the key list: an empty or partial index that would turn "cannot read the keys" into
+// "no key" (and mail into plain text). So the keylist's diagnostics are read too: true when they
+// contain words of gpg's messages about unreadable keyrings or trust databases ("failed", "fatal",
+// "can't open", "invalid packet", ...; ASCII case-insensitive) outside the home's own path. Benign
+// notes ("checking the trustdb", "unsafe permissions") do not count. Pure.
+bool diagnostics_report_failure(std::string_view diagnostics, std::string_view home);
+
+// When each keyring file was last seen. Files that do not exist compare equal to each other.
+struct FileStamp {
+    int error = 0;  // errno of a failed stat other than "does not exist"
+    bool exists = false;
+    dev_t device = 0;
+    ino_t inode = 0;
+    off_t size = 0;
+    std::int64_t mtime_ns = 0;
+    bool operator==(const FileStamp&) const = default;
+};
+
+struct KeyringStamp {
+    FileStamp pubring_kbx;
+    FileStamp pubring_gpg;
+    FileStamp trustdb;
+    bool operator==(const KeyringStamp&) const = default;
+};
+
+KeyringStamp stat_keyring(const std::filesystem::path& home);
+
+class KeyIndex {
+public:
+    // Lists nothing yet: the first lookup builds the index. Throws GpgmeInitError (see GpgEngine).
+    KeyIndex(std::filesystem::path home, TrustModel trust, std::filesystem::path gpg_program = {});
+
+    // The key to encrypt to for `address` (ASCII case-insensitive) at `now` (seconds since the epoch),
+    // chosen by choose_key. NotFound names the rejected fingerprints and why; a failed key listing is
+    // Error with gpg's reason, never NotFound.
+    KeyLookup lookup(std::string_view address, std::int64_t now);
+
+    // Keys usable at `now` for at least one of their user IDs' addresses. Throws KeyListError.
+    std::size_t usable_key_count(std::int64_t now);
+
+    const std::string& source() const { return source_; }
+
+private:
+    struct Snapshot;
+    std::shared_ptr<const Snapshot> current();  // throws KeyListError
+    std::shared_ptr<const Snapshot> build(const KeyringStamp& stamp) const;
+
+    GpgEngine engine_;
+    TrustModel trust_;
+    std::string source_;
+
+    std::mutex snapshot_mutex_;  // guards snapshot_ only; held for a pointer copy
+    std::shared_ptr<const Snapshot> snapshot_;
+    std::mutex rebuild_mutex_;  // one rebuild at a time
+};
+
+}  // namespace mdcrypt
