@@ -131,6 +131,10 @@ class MilterDaemon:
             path = tmp / f"{name}.sec.asc"
             path.write_bytes(gpg(self.secret_home, "--export-secret-keys", "--armor", fpr))
             self.key_files[name] = path
+        # gpg --import started an agent for the server home; stop it so that a test can tell whether
+        # the milter ever starts one (it must not: encryption needs public keys only).
+        subprocess.run(["/usr/bin/gpgconf", "--homedir", str(self.home), "--kill", "all"], capture_output=True,
+                       check=False, timeout=60)
         (tmp / "domains.toml").write_text(POLICY)
         self.write_config(main_extra)
         self.process: mta.ManagedProcess | None = None

@@ -38,10 +38,12 @@ class EndOfMessage:
 
 
 class MilterClient:
-    def __init__(self, path, timeout=60.0):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    def __init__(self, address, timeout=60.0):
+        """`address`: a unix socket path, or a (host, port) pair for an inet socket."""
+        family = socket.AF_INET if isinstance(address, tuple) else socket.AF_UNIX
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
-        self.sock.connect(path)
+        self.sock.connect(address)
         self.actions = 0
         self.protocol = 0
         self.symlist = b""

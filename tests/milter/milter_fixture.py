@@ -74,6 +74,8 @@ class Milter:
             fpr = make_key(self.secret_gnupg, f"{name.capitalize()} <{name}@example.test>", f"{name}@example.test")
             self.fingerprints[name] = fpr
             gpg(self.gnupg, "--import", stdin=gpg(self.secret_gnupg, "--export", "--armor", fpr))
+        # gpg --import started an agent for the server home; the milter itself never needs one.
+        subprocess.run([GPGCONF, "--homedir", self.gnupg, "--kill", "all"], capture_output=True, check=False)
         self.secret_key_files = {}
         for name, fpr in self.fingerprints.items():
             path = os.path.join(self.dir, f"{name}.sec.asc")
@@ -84,7 +86,9 @@ class Milter:
         with open(self.policy, "w") as f:
             f.write(POLICY)
 
-    def write_config(self, main_extra=""):
+    def write_config(self, main_extra="", socket=None):
+        if socket:
+            self.socket = socket
         with open(self.config, "w") as f:
             f.write(f"""\
 [milter]
@@ -109,11 +113,14 @@ file = "domains.toml"
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"mdcrypt-milter exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                if stat.S_ISSOCK(os.stat(self.socket_path).st_mode) and "listening on" in self.log():
+            if "listening on" in self.log():
+                if not self.socket.startswith("unix:"):
                     return
-            except FileNotFoundError:
-                pass
+                try:
+                    if stat.S_ISSOCK(os.stat(self.socket_path).st_mode):
+                        return
+                except FileNotFoundError:
+                    pass
             time.sleep(0.05)
         raise RuntimeError(f"mdcrypt-milter did not open {self.socket_path}:\n{self.log()}")
 

@@ -9,7 +9,9 @@ import base64
 import concurrent.futures
 import email.parser
 import email.policy
+import grp
 import os
+import pwd
 import signal
 import socket
 import stat
@@ -219,8 +221,8 @@ class Lifecycle(unittest.TestCase):
     def run_binary(self, *args):
         return subprocess.run([MILTER_BINARY, *args], capture_output=True, timeout=60, check=False)
 
-    def encrypts(self, recipient="<alice@example.test>"):
-        with mc.MilterClient(self.milter.socket_path) as c:
+    def encrypts(self, recipient="<alice@example.test>", address=None):
+        with mc.MilterClient(address or self.milter.socket_path) as c:
             c.negotiate()
             eom = c.send_message("<bob@example.net>", [recipient], HEADERS, [BODY])
         return eom.new_body is not None
@@ -334,6 +336,46 @@ class Lifecycle(unittest.TestCase):
         self.assertIn(b"mdcrypt-milter ", self.run_binary("--version").stdout)
         self.assertIn(b"--check-config", self.run_binary("--help").stdout)
         self.assertEqual(self.run_binary("--bogus").returncode, 64)
+
+    def test_privileges_are_dropped_after_binding(self):
+        nobody = pwd.getpwnam("nobody")
+        nogroup = grp.getgrnam("nogroup")
+        os.chmod(self.milter.dir, 0o711)  # let nobody reach its files, as an admin would arrange
+        for root, dirs, files in os.walk(self.milter.gnupg):
+            for name in [root] + [os.path.join(root, n) for n in dirs + files]:
+                os.chown(name, nobody.pw_uid, nogroup.gr_gid)
+        run_dir = os.path.join(self.milter.dir, "run")  # like systemd's RuntimeDirectory: the user's own
+        os.mkdir(run_dir, 0o750)
+        os.chown(run_dir, nobody.pw_uid, nogroup.gr_gid)
+        self.milter.socket_path = os.path.join(run_dir, "milter.sock")
+        self.milter.write_config('user = "nobody"\ngroup = "nogroup"', socket="unix:" + self.milter.socket_path)
+        self.milter.start()
+        with open(f"/proc/{self.milter.process.pid}/status") as f:
+            status = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+        self.assertEqual(status["Uid"].split(), [str(nobody.pw_uid)] * 4)
+        self.assertEqual(status["Gid"].split(), [str(nogroup.gr_gid)] * 4)
+        self.assertEqual(status["Groups"].split(), [str(nogroup.gr_gid)])
+        spool = os.stat(self.milter.spool)
+        self.assertEqual((spool.st_uid, stat.S_IMODE(spool.st_mode)), (nobody.pw_uid, 0o700))
+        self.assertEqual(os.stat(self.milter.socket_path).st_uid, nobody.pw_uid)
+        self.assertTrue(self.encrypts())
+        self.milter.signal(signal.SIGHUP)  # re-reading the files as nobody works too
+        deadline = time.monotonic() + 10
+        while "configuration reloaded" not in self.milter.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertIn("configuration reloaded", self.milter.log())
+        self.assertTrue(self.encrypts())
+        self.assertEqual(self.milter.stop(), 0)
+        self.assertFalse(os.path.exists(self.milter.socket_path))
+
+    def test_inet_socket(self):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.milter.write_config(socket=f"inet:{port}@127.0.0.1")
+        self.milter.start()
+        self.assertTrue(self.encrypts(address=("127.0.0.1", port)))
+        self.assertEqual(self.milter.stop(), 0)
 
     def test_socket_mode_is_applied(self):
         self.milter.write_config('socket_mode = "0660"')
