@@ -1,0 +1,121 @@
+// mdcrypt-filter: the pipe form of the milter's core, for delivery-side setups (Dovecot Sieve
+// `filter`, procmail, a Postfix pipe transport). Reads one message on stdin, writes it encrypted or
+// unchanged on stdout; the exit status follows sysexits.h.
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "core/config.hpp"
+#include "core/pipe_filter.hpp"
+#include "crypto/gpgme_encryptor.hpp"
+#include "crypto/key_index.hpp"
+#include "filter/fd_io.hpp"
+
+namespace fs = std::filesystem;
+using namespace mdcrypt;
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: mdcrypt-filter --config FILE --recipient ADDR [--recipient ADDR ...] < message > message\n"
+    "\n"
+    "Encrypts one message (PGP/MIME, RFC 3156) for the recipients whose policy and key say so, or\n"
+    "writes it unchanged. Uses the same configuration and policy files as mdcrypt-milter.\n"
+    "\n"
+    "exit status: 0 written (encrypted or unchanged); 75 temporary failure, nothing written;\n"
+    "             77 encryption required but a recipient has no usable key, nothing written;\n"
+    "             65 unusable input; 78 bad configuration; 64 bad usage\n";
+
+struct Options {
+    fs::path config;
+    std::vector<std::string> recipients;
+};
+
+// A private directory for spooled bodies, removed on exit.
+class PrivateTempDir {
+public:
+    PrivateTempDir() {
+        const char* tmp = std::getenv("TMPDIR");
+        std::string templ = (fs::path(tmp && *tmp ? tmp : "/tmp") / "mdcrypt-filter.XXXXXX").string();
+        if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("cannot create a private directory under " + templ);
+        path_ = templ;
+    }
+    ~PrivateTempDir() {
+        std::error_code ignored;
+        fs::remove_all(path_, ignored);
+    }
+    const fs::path& path() const { return path_; }
+
+private:
+    fs::path path_;
+};
+
+int usage_error(const std::string& message) {
+    std::cerr << "mdcrypt-filter: " << message << "\n" << kUsage;
+    return EX_USAGE;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Options options;
+    const std::vector<std::string> args(argv + 1, argv + argc);
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string& arg = args[i];
+        if (arg == "--help" || arg == "-h") {
+            std::cout << kUsage;
+            return EX_OK;
+        }
+        if (arg == "--version") {
+            std::cout << "mdcrypt-filter " MDCRYPT_VERSION "\n";
+            return EX_OK;
+        }
+        if ((arg == "--config" || arg == "--recipient") && i + 1 < args.size()) {
+            if (arg == "--config") options.config = args[++i];
+            else options.recipients.push_back(args[++i]);
+            continue;
+        }
+        return usage_error("unknown or incomplete argument: " + arg);
+    }
+    if (options.config.empty()) return usage_error("--config is required");
+    if (options.recipients.empty()) return usage_error("at least one --recipient is required");
+
+    std::shared_ptr<const Config> config;
+    try {
+        config = load_config(options.config);
+    } catch (const std::exception& e) {
+        std::cerr << "mdcrypt-filter: " << e.what() << "\n";
+        return EX_CONFIG;
+    }
+
+    try {
+        const auto started = std::chrono::steady_clock::now();
+        PrivateTempDir spool_dir;
+        const SpoolSettings spool{spool_dir.path(), config->milter.body_memory_limit};
+        const GnupgSettings& gnupg = config->gnupg;
+        KeyIndex keys(gnupg.home, gnupg.trust_model, gnupg.gpg_program);
+        GpgmeEncryptor encryptor(gnupg.home, gnupg.trust_model, gnupg.gpg_program);
+        const KeyLookupFn lookup = [&](std::string_view address, std::int64_t now) { return keys.lookup(address, now); };
+        const BoundaryGenerator boundaries = random_boundary_generator();
+        const ProcessContext context{config->policy, lookup, encryptor, spool, boundaries,
+                                     static_cast<std::int64_t>(std::time(nullptr))};
+
+        FdSource in(STDIN_FILENO);
+        FdSink out(STDOUT_FILENO);
+        const FilterReport report = run_pipe_filter(context, options.recipients, in, out);
+        if (report.exit == FilterExit::Ok) out.flush();
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+        std::cerr << "mdcrypt-filter: " << describe(report) << " ms=" << ms << "\n";
+        return static_cast<int>(report.exit);
+    } catch (const std::exception& e) {
+        // Whatever failed, nothing usable was written: the caller must keep the message and retry.
+        std::cerr << "mdcrypt-filter: temporary failure: " << e.what() << "\n";
+        return EX_TEMPFAIL;
+    }
+}

@@ -1,0 +1,237 @@
+#!/usr/bin/python3
+"""mdcrypt-filter as a delivery agent runs it: a real binary, real gpg keys, real decryption.
+
+Usage: test_filter.py --filter PATH --make-keys PATH
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+GPG = "/usr/bin/gpg"
+ARGS = None
+
+MESSAGE = (b"Received: from mx.example.net by mx.example.test; Fri, 27 Nov 2026 10:00:00 +0000\r\n"
+           b"From: Bob <bob@example.net>\r\n"
+           b"To: Alice <alice@example.test>\r\n"
+           b"Subject: quarterly numbers\r\n"
+           b"Date: Fri, 27 Nov 2026 10:00:00 +0000\r\n"
+           b"Message-ID: <f1@example.net>\r\n"
+           b"MIME-Version: 1.0\r\n"
+           b"Content-Type: text/plain;\r\n charset=\"utf-8\"\r\n"
+           b"Content-Transfer-Encoding: 8bit\r\n"
+           b"\r\n"
+           b"Revenue is up 12 \xe2\x82\xac.\r\nDo not forward.\r\n")
+
+
+def gpg(home, *args, stdin=None, check=True):
+    argv = [GPG, "--homedir", home, "--batch", "--no-tty", "--pinentry-mode", "loopback", "--passphrase", ""]
+    result = subprocess.run(argv + list(args), input=stdin, capture_output=True, check=False)
+    if check and result.returncode != 0:
+        raise AssertionError(f"gpg {args} failed: {result.stderr.decode('utf-8', 'replace')}")
+    return result
+
+
+def split(message):
+    for sep in (b"\r\n\r\n", b"\n\n"):
+        at = message.find(sep)
+        if at >= 0:
+            return message[:at + len(sep)], message[at + len(sep):]
+    return message, b""
+
+
+def armor_of(message):
+    start = message.index(b"-----BEGIN PGP MESSAGE-----")
+    end = message.index(b"-----END PGP MESSAGE-----") + len(b"-----END PGP MESSAGE-----")
+    return message[start:end] + b"\n"
+
+
+def content_fields_and_body(message):
+    """The original entity as RFC 3156 puts it inside: Content-* fields, empty line, body (CRLF)."""
+    header, body = split(message)
+    fields, current = [], None
+    for line in header.split(b"\r\n"):
+        if line[:1] in (b" ", b"\t") and current is not None:
+            current.append(line)
+            continue
+        if current is not None:
+            fields.append(b"\r\n".join(current))
+        current = [line] if line else None
+    return b"".join(f + b"\r\n" for f in fields if f.lower().startswith(b"content-")) + b"\r\n" + body
+
+
+class FilterTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="mdcrypt-filter-test.")
+        os.chmod(cls.dir, 0o700)
+        keys = os.path.join(cls.dir, "keys")
+        subprocess.run(["/usr/bin/python3", ARGS.make_keys, "--output", keys], check=True, capture_output=True)
+        cls.keys = keys
+        cls.server = os.path.join(cls.dir, "server-gnupg")
+        cls.client = os.path.join(cls.dir, "client-gnupg")
+        for home in (cls.server, cls.client):
+            os.mkdir(home, 0o700)
+        with open(os.path.join(keys, "public.asc"), "rb") as f:
+            gpg(cls.server, "--import", stdin=f.read())
+        with open(os.path.join(cls.server, "gpg.conf"), "w") as f:
+            f.write("no-random-seed-file\n")
+        for name in ("alice", "bob"):
+            with open(os.path.join(keys, f"{name}.sec.asc"), "rb") as f:
+                gpg(cls.client, "--import", stdin=f.read())
+        cls.config = cls.write_config("main", header_protection=False)
+        cls.config_hp = cls.write_config("hp", header_protection=True)
+
+    @classmethod
+    def write_config(cls, name, header_protection, gpg_program=None, home=None):
+        policy = os.path.join(cls.dir, f"{name}-domains.toml")
+        with open(policy, "w") as f:
+            f.write(f'[default]\nmode = "opportunistic"\nheader_protection = {str(header_protection).lower()}\n\n'
+                    '[domain."example.test"]\n\n[domain."secure.test"]\nmode = "required"\n')
+        main = os.path.join(cls.dir, f"{name}.toml")
+        with open(main, "w") as f:
+            f.write(f'[milter]\nsocket = "unix:{cls.dir}/unused.sock"\n\n[gnupg]\nhome = "{home or cls.server}"\n')
+            if gpg_program:
+                f.write(f'gpg_program = "{gpg_program}"\n')
+            f.write(f'\n[policy]\nfile = "{policy}"\n')
+        return main
+
+    @classmethod
+    def tearDownClass(cls):
+        for home in (cls.server, cls.client):
+            subprocess.run(["/usr/bin/gpgconf", "--homedir", home, "--kill", "all"], capture_output=True)
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def run_filter(self, message, *recipients, config=None):
+        argv = [ARGS.filter, "--config", config or self.config]
+        for r in recipients:
+            argv += ["--recipient", r]
+        return subprocess.run(argv, input=message, capture_output=True, timeout=60)
+
+    def decrypt(self, message):
+        result = gpg(self.client, "--decrypt", stdin=armor_of(message))
+        return result.stdout
+
+    def test_encrypts_for_a_keyed_local_recipient_and_gpg_and_sqop_decrypt_the_original(self):
+        result = self.run_filter(MESSAGE, "alice@example.test")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        out = result.stdout
+        header, body = split(out)
+        self.assertIn(b"Content-Type: multipart/encrypted;", header)
+        self.assertIn(b'protocol="application/pgp-encrypted"', header)
+        self.assertNotIn(b"Revenue", out)
+        # Every non-MIME field is kept byte for byte, in order.
+        for line in (b"Received: from mx.example.net", b"From: Bob <bob@example.net>", b"Subject: quarterly numbers",
+                     b"Message-ID: <f1@example.net>", b"Date: Fri, 27 Nov 2026 10:00:00 +0000"):
+            self.assertIn(line, header)
+        self.assertEqual(header.count(b"MIME-Version:"), 1)
+        expected = content_fields_and_body(MESSAGE)
+        self.assertEqual(self.decrypt(out), expected)
+        sqop = subprocess.run(["/usr/bin/sqop", "decrypt", os.path.join(self.keys, "alice.sec.asc")],
+                              input=armor_of(out), capture_output=True, timeout=60)
+        self.assertEqual(sqop.returncode, 0, sqop.stderr)
+        self.assertEqual(sqop.stdout, expected)
+        self.assertIn(b"action=encrypt", result.stderr)
+        self.assertNotIn(b"Revenue", result.stderr)  # logs never carry content
+
+    def test_lf_input_keeps_lf_outside_and_crlf_inside(self):
+        lf = MESSAGE.replace(b"\r\n", b"\n")
+        result = self.run_filter(lf, "alice@example.test")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertNotIn(b"\r", result.stdout)
+        self.assertEqual(self.decrypt(result.stdout), content_fields_and_body(MESSAGE))
+
+    def test_mbox_from_line_stays_in_front(self):
+        mbox = b"From bob@example.net Fri Nov 27 10:00:00 2026\n" + MESSAGE.replace(b"\r\n", b"\n")
+        result = self.run_filter(mbox, "alice@example.test")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertTrue(result.stdout.startswith(b"From bob@example.net Fri Nov 27 10:00:00 2026\nReceived: "))
+
+    def test_header_protection_hides_the_subject_outside_and_keeps_it_inside(self):
+        result = self.run_filter(MESSAGE, "alice@example.test", config=self.config_hp)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        header, _ = split(result.stdout)
+        self.assertIn(b"Subject: [...]\r\n", header)
+        inner = self.decrypt(result.stdout)
+        self.assertIn(b"Subject: quarterly numbers\r\n", split(inner)[0])
+        self.assertIn(b'hp="cipher"', split(inner)[0])
+
+    def test_two_keyed_recipients_each_decrypt(self):
+        message = MESSAGE.replace(b"To: Alice <alice@example.test>", b"To: alice@example.test, bob@example.test")
+        result = self.run_filter(message, "alice@example.test", "Bob@Example.TEST")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        sqop = subprocess.run(["/usr/bin/sqop", "decrypt", os.path.join(self.keys, "bob.sec.asc")],
+                              input=armor_of(result.stdout), capture_output=True, timeout=60)
+        self.assertEqual(sqop.returncode, 0, sqop.stderr)
+        self.assertEqual(sqop.stdout, content_fields_and_body(message))
+
+    def test_remote_and_keyless_recipients_get_the_message_byte_for_byte(self):
+        for recipient in ("someone@elsewhere.example", "carol@example.test"):  # carol's key is not on the server
+            result = self.run_filter(MESSAGE, recipient)
+            self.assertEqual(result.returncode, 0, result.stderr)
+            self.assertEqual(result.stdout, MESSAGE)
+
+    def test_required_without_key_writes_nothing_and_exits_77(self):
+        result = self.run_filter(MESSAGE, "nokey@secure.test")
+        self.assertEqual(result.returncode, 77)
+        self.assertEqual(result.stdout, b"")
+        self.assertIn(b"nokey@secure.test", result.stderr)
+
+    def test_mixed_forms_tempfail_with_nothing_written(self):
+        result = self.run_filter(MESSAGE, "alice@example.test", "someone@elsewhere.example")
+        self.assertEqual(result.returncode, 75)
+        self.assertEqual(result.stdout, b"")
+
+    def test_already_encrypted_mail_passes_unchanged(self):
+        first = self.run_filter(MESSAGE, "alice@example.test")
+        self.assertEqual(first.returncode, 0, first.stderr)
+        again = self.run_filter(first.stdout, "alice@example.test")
+        self.assertEqual(again.returncode, 0, again.stderr)
+        self.assertEqual(again.stdout, first.stdout)
+
+    def test_gpg_failure_tempfails_and_writes_nothing(self):
+        config = self.write_config("broken-gpg", header_protection=False, gpg_program="/bin/false")
+        result = self.run_filter(MESSAGE, "alice@example.test", config=config)
+        self.assertEqual(result.returncode, 75)
+        self.assertEqual(result.stdout, b"")
+
+    def test_missing_gnupg_home_tempfails(self):
+        config = self.write_config("no-home", header_protection=False, home=os.path.join(self.dir, "absent"))
+        result = self.run_filter(MESSAGE, "alice@example.test", config=config)
+        self.assertEqual(result.returncode, 75)
+        self.assertEqual(result.stdout, b"")
+        self.assertIn(b"absent", result.stderr)
+
+    def test_bad_configuration_exits_78_naming_file_line_and_key(self):
+        bad = os.path.join(self.dir, "bad.toml")
+        with open(bad, "w") as f:
+            f.write('[milter]\nsocket = "unix:/x"\nsokcet_mode = "0660"\n[policy]\nfile = "main-domains.toml"\n')
+        result = self.run_filter(MESSAGE, "alice@example.test", config=bad)
+        self.assertEqual(result.returncode, 78)
+        self.assertIn(f"{bad}:3:".encode(), result.stderr)
+        self.assertIn(b"sokcet_mode", result.stderr)
+
+    def test_empty_input_is_a_data_error(self):
+        result = self.run_filter(b"", "alice@example.test")
+        self.assertEqual(result.returncode, 65)
+        self.assertEqual(result.stdout, b"")
+
+    def test_usage_errors(self):
+        result = subprocess.run([ARGS.filter, "--config", self.config], input=b"", capture_output=True)
+        self.assertEqual(result.returncode, 64)
+        self.assertIn(b"--recipient", result.stderr)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--filter", required=True)
+    parser.add_argument("--make-keys", required=True)
+    ARGS, rest = parser.parse_known_args()
+    runner = unittest.main(argv=[sys.argv[0]] + rest, exit=False, verbosity=2)
+    r = runner.result
+    failed = len(r.failures) + len(r.errors)
+    print(f"{r.testsRun - failed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
