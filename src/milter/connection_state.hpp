@@ -25,8 +25,12 @@ public:
     const Snapshot& snapshot() const { return *snapshot_; }
     const Config& config() const { return *snapshot_->config; }
 
-    bool leading_space = false;  // SMFIP_HDR_LEADSPC negotiated
-    bool can_skip = false;       // SMFIP_SKIP negotiated: the body callback may return SMFIS_SKIP
+    // What was negotiated with the MTA.
+    bool leading_space = false;    // SMFIP_HDR_LEADSPC: header values arrive with their leading space
+    bool can_skip = false;         // SMFIP_SKIP: the body callback may return SMFIS_SKIP
+    bool no_reply_mail = false;    // SMFIP_NR_MAIL: MAIL FROM is not answered (SMFIS_NOREPLY)
+    bool no_reply_header = false;  // SMFIP_NR_HDR: header fields are not answered
+    bool no_reply_eoh = false;     // SMFIP_NR_EOH: end of header is not answered
 
     // MAIL FROM: a fresh message replaces whatever was left.
     MessageState& begin_message();

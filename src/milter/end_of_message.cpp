@@ -91,6 +91,15 @@ EomOutcome outcome_for(std::vector<RecipientDecision> recipients, MessageDecisio
 }
 
 EomOutcome finish_message(const EomContext& context, const MessageState& message) {
+    if (message.failed()) {
+        EomOutcome out;
+        out.verdict = Verdict::Tempfail;
+        out.reply = reply("451", "4.3.0", "temporary failure in the encryption milter, try again later");
+        out.log_reason = "an earlier step failed: " + message.failure();
+        out.decision.action = Action::Tempfail;
+        out.decision.reason = out.log_reason;
+        return out;
+    }
     std::vector<RecipientDecision> recipients;
     recipients.reserve(message.recipients().size());
     for (const auto& address : message.recipients())

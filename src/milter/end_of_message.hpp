@@ -63,7 +63,8 @@ struct EomContext {
     std::int64_t now;
 };
 
-// The whole end of message for one transaction.
+// The whole end of message for one transaction. A message that failed earlier (MessageState::fail) is
+// tempfailed with 451 4.3.0 whatever its recipients.
 EomOutcome finish_message(const EomContext& context, const MessageState& message);
 
 }  // namespace mdcrypt::milter

@@ -17,7 +17,14 @@ void MessageState::check_limits() {
     }
 }
 
+void MessageState::fail(std::string_view reason) {
+    if (!failure_.empty()) return;
+    failure_ = reason.empty() ? std::string("unknown failure") : std::string(reason);
+    body_ = Spool(spool_settings_);  // nothing of this message will be used
+}
+
 void MessageState::add_header(std::string_view name, std::string_view value, bool leading_space_negotiated) {
+    if (failed()) return;
     header_bytes_ += name.size() + 1 + value.size() + 2;
     check_limits();
     if (too_large_) return;
@@ -25,6 +32,7 @@ void MessageState::add_header(std::string_view name, std::string_view value, boo
 }
 
 void MessageState::append_body(std::string_view chunk) {
+    if (failed()) return;
     body_bytes_ += chunk.size();
     check_limits();
     if (too_large_) return;

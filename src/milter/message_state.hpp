@@ -34,6 +34,12 @@ public:
     // core gets the canonical form whatever the chunk boundaries.
     void append_body(std::string_view chunk);
 
+    // A callback that has no reply of its own (SMFIP_NR_*) failed: nothing more is collected, and end
+    // of message tempfails with `reason` (logged, never shown to the client). The first reason wins.
+    void fail(std::string_view reason);
+    bool failed() const { return !failure_.empty(); }
+    const std::string& failure() const { return failure_; }
+
     void set_queue_id(std::string_view id) { queue_id_ = id; }
     const std::string& queue_id() const { return queue_id_; }
     const std::string& sender() const { return sender_; }
@@ -64,6 +70,7 @@ private:
     std::uint64_t body_bytes_ = 0;
     bool too_large_ = false;
     bool last_was_cr_ = false;
+    std::string failure_;
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

@@ -26,6 +26,10 @@ namespace {
 constexpr unsigned long kActions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY;
 // Protocol steps we do not need. envfrom, envrcpt, header, eoh, body, eom, abort and close stay.
 constexpr unsigned long kStepsOff = SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA;
+// Steps we never refuse, so the MTA need not wait for an answer: one round trip less per header field.
+// A failure there is remembered in the message and tempfails it at end of message. RCPT keeps its
+// reply (a recipient may be refused there), the body too (SMFIS_SKIP is a reply).
+constexpr unsigned long kNoReply = SMFIP_NR_MAIL | SMFIP_NR_HDR | SMFIP_NR_EOH;
 
 std::atomic<Runtime*> g_runtime{nullptr};
 std::atomic<std::size_t> g_in_progress{0};
@@ -33,6 +37,17 @@ std::atomic<std::size_t> g_in_progress{0};
 struct Negotiated {
     bool leading_space = false;
     bool can_skip = false;
+    bool no_reply_mail = false;
+    bool no_reply_header = false;
+    bool no_reply_eoh = false;
+
+    void apply_to(ConnectionState& state) const {
+        state.leading_space = leading_space;
+        state.can_skip = can_skip;
+        state.no_reply_mail = no_reply_mail;
+        state.no_reply_header = no_reply_header;
+        state.no_reply_eoh = no_reply_eoh;
+    }
 };
 
 // What was negotiated, per libmilter context. The connection state is freed at xxfi_close, but
@@ -66,9 +81,7 @@ ConnectionState& connection(SMFICTX* ctx) {
     Runtime* runtime = g_runtime.load();
     if (!runtime) throw std::runtime_error("not ready: no configuration loaded yet");
     auto created = std::make_unique<ConnectionState>(runtime->current());
-    const Negotiated n = g_negotiated.recall(ctx);
-    created->leading_space = n.leading_space;
-    created->can_skip = n.can_skip;
+    g_negotiated.recall(ctx).apply_to(*created);
     if (smfi_setpriv(ctx, created.get()) != MI_SUCCESS) throw std::runtime_error("smfi_setpriv failed");
     return *created.release();
 }
@@ -86,32 +99,50 @@ void capture_queue_id(SMFICTX* ctx, MessageState& message) {
     if (const char* id = smfi_getsymval(ctx, name); id && *id) message.set_queue_id(id);
 }
 
-void fail(SMFICTX* ctx, const char* stage, const char* what) noexcept {
+void fail(SMFICTX* ctx, const char* stage, bool no_reply, const char* what) noexcept {
     try {
         std::string queue_id = "-";
         if (auto* state = state_of(ctx); state && state->has_message()) {
-            if (!state->message().queue_id().empty()) queue_id = state->message().queue_id();
-            state->reset_message();  // the MTA tempfails the message; drop what we held of it
+            auto& message = state->message();
+            if (!message.queue_id().empty()) queue_id = message.queue_id();
+            // Nothing more is collected; end of message tempfails it (the MTA may never hear of this
+            // failure before then: a step without a reply).
+            message.fail(std::string(stage) + ": " + what);
         }
-        log_error("queue_id=" + queue_id + " verdict=tempfail stage=" + stage + " reason=\"" + what + "\"");
-        set_reply(ctx, {"451", "4.3.0", "temporary failure in the encryption milter, try again later"});
+        log_error("queue_id=" + queue_id + " stage=" + stage + " failed, the message will be tempfailed: " + what);
+        if (!no_reply) set_reply(ctx, {"451", "4.3.0", "temporary failure in the encryption milter, try again later"});
     } catch (...) {
-        // Nothing more can be done; SMFIS_TEMPFAIL is still returned.
+        // Nothing more can be done; the tempfail still follows.
     }
 }
 
-// The one place exceptions stop: any failure is a 4xx, never a pass.
+// The one place exceptions stop: any failure ends in a 4xx, never in a pass. Where the step has a
+// reply it is the tempfail; where it has none (SMFIP_NR_*) the message remembers the failure and end
+// of message tempfails it.
 template <class Fn>
-sfsistat guard(SMFICTX* ctx, const char* stage, Fn&& fn) noexcept {
+sfsistat guard(SMFICTX* ctx, const char* stage, bool no_reply, Fn&& fn) noexcept {
     try {
         return fn();
     } catch (const std::exception& e) {
-        fail(ctx, stage, e.what());
+        fail(ctx, stage, no_reply, e.what());
     } catch (...) {
-        fail(ctx, stage, "unknown exception");
+        fail(ctx, stage, no_reply, "unknown exception");
     }
-    return SMFIS_TEMPFAIL;
+    return no_reply ? SMFIS_NOREPLY : SMFIS_TEMPFAIL;
 }
+
+// What was negotiated, readable before a connection state exists (and after QUIT_NC freed it).
+Negotiated negotiated(SMFICTX* ctx) noexcept {
+    if (const auto* state = state_of(ctx))
+        return {state->leading_space, state->can_skip, state->no_reply_mail, state->no_reply_header, state->no_reply_eoh};
+    try {
+        return g_negotiated.recall(ctx);
+    } catch (...) {
+        return {};  // (a mutex error) answer every step: never wrong, only slower
+    }
+}
+
+sfsistat answer(bool no_reply) { return no_reply ? SMFIS_NOREPLY : SMFIS_CONTINUE; }
 
 class InProgress {
 public:
@@ -144,7 +175,7 @@ sfsistat finish(SMFICTX* ctx, ConnectionState& connection, MessageState& message
 
     MessageLogRecord record;
     record.queue_id = message.queue_id();
-    record.recipients = outcome.recipients.size();
+    record.recipients = message.recipients().size();
     record.fingerprints = outcome.decision.fingerprints;
     record.size_in = message.bytes_received();
     record.too_large = outcome.too_large;
@@ -185,14 +216,15 @@ extern "C" {
 
 sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned long, unsigned long,
                       unsigned long* pf0, unsigned long* pf1, unsigned long* pf2, unsigned long* pf3) {
-    return guard(ctx, "negotiate", [&]() -> sfsistat {
+    return guard(ctx, "negotiate", false, [&]() -> sfsistat {
         if ((f0 & kActions) != kActions) {
             log_error("the MTA does not offer adding/changing headers and replacing the body; refusing the connection");
             return SMFIS_REJECT;
         }
         *pf0 = kActions;
         // Only flags the MTA offered: asking for more makes libmilter abort the connection.
-        *pf1 = f1 & (kStepsOff | SMFIP_SKIP | SMFIP_HDR_LEADSPC);
+        // (libmilter offers the no-reply flags even to an MTA without them, and answers for us then.)
+        *pf1 = f1 & (kStepsOff | kNoReply | SMFIP_SKIP | SMFIP_HDR_LEADSPC);
         *pf2 = 0;
         *pf3 = 0;
         if ((f0 & SMFIF_SETSYMLIST) != 0) {
@@ -200,29 +232,31 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
             char macros[] = "i";
             if (smfi_setsymlist(ctx, SMFIM_EOM, macros) == MI_SUCCESS) *pf0 |= SMFIF_SETSYMLIST;
         }
-        const Negotiated n{(*pf1 & SMFIP_HDR_LEADSPC) != 0, (*pf1 & SMFIP_SKIP) != 0};
+        const Negotiated n{(*pf1 & SMFIP_HDR_LEADSPC) != 0, (*pf1 & SMFIP_SKIP) != 0, (*pf1 & SMFIP_NR_MAIL) != 0,
+                           (*pf1 & SMFIP_NR_HDR) != 0, (*pf1 & SMFIP_NR_EOH) != 0};
         g_negotiated.remember(ctx, n);
         log_debug(std::string("negotiated with the MTA: header leading space ") + (n.leading_space ? "yes" : "no") +
                   ", skip " + (n.can_skip ? "yes" : "no") + ", macro list " +
-                  ((*pf0 & SMFIF_SETSYMLIST) != 0 ? "yes" : "no"));
-        auto& state = connection(ctx);
-        state.leading_space = n.leading_space;
-        state.can_skip = n.can_skip;
+                  ((*pf0 & SMFIF_SETSYMLIST) != 0 ? "yes" : "no") + ", no reply to mail/header/eoh " +
+                  (n.no_reply_mail ? "yes" : "no") + "/" + (n.no_reply_header ? "yes" : "no") + "/" +
+                  (n.no_reply_eoh ? "yes" : "no"));
+        n.apply_to(connection(ctx));
         return SMFIS_CONTINUE;
     });
 }
 
 sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
-    return guard(ctx, "mail", [&] {
+    const bool no_reply = negotiated(ctx).no_reply_mail;
+    return guard(ctx, "mail", no_reply, [&] {
         auto& message = connection(ctx).begin_message();
         message.set_sender(argv && argv[0] ? argv[0] : "");
         capture_queue_id(ctx, message);
-        return SMFIS_CONTINUE;
+        return answer(no_reply);
     });
 }
 
 sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
-    return guard(ctx, "rcpt", [&] {
+    return guard(ctx, "rcpt", false, [&] {
         if (!argv || !argv[0]) throw std::runtime_error("RCPT without an address");
         connection(ctx).message().add_recipient(argv[0]);
         return SMFIS_CONTINUE;
@@ -230,22 +264,24 @@ sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
 }
 
 sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
-    return guard(ctx, "header", [&] {
+    const bool no_reply = negotiated(ctx).no_reply_header;
+    return guard(ctx, "header", no_reply, [&] {
         auto& state = connection(ctx);
         state.message().add_header(name ? name : "", value ? value : "", state.leading_space);
-        return SMFIS_CONTINUE;
+        return answer(no_reply);
     });
 }
 
 sfsistat on_eoh(SMFICTX* ctx) {
-    return guard(ctx, "eoh", [&] {
+    const bool no_reply = negotiated(ctx).no_reply_eoh;
+    return guard(ctx, "eoh", no_reply, [&] {
         capture_queue_id(ctx, connection(ctx).message());
-        return SMFIS_CONTINUE;
+        return answer(no_reply);
     });
 }
 
 sfsistat on_body(SMFICTX* ctx, unsigned char* bytes, size_t length) {
-    return guard(ctx, "body", [&] {
+    return guard(ctx, "body", false, [&] {
         auto& state = connection(ctx);
         auto& message = state.message();
         message.append_body(std::string_view(reinterpret_cast<const char*>(bytes), length));
@@ -255,7 +291,7 @@ sfsistat on_body(SMFICTX* ctx, unsigned char* bytes, size_t length) {
 }
 
 sfsistat on_eom(SMFICTX* ctx) {
-    return guard(ctx, "eom", [&] {
+    return guard(ctx, "eom", false, [&] {
         const InProgress busy;
         auto& state = connection(ctx);
         const auto message = state.take_message();  // reset at end of message, whatever happens
@@ -265,7 +301,7 @@ sfsistat on_eom(SMFICTX* ctx) {
 }
 
 sfsistat on_abort(SMFICTX* ctx) {
-    return guard(ctx, "abort", [&] {
+    return guard(ctx, "abort", false, [&] {
         if (auto* state = state_of(ctx)) state->reset_message();
         return SMFIS_CONTINUE;
     });

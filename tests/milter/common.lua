@@ -18,6 +18,11 @@ function connect()
     check(mt.test_option(conn, SMFIP_NOCONNECT), "SMFIP_NOCONNECT not negotiated")
     check(mt.test_option(conn, SMFIP_NOHELO), "SMFIP_NOHELO not negotiated")
     check(mt.test_option(conn, SMFIP_HDR_LEADSPC), "SMFIP_HDR_LEADSPC not negotiated")
+    -- MAIL, header fields and end of header are never refused: no reply, one round trip less each.
+    check(mt.test_option(conn, SMFIP_NR_MAIL), "SMFIP_NR_MAIL not negotiated")
+    check(mt.test_option(conn, SMFIP_NR_HDR), "SMFIP_NR_HDR not negotiated")
+    check(mt.test_option(conn, SMFIP_NR_EOH), "SMFIP_NR_EOH not negotiated")
+    check(not mt.test_option(conn, SMFIP_NR_RCPT), "SMFIP_NR_RCPT negotiated: recipients could not be refused")
     check(mt.test_action(conn, SMFIF_CHGBODY), "SMFIF_CHGBODY not requested")
     check(not mt.test_action(conn, SMFIF_ADDRCPT), "SMFIF_ADDRCPT requested but never used")
     return conn

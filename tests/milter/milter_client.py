@@ -14,7 +14,11 @@ ALL_ACTIONS = 0x1FF
 SMFIP_NOCONNECT, SMFIP_NOHELO, SMFIP_NOMAIL, SMFIP_NORCPT = 0x01, 0x02, 0x04, 0x08
 SMFIP_NOBODY, SMFIP_NOHDRS, SMFIP_NOEOH, SMFIP_NR_HDR = 0x10, 0x20, 0x40, 0x80
 SMFIP_NOUNKNOWN, SMFIP_NODATA, SMFIP_SKIP, SMFIP_RCPT_REJ = 0x100, 0x200, 0x400, 0x800
+SMFIP_NR_CONN, SMFIP_NR_HELO, SMFIP_NR_MAIL, SMFIP_NR_RCPT = 0x1000, 0x2000, 0x4000, 0x8000
+SMFIP_NR_DATA, SMFIP_NR_UNKN, SMFIP_NR_EOH, SMFIP_NR_BODY = 0x10000, 0x20000, 0x40000, 0x80000
 SMFIP_HDR_LEADSPC = 0x100000
+NO_REPLY_FLAGS = SMFIP_NR_HDR | 0xFF000
+NO_REPLY = (b"n", b"")  # what a step the milter does not answer "returns" here
 # What Postfix 3.7 offers (milter_protocol = 6): every step flag, no-reply flags, SKIP, LEADSPC.
 POSTFIX_PROTOCOL = 0x1FFFFF
 
@@ -102,27 +106,30 @@ class MilterClient:
             payload += name.encode() + b"\0" + value.encode() + b"\0"
         self._send(payload)
 
-    def _step(self, payload):
+    def _step(self, payload, no_reply_flag=0):
+        """Sends a step; waits for the answer unless the milter negotiated not to give one."""
         self._send(payload)
+        if self.protocol & no_reply_flag:
+            return NO_REPLY
         return self._reply()
 
     def mail(self, sender, queue_id=None):
         if queue_id:
             self.macro(b"M", i=queue_id)
-        return self._step(b"M" + sender.encode() + b"\0")
+        return self._step(b"M" + sender.encode() + b"\0", SMFIP_NR_MAIL)
 
     def rcpt(self, recipient):
-        return self._step(b"R" + recipient.encode() + b"\0")
+        return self._step(b"R" + recipient.encode() + b"\0", SMFIP_NR_RCPT)
 
     def header(self, name, value):
         """`value` as the MTA sends it: with the leading space when HDR_LEADSPC was negotiated."""
-        return self._step(b"L" + name.encode() + b"\0" + value + b"\0")
+        return self._step(b"L" + name.encode() + b"\0" + value + b"\0", SMFIP_NR_HDR)
 
     def eoh(self):
-        return self._step(b"N")
+        return self._step(b"N", SMFIP_NR_EOH)
 
     def body(self, chunk):
-        return self._step(b"B" + chunk)
+        return self._step(b"B" + chunk, SMFIP_NR_BODY)
 
     def abort(self):
         self._send(b"A")  # no reply
@@ -175,8 +182,9 @@ class MilterClient:
 
 
 def expect_continue(reply, what):
+    """A continue, or no answer at all for a step the milter does not answer."""
     cmd, data = reply
-    if cmd != b"c":
+    if cmd not in (b"c", b"n"):
         raise MilterError(f"{what}: answered {cmd!r} {data!r}")
 
 

@@ -127,6 +127,9 @@ class Protocol(WithMilter):
             for needed in (mc.SMFIP_NOMAIL, mc.SMFIP_NORCPT, mc.SMFIP_NOHDRS, mc.SMFIP_NOBODY, mc.SMFIP_NOEOH):
                 self.assertFalse(c.protocol & needed)
             self.assertTrue(c.protocol & mc.SMFIP_HDR_LEADSPC)
+            # No answers to MAIL, header fields and end of header: they are never refused there.
+            nr = mc.SMFIP_NR_MAIL | mc.SMFIP_NR_HDR | mc.SMFIP_NR_EOH
+            self.assertEqual(c.protocol & mc.NO_REPLY_FLAGS, nr)
             self.assertTrue(c.actions & mc.SMFIF_SETSYMLIST)
             self.assertIn(b"i\0", c.symlist)
 
@@ -147,6 +150,17 @@ class Protocol(WithMilter):
         self.assertIn(b"\n\tprotocol=\"application/pgp-encrypted\"", value)
         self.assertIn(("change", "Content-Transfer-Encoding", 1, b""), eom.header_actions)
         self.assertNotIn(b"caf\xc3\xa9", final)  # the body is not readable outside
+
+    def test_mta_without_no_reply_flags(self):
+        # An MTA that offers no SMFIP_NR_*: every step is answered (libmilter answers for us).
+        protocol = mc.POSTFIX_PROTOCOL & ~mc.NO_REPLY_FLAGS
+        with self.client(protocol=protocol) as c:
+            self.assertEqual(c.protocol & mc.NO_REPLY_FLAGS, 0)
+            self.assertEqual(c.mail("<bob@example.net>"), (b"c", b""))
+            self.assertEqual(c.rcpt("<alice@example.test>"), (b"c", b""))
+            self.assertEqual(c.header("Subject", b" x"), (b"c", b""))
+            self.assertEqual(c.eoh(), (b"c", b""))
+        self.encrypt_and_check(HEADERS, [BODY], protocol=protocol)
 
     def test_without_leading_space_negotiated(self):
         protocol = mc.POSTFIX_PROTOCOL & ~mc.SMFIP_HDR_LEADSPC

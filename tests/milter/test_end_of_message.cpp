@@ -189,3 +189,25 @@ TEST_CASE("a transaction without recipients is tempfailed") {
     const auto o = finish_message(f.context(), f.message({}));
     CHECK(o.verdict == Verdict::Tempfail);
 }
+
+TEST_CASE("a message that failed in a step without a reply is tempfailed at end of message") {
+    Fixture f;
+    auto m = f.message({"<alice@example.test>"});
+    m.fail("header: bad_alloc");
+    const auto o = finish_message(f.context(), m);
+    CHECK(o.verdict == Verdict::Tempfail);
+    REQUIRE(o.reply);
+    CHECK(o.reply->rcode == "451");
+    CHECK(o.reply->xcode == "4.3.0");
+    CHECK(o.reply->text.find("bad_alloc") == std::string::npos);
+    CHECK_THAT(o.log_reason, Catch::Contains("header: bad_alloc"));
+    CHECK(f.encryptor.calls == 0);
+    CHECK_FALSE(o.encrypted);
+}
+
+TEST_CASE("a failed message is tempfailed even when nobody needs encryption: never half-processed") {
+    Fixture f;
+    auto m = f.message({"<carol@example.test>"});
+    m.fail("mail: no memory");
+    CHECK(finish_message(f.context(), m).verdict == Verdict::Tempfail);
+}

@@ -99,3 +99,19 @@ TEST_CASE("the queue id is whatever the MTA sent last") {
     m.set_queue_id("4ABC");
     CHECK(m.queue_id() == "4ABC");
 }
+
+TEST_CASE("a failed message collects nothing more and keeps the first reason") {
+    testing::TempDir dir;
+    MessageState m({dir.path(), 1024}, 0);
+    m.add_header("Subject", " before", true);
+    m.append_body("kept\r\n");
+    CHECK_FALSE(m.failed());
+    m.fail("header: out of memory");
+    m.fail("eoh: something else");
+    CHECK(m.failed());
+    CHECK(m.failure() == "header: out of memory");
+    m.add_header("Subject", " after", true);
+    m.append_body("more");
+    CHECK(m.fields().size() == 1);
+    CHECK(body_of(m).empty());
+}
