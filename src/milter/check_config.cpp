@@ -1,5 +1,7 @@
 #include "milter/check_config.hpp"
 
+#include <fstream>
+
 #include "milter/limiter.hpp"
 
 namespace mdcrypt::milter {
@@ -22,6 +24,19 @@ std::string describe_config(const Config& config, std::optional<std::size_t> usa
     for (const auto& [domain, policy] : config.policy.domains)
         out += "  " + domain + ": " + std::string(to_string(policy.mode)) + "\n";
     return out;
+}
+
+std::vector<std::string> gnupg_home_advice(const std::filesystem::path& home) {
+    std::ifstream conf(home / "gpg.conf");
+    std::string line;
+    while (conf && std::getline(conf, line)) {
+        const auto start = line.find_first_not_of(" \t");
+        if (start == std::string::npos || line[start] == '#') continue;
+        const auto end = line.find_last_not_of(" \t\r");
+        if (line.substr(start, end - start + 1) == "no-random-seed-file") return {};
+    }
+    return {(home / "gpg.conf").string() + " lacks the line no-random-seed-file: concurrent encryptions then wait "
+            "for each other on the home's random_seed lock"};
 }
 
 }  // namespace mdcrypt::milter

@@ -3,7 +3,9 @@
 
 #include <cstddef>
 #include <optional>
+#include <filesystem>
 #include <string>
+#include <vector>
 
 #include "core/config.hpp"
 
@@ -12,5 +14,10 @@ namespace mdcrypt::milter {
 // Files, socket, spool, GnuPG home, the local domains with their modes, and how many usable keys
 // the GnuPG home holds (nullopt: not known). Several lines, each ending in '\n'.
 std::string describe_config(const Config& config, std::optional<std::size_t> usable_keys);
+
+// Advice about the GnuPG home, one line each (empty: nothing to say). Today: gpg.conf should have
+// `no-random-seed-file`, else every gpg run rewrites and locks the home's random_seed and parallel
+// encryptions queue behind each other (bench/README.md measured it).
+std::vector<std::string> gnupg_home_advice(const std::filesystem::path& home);
 
 }  // namespace mdcrypt::milter

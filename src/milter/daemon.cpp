@@ -63,7 +63,9 @@ DaemonExit check_config(const Config& config, const CryptoFactory& crypto) {
         std::cerr << "mdcrypt-milter: " << config.file.string() << ": [gnupg] unusable: " << e.what() << "\n";
         return DaemonExit::Config;
     }
-    std::cout << describe_config(config, keys) << "configuration OK\n";
+    std::cout << describe_config(config, keys);
+    for (const auto& advice : gnupg_home_advice(config.gnupg.home)) std::cout << "warning: " << advice << "\n";
+    std::cout << "configuration OK\n";
     return DaemonExit::Ok;
 }
 
@@ -124,6 +126,7 @@ DaemonExit run_daemon(std::shared_ptr<const Config> config, CryptoFactory crypto
     } catch (const std::exception& e) {
         return fail(DaemonExit::Config, config->file.string() + ": [gnupg] unusable: " + e.what());
     }
+    for (const auto& advice : gnupg_home_advice(config->gnupg.home)) log_warning(advice);
     // Never destroyed: libmilter's detached worker threads may still be in a callback at exit.
     Runtime* shared_runtime = runtime.release();
     set_runtime(shared_runtime);

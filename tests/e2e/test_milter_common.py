@@ -114,6 +114,7 @@ class MilterDaemon:
     def __init__(self, tmp: mta.TempDir, *, main_extra: str = ""):
         self.tmp = tmp
         self.home = tmp.subdir("gnupg")             # the server's keyring: public keys only
+        (self.home / "gpg.conf").write_text("no-random-seed-file\n")  # as bench/README.md recommends
         self.secret_home = tmp.subdir("gnupg-secret")  # the recipients' side
         self.socket_path = tmp.milter_socket_dir() / "mdcrypt.sock"
         self.config = tmp / "mdcrypt-milter.toml"

@@ -70,6 +70,8 @@ class Milter:
         self.fingerprints = {}
         for home in (self.gnupg, self.secret_gnupg):
             os.mkdir(home, 0o700)
+        with open(os.path.join(self.gnupg, "gpg.conf"), "w") as f:
+            f.write("no-random-seed-file\n")  # parallel gpg runs otherwise queue on the random_seed lock
         for name in keys:
             fpr = make_key(self.secret_gnupg, f"{name.capitalize()} <{name}@example.test>", f"{name}@example.test")
             self.fingerprints[name] = fpr

@@ -1,5 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <fstream>
+
+#include "fakes.hpp"
 #include "milter/check_config.hpp"
 
 using namespace mdcrypt;
@@ -20,4 +23,14 @@ TEST_CASE("the summary lists the local domains with their modes and the usable k
     CHECK_THAT(text, Catch::Contains("  example.org: required\n"));
     CHECK_THAT(text, Catch::Contains("  example.net: off\n"));
     CHECK_THAT(describe_config(c, std::nullopt), Catch::Contains("usable keys: unknown\n"));
+}
+
+TEST_CASE("a GnuPG home without no-random-seed-file in gpg.conf gets one line of advice") {
+    testing::TempDir home;
+    CHECK(gnupg_home_advice(home.path()).size() == 1);  // no gpg.conf at all
+    std::ofstream(home.path() / "gpg.conf") << "# no-random-seed-file\nkeyid-format long\n";
+    REQUIRE(gnupg_home_advice(home.path()).size() == 1);
+    CHECK_THAT(gnupg_home_advice(home.path())[0], Catch::Contains("no-random-seed-file"));
+    std::ofstream(home.path() / "gpg.conf", std::ios::app) << "  no-random-seed-file  \n";
+    CHECK(gnupg_home_advice(home.path()).empty());
 }

@@ -344,6 +344,10 @@ class Lifecycle(unittest.TestCase):
         self.assertIn("  example.test: opportunistic", out)
         self.assertIn("  secure.test: required", out)
         self.assertIn("configuration OK", out)
+        self.assertNotIn("warning:", out)  # the fixture's gpg.conf has no-random-seed-file
+        os.remove(os.path.join(self.milter.gnupg, "gpg.conf"))
+        out = self.run_binary("--config", self.milter.config, "--check-config").stdout.decode()
+        self.assertIn("lacks the line no-random-seed-file", out)
         self.assertFalse(os.path.exists(self.milter.socket_path))
 
     def test_version_help_and_usage_errors(self):
