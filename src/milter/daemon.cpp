@@ -25,6 +25,20 @@ namespace {
 // How long a stop waits for ends of message already running (the MTA tempfails anything cut off).
 constexpr auto kStopGrace = std::chrono::seconds(30);
 
+// Removes our socket file when run_daemon returns, on failure paths after binding too (libmilter
+// leaves it behind when running as root).
+class SocketFileCleanup {
+public:
+    SocketFileCleanup(std::filesystem::path path, SocketFileId id) : path_(std::move(path)), id_(id) {}
+    ~SocketFileCleanup() { remove_socket_file(path_, id_); }
+    SocketFileCleanup(const SocketFileCleanup&) = delete;
+    SocketFileCleanup& operator=(const SocketFileCleanup&) = delete;
+
+private:
+    std::filesystem::path path_;
+    SocketFileId id_;
+};
+
 DaemonExit fail(DaemonExit code, const std::string& message) {
     log_error(message);
     return code;
@@ -97,8 +111,9 @@ DaemonExit run_daemon(std::shared_ptr<const Config> config, CryptoFactory crypto
     // true: libmilter removes a socket file left at the path (we just made sure nobody listens on it).
     if (smfi_opensocket(true) != MI_SUCCESS)
         return fail(DaemonExit::SocketUnavailable, "cannot open the milter socket " + socket.spec);
-    std::optional<SocketFileId> socket_file;
-    if (socket.kind == SocketSpec::Kind::Unix) socket_file = socket_file_id(socket.path);
+    std::optional<SocketFileCleanup> socket_cleanup;
+    if (socket.kind == SocketSpec::Kind::Unix)
+        if (const auto id = socket_file_id(socket.path)) socket_cleanup.emplace(socket.path, *id);
     try {
         if (socket.kind == SocketSpec::Kind::Unix) {
             set_unix_socket_access(socket.path, settings.socket_mode, settings.socket_group);
@@ -164,7 +179,7 @@ DaemonExit run_daemon(std::shared_ptr<const Config> config, CryptoFactory crypto
     }
     if (stopper.joinable()) stopper.join();
     milter_thread.join();
-    if (socket_file) remove_socket_file(socket.path, *socket_file);
+    socket_cleanup.reset();  // no new connections can arrive now
     wait_for_messages_in_progress();
     if (milter_status != MI_SUCCESS) return fail(DaemonExit::Failure, "smfi_main failed");
     log_info("stopped");

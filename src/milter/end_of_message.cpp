@@ -90,6 +90,30 @@ EomOutcome outcome_for(std::vector<RecipientDecision> recipients, MessageDecisio
     return out;
 }
 
+EomOutcome application_failed(EomOutcome outcome, std::string_view what) {
+    outcome.verdict = Verdict::Tempfail;
+    outcome.reply = reply("451", "4.3.0", "encryption failed, try again later");
+    outcome.log_reason = "applying the encrypted message failed: " + std::string(what);
+    outcome.encrypted.reset();
+    return outcome;
+}
+
+MessageLogRecord log_record(const MessageState& message, const EomOutcome& outcome, std::uint64_t body_bytes_out,
+                            long long milliseconds) {
+    MessageLogRecord record;
+    record.queue_id = message.queue_id();
+    record.verdict = std::string(to_string(outcome.verdict));
+    if (outcome.reply) record.reply = outcome.reply->rcode + " " + outcome.reply->xcode;
+    record.recipients = message.recipients().size();
+    if (outcome.verdict == Verdict::Encrypt) record.fingerprints = outcome.decision.fingerprints;
+    record.size_in = message.bytes_received();
+    record.size_out = body_bytes_out;
+    record.milliseconds = milliseconds;
+    record.too_large = outcome.too_large;
+    record.reason = outcome.log_reason;
+    return record;
+}
+
 EomOutcome finish_message(const EomContext& context, const MessageState& message) {
     if (message.failed()) {
         EomOutcome out;

@@ -15,6 +15,7 @@
 #include "core/decision.hpp"
 #include "core/pgp_mime.hpp"
 #include "core/processor.hpp"
+#include "milter/logging.hpp"
 #include "milter/message_state.hpp"
 
 namespace mdcrypt::milter {
@@ -66,5 +67,14 @@ struct EomContext {
 // The whole end of message for one transaction. A message that failed earlier (MessageState::fail) is
 // tempfailed with 451 4.3.0 whatever its recipients.
 EomOutcome finish_message(const EomContext& context, const MessageState& message);
+
+// The MTA refused part of the encrypted message (header change or new body): some changes may have
+// reached it, and only a tempfail makes it drop them all.
+EomOutcome application_failed(EomOutcome outcome, std::string_view what);
+
+// The one log line for the message: decision, recipients, keys, sizes, time. `body_bytes_out`: what
+// was sent back with smfi_replacebody (0 when untouched).
+MessageLogRecord log_record(const MessageState& message, const EomOutcome& outcome, std::uint64_t body_bytes_out,
+                            long long milliseconds);
 
 }  // namespace mdcrypt::milter

@@ -164,7 +164,18 @@ void log_recipients(const std::string& queue_id, const EomOutcome& outcome) {
                   " class=" + std::string(to_string(r.cls)) + " reason=\"" + r.reason + "\"");
 }
 
-sfsistat finish(SMFICTX* ctx, ConnectionState& connection, MessageState& message) {
+sfsistat status_for(EomOutcome::Verdict verdict) {
+    switch (verdict) {
+        case EomOutcome::Verdict::Accept:
+        case EomOutcome::Verdict::Encrypt: return SMFIS_CONTINUE;
+        case EomOutcome::Verdict::Reject: return SMFIS_REJECT;
+        case EomOutcome::Verdict::Tempfail: return SMFIS_TEMPFAIL;
+    }
+    return SMFIS_TEMPFAIL;
+}
+
+// End of message: ask finish_message() what to do, apply it, log one line.
+sfsistat finish(SMFICTX* ctx, const ConnectionState& connection, const MessageState& message) {
     const auto start = std::chrono::steady_clock::now();
     const Snapshot& snapshot = connection.snapshot();
     ThrottledEncryptor encryptor(*snapshot.crypto->encryptor, g_runtime.load()->limiter());
@@ -173,43 +184,20 @@ sfsistat finish(SMFICTX* ctx, ConnectionState& connection, MessageState& message
                              static_cast<std::int64_t>(std::time(nullptr))};
     EomOutcome outcome = finish_message(context, message);
 
-    MessageLogRecord record;
-    record.queue_id = message.queue_id();
-    record.recipients = message.recipients().size();
-    record.fingerprints = outcome.decision.fingerprints;
-    record.size_in = message.bytes_received();
-    record.too_large = outcome.too_large;
-    record.reason = outcome.log_reason;
-
+    std::uint64_t bytes_out = 0;
     if (outcome.verdict == EomOutcome::Verdict::Encrypt) {
         try {
             const auto ops = libmilter_ops(ctx);
-            const ApplyStats stats = EditApplier(*ops, connection.leading_space).apply(*outcome.encrypted);
-            record.size_out = stats.body_bytes;
+            bytes_out = EditApplier(*ops, connection.leading_space).apply(*outcome.encrypted).body_bytes;
         } catch (const std::exception& e) {
-            // Some changes may have reached the MTA: only a tempfail makes it drop them all.
-            outcome.verdict = EomOutcome::Verdict::Tempfail;
-            outcome.reply = SmtpReply{"451", "4.3.0", "encryption failed, try again later"};
-            record.reason = std::string("applying the encrypted message failed: ") + e.what();
+            outcome = application_failed(std::move(outcome), e.what());
         }
     }
-    if (outcome.reply) {
-        set_reply(ctx, *outcome.reply);
-        record.reply = outcome.reply->rcode + " " + outcome.reply->xcode;
-    }
-    record.verdict = std::string(to_string(outcome.verdict));
-    record.milliseconds = milliseconds_since(start);
-    log_recipients(record.queue_id, outcome);
+    if (outcome.reply) set_reply(ctx, *outcome.reply);
+    log_recipients(message.queue_id(), outcome);
     log_line(outcome.verdict == EomOutcome::Verdict::Tempfail ? Severity::Warning : Severity::Info,
-             format_message_line(record));
-
-    switch (outcome.verdict) {
-        case EomOutcome::Verdict::Accept:
-        case EomOutcome::Verdict::Encrypt: return SMFIS_CONTINUE;
-        case EomOutcome::Verdict::Reject: return SMFIS_REJECT;
-        case EomOutcome::Verdict::Tempfail: return SMFIS_TEMPFAIL;
-    }
-    return SMFIS_TEMPFAIL;
+             format_message_line(log_record(message, outcome, bytes_out, milliseconds_since(start))));
+    return status_for(outcome.verdict);
 }
 
 extern "C" {

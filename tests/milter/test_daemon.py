@@ -336,6 +336,17 @@ class Lifecycle(unittest.TestCase):
         result = self.run_binary("--config", "/nonexistent/mdcrypt.toml")
         self.assertEqual(result.returncode, 78)
 
+    def test_unusable_gnupg_home_exits_78_and_leaves_no_socket(self):
+        with open(self.milter.config) as f:
+            text = f.read()
+        with open(self.milter.config, "w") as f:
+            f.write(text.replace(f'home = "{self.milter.gnupg}"', 'home = "/nonexistent/gnupg"'))
+        result = self.run_binary("--config", self.milter.config, "--log-stderr")
+        self.assertEqual(result.returncode, 78, result.stderr)
+        self.assertIn(b"/nonexistent/gnupg", result.stderr)
+        self.assertFalse(os.path.exists(self.milter.socket_path))
+        self.assertEqual(self.run_binary("--config", self.milter.config, "--check-config").returncode, 78)
+
     def test_check_config_summary(self):
         result = self.run_binary("--config", self.milter.config, "--check-config")
         self.assertEqual(result.returncode, 0, result.stderr)

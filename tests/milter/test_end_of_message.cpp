@@ -211,3 +211,38 @@ TEST_CASE("a failed message is tempfailed even when nobody needs encryption: nev
     m.fail("mail: no memory");
     CHECK(finish_message(f.context(), m).verdict == Verdict::Tempfail);
 }
+
+TEST_CASE("when the MTA refuses the encrypted message the outcome becomes a tempfail") {
+    Fixture f;
+    const auto m = f.message({"<alice@example.test>"});
+    auto o = finish_message(f.context(), m);
+    REQUIRE(o.verdict == Verdict::Encrypt);
+    o = application_failed(std::move(o), "the MTA refused the replacement body");
+    CHECK(o.verdict == Verdict::Tempfail);
+    REQUIRE(o.reply);
+    CHECK(o.reply->rcode == "451");
+    CHECK_FALSE(o.encrypted);
+    CHECK_THAT(o.log_reason, Catch::Contains("replacement body"));
+}
+
+TEST_CASE("the log record names the queue id, recipients, keys and sizes; keys only when encrypted") {
+    Fixture f;
+    auto m = f.message({"<alice@example.test>"});
+    m.set_queue_id("QID7");
+    auto encrypted = finish_message(f.context(), m);
+    const auto r = log_record(m, encrypted, 1234, 9);
+    CHECK(r.queue_id == "QID7");
+    CHECK(r.verdict == "encrypt");
+    CHECK(r.recipients == 1);
+    CHECK(r.fingerprints == std::vector<std::string>{"AAAA"});
+    CHECK(r.size_in == m.bytes_received());
+    CHECK(r.size_out == 1234);
+    CHECK(r.milliseconds == 9);
+    CHECK(r.reply.empty());
+
+    const auto refused = application_failed(std::move(encrypted), "x");
+    const auto t = log_record(m, refused, 0, 1);
+    CHECK(t.verdict == "tempfail");
+    CHECK(t.reply == "451 4.3.0");
+    CHECK(t.fingerprints.empty());
+}
