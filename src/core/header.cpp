@@ -84,6 +84,11 @@ ParsedHeader parse_header_block(std::string_view message) {
     if (message.substr(0, 5) == "From ") {
         const auto nl = message.find('\n');
         const std::size_t end = nl == std::string_view::npos ? message.size() : nl + 1;
+        if (end > kMaxHeaderBlockBytes) {  // part of the header block: without this it escaped the limit
+            result.oversized = true;
+            result.defects.push_back("envelope line exceeds limits; the whole message is treated as body");
+            return result;
+        }
         result.envelope_line = std::string(message.substr(0, end));
         pos = end;
     }
