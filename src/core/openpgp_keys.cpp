@@ -1,0 +1,244 @@
+#include "core/openpgp_keys.hpp"
+
+#include <array>
+#include <cstdint>
+#include <optional>
+
+#include "core/sha1.hpp"
+
+namespace mdcrypt {
+
+namespace {
+
+constexpr std::string_view kBegin = "-----BEGIN PGP PUBLIC KEY BLOCK-----";
+constexpr std::string_view kEnd = "-----END PGP PUBLIC KEY BLOCK-----";
+
+constexpr int kTagSecretKey = 5;
+constexpr int kTagPublicKey = 6;
+constexpr int kTagSecretSubkey = 7;
+
+std::string_view trim_right(std::string_view s) {
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+    return s;
+}
+
+// Splits at LF; CR before it is trimmed with trailing white space.
+std::vector<std::string_view> lines_of(std::string_view text) {
+    std::vector<std::string_view> lines;
+    while (!text.empty()) {
+        const std::size_t lf = text.find('\n');
+        lines.push_back(trim_right(text.substr(0, lf)));
+        if (lf == std::string_view::npos) break;
+        text.remove_prefix(lf + 1);
+    }
+    return lines;
+}
+
+// Every public key armor block's payload, concatenated. nullopt with `error` set on a broken block.
+std::optional<std::string> dearmor(std::string_view text, std::string& error) {
+    const auto lines = lines_of(text);
+    std::string binary;
+    bool any = false;
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+        if (lines[i] != kBegin) continue;
+        any = true;
+        ++i;
+        // Armor headers ("Comment: ...") up to the blank line; base64 has no ':', so a line without one
+        // already starts the data (gpg accepts armor whose blank line is missing, too).
+        while (i < lines.size() && !lines[i].empty() && lines[i].find(':') != std::string_view::npos) ++i;
+        if (i < lines.size() && lines[i].empty()) ++i;
+        std::string base64;
+        std::optional<std::string_view> checksum;
+        for (; i < lines.size() && !lines[i].starts_with("-----"); ++i) {
+            if (lines[i].starts_with("=")) checksum = lines[i].substr(1);
+            else if (checksum) {
+                error = "armor has data after its checksum line";
+                return std::nullopt;
+            } else base64 += lines[i];
+        }
+        if (i == lines.size() || lines[i] != kEnd) {
+            error = "armor block has no matching END line";
+            return std::nullopt;
+        }
+        std::string block;
+        if (!base64_decode(base64, block)) {
+            error = "armor block is not valid base64";
+            return std::nullopt;
+        }
+        if (checksum) {
+            std::string crc;
+            if (checksum->size() != 4 || !base64_decode(*checksum, crc) || crc.size() != 3) {
+                error = "armor checksum line is malformed";
+                return std::nullopt;
+            }
+            const std::uint32_t expected = (std::uint32_t{static_cast<unsigned char>(crc[0])} << 16) |
+                                           (std::uint32_t{static_cast<unsigned char>(crc[1])} << 8) |
+                                           std::uint32_t{static_cast<unsigned char>(crc[2])};
+            if (crc24(block) != expected) {
+                error = "armor checksum does not match (the file is damaged)";
+                return std::nullopt;
+            }
+        }
+        binary += block;
+    }
+    if (!any) {
+        error = "neither a binary OpenPGP key nor an armored public key block";
+        return std::nullopt;
+    }
+    return binary;
+}
+
+struct Packet {
+    int tag = 0;
+    std::size_t header_size = 0;
+    std::size_t body_size = 0;
+};
+
+std::optional<Packet> read_header(std::string_view data, std::size_t at, std::string& error) {
+    auto byte = [&](std::size_t i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(data[i])); };
+    const std::size_t left = data.size() - at;
+    const std::uint32_t first = byte(at);
+    if ((first & 0x80) == 0) {
+        error = "not an OpenPGP packet at byte " + std::to_string(at);
+        return std::nullopt;
+    }
+    auto truncated = [&] {
+        error = "truncated OpenPGP packet at byte " + std::to_string(at);
+        return std::optional<Packet>{};
+    };
+    Packet p;
+    std::uint64_t length = 0;
+    if (first & 0x40) {  // new format
+        p.tag = static_cast<int>(first & 0x3f);
+        if (left < 2) return truncated();
+        const std::uint32_t o1 = byte(at + 1);
+        if (o1 < 192) {
+            p.header_size = 2;
+            length = o1;
+        } else if (o1 < 224) {
+            if (left < 3) return truncated();
+            p.header_size = 3;
+            length = ((o1 - 192) << 8) + byte(at + 2) + 192;
+        } else if (o1 == 255) {
+            if (left < 6) return truncated();
+            p.header_size = 6;
+            length = (byte(at + 2) << 24) | (byte(at + 3) << 16) | (byte(at + 4) << 8) | byte(at + 5);
+        } else {
+            error = "a packet with partial body lengths, which keys never have";
+            return std::nullopt;
+        }
+    } else {  // old format
+        p.tag = static_cast<int>((first >> 2) & 0x0f);
+        const std::uint32_t type = first & 3;
+        if (type == 3) {
+            error = "a packet of indeterminate length, which keys never have";
+            return std::nullopt;
+        }
+        const std::size_t n = std::size_t{1} << type;  // 1, 2 or 4 length bytes
+        if (left < 1 + n) return truncated();
+        p.header_size = 1 + n;
+        for (std::size_t i = 0; i < n; ++i) length = (length << 8) | byte(at + 1 + i);
+    }
+    if (length > left - p.header_size) return truncated();
+    p.body_size = static_cast<std::size_t>(length);
+    return p;
+}
+
+// v4 fingerprint: SHA-1 over 0x99, the two-byte body length and the public key packet body.
+std::string fingerprint_of(std::string_view body) {
+    if (body.empty() || body[0] != 4 || body.size() > 0xffff) return {};
+    Sha1 h;
+    const char prefix[3] = {static_cast<char>(0x99), static_cast<char>((body.size() >> 8) & 0xff),
+                            static_cast<char>(body.size() & 0xff)};
+    h.update(std::string_view(prefix, 3));
+    h.update(body);
+    return to_hex_upper(h.digest());
+}
+
+}  // namespace
+
+bool base64_decode(std::string_view text, std::string& out) {
+    auto value = [](char c) -> int {
+        if (c >= 'A' && c <= 'Z') return c - 'A';
+        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+        if (c >= '0' && c <= '9') return c - '0' + 52;
+        if (c == '+') return 62;
+        if (c == '/') return 63;
+        return -1;
+    };
+    out.clear();
+    if (text.size() % 4 != 0) return false;
+    std::size_t padding = 0;
+    while (padding < 2 && padding < text.size() && text[text.size() - 1 - padding] == '=') ++padding;
+    std::uint32_t bits = 0;
+    int count = 0;
+    for (std::size_t i = 0; i < text.size() - padding; ++i) {
+        const int v = value(text[i]);
+        if (v < 0) return false;
+        bits = (bits << 6) | static_cast<std::uint32_t>(v);
+        count += 6;
+        if (count >= 8) {
+            count -= 8;
+            out.push_back(static_cast<char>((bits >> count) & 0xff));
+        }
+        bits &= (1u << count) - 1;
+    }
+    return bits == 0;  // the unused bits of the last character must be zero
+}
+
+std::uint32_t crc24(std::string_view data) {
+    std::uint32_t crc = 0xB704CEu;
+    for (char c : data) {
+        crc ^= static_cast<std::uint32_t>(static_cast<unsigned char>(c)) << 16;
+        for (int i = 0; i < 8; ++i) {
+            crc <<= 1;
+            if (crc & 0x1000000u) crc ^= 0x1864CFBu;
+        }
+    }
+    return crc & 0xFFFFFFu;
+}
+
+SplitKeys split_public_keys(std::string_view file_bytes) {
+    SplitKeys result;
+    if (file_bytes.empty()) {
+        result.error = "the file is empty";
+        return result;
+    }
+    std::string binary;
+    if (static_cast<unsigned char>(file_bytes.front()) & 0x80) {
+        binary = std::string(file_bytes);
+    } else if (auto decoded = dearmor(file_bytes, result.error)) {
+        binary = std::move(*decoded);
+    } else {
+        return result;
+    }
+    if (binary.empty()) {
+        result.error = "the armor holds no data";
+        return result;
+    }
+    for (std::size_t at = 0; at < binary.size();) {
+        const auto packet = read_header(binary, at, result.error);
+        if (!packet) {
+            result.keys.clear();
+            return result;
+        }
+        const std::size_t size = packet->header_size + packet->body_size;
+        if (packet->tag == kTagSecretKey || packet->tag == kTagSecretSubkey) {
+            result.keys.clear();
+            result.error = "it holds secret key material; only public keys belong there";
+            return result;
+        }
+        if (packet->tag == kTagPublicKey) {
+            result.keys.push_back(
+                {fingerprint_of(std::string_view(binary).substr(at + packet->header_size, packet->body_size)), {}});
+        } else if (result.keys.empty()) {
+            result.error = "it does not start with a public key packet";
+            return result;
+        }
+        result.keys.back().packets.append(binary, at, size);
+        at += size;
+    }
+    return result;
+}
+
+}  // namespace mdcrypt
