@@ -96,8 +96,10 @@ MessageDecision decide_message(std::span<const RecipientDecision> recipients) {
     }
     m.action = Action::Encrypt;
     for (const auto& r : recipients)
-        if (r.key && std::find(m.fingerprints.begin(), m.fingerprints.end(), r.key->fingerprint) == m.fingerprints.end())
+        if (r.key && std::find(m.fingerprints.begin(), m.fingerprints.end(), r.key->fingerprint) == m.fingerprints.end()) {
             m.fingerprints.push_back(r.key->fingerprint);
+            m.keys.push_back(r.key->encryption_key());
+        }
     m.reason = "encrypting to " + std::to_string(m.fingerprints.size()) + " key(s)";
     return m;
 }

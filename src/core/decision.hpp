@@ -44,13 +44,14 @@ RecipientDecision classify_recipient(const std::string& address, const std::opti
 
 struct MessageDecision {
     enum class Action {
-        Encrypt,   // encrypt to `fingerprints`
+        Encrypt,   // encrypt to `keys`
         Pass,      // deliver unchanged
         Tempfail,  // 4xx: the sender keeps the message and retries
         Reject,    // 5xx: the sender bounces it
     };
     Action action = Action::Pass;
-    std::vector<std::string> fingerprints;
+    std::vector<std::string> fingerprints;  // for logs: the keys' fingerprints
+    std::vector<EncryptionKey> keys;        // what to encrypt to: the same keys, in the same order
     std::string reason;
 };
 

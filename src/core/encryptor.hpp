@@ -4,8 +4,10 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "core/bytes.hpp"
+#include "core/keys.hpp"
 
 namespace mdcrypt {
 
@@ -21,6 +23,19 @@ public:
     // Reads all of `plaintext`, writes an ASCII-armored OpenPGP message (LF or CRLF line ends) to
     // `armored`, readable by every key in `fingerprints`. Throws EncryptError.
     virtual void encrypt(ByteSource& plaintext, std::span<const std::string> fingerprints, ByteSink& armored) = 0;
+
+    // The same for keys that may come from outside the engine's keyring (EncryptionKey::key_block),
+    // all in one operation. What the core calls. This default serves keyring keys only and throws
+    // EncryptError for a key with a key block, so an encryptor that does not know key blocks (or a
+    // wrapper that does not forward this call) fails closed instead of dropping a recipient.
+    virtual void encrypt_to(ByteSource& plaintext, std::span<const EncryptionKey> keys, ByteSink& armored) {
+        std::vector<std::string> fingerprints;
+        for (const auto& key : keys) {
+            if (key.key_block) throw EncryptError("this encryptor cannot encrypt to key " + key.fingerprint + " from a key file");
+            fingerprints.push_back(key.fingerprint);
+        }
+        encrypt(plaintext, fingerprints, armored);
+    }
 };
 
 }  // namespace mdcrypt

@@ -33,7 +33,7 @@ KeyAssessment assess_key(const KeyFacts& key, std::string_view address, std::int
         std::int64_t effective = sub.expires;
         if (key.expires != 0 && (effective == 0 || key.expires < effective)) effective = key.expires;
         if (!best || (best->expires != 0 && (effective == 0 || effective > best->expires)))
-            best = UsableKey{key.fingerprint, effective, key.source};
+            best = UsableKey{key.fingerprint, effective, key.source, key.key_block};
     }
     if (!best)
         return {std::nullopt, who + (any_encryption_subkey ? " has no valid unexpired encryption subkey"

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,6 +34,16 @@ struct KeyFacts {
     std::vector<UserIdFacts> user_ids;
     std::vector<SubkeyFacts> subkeys;  // including the primary key itself, first
     std::string source;                // where the key came from, for logs ("keyring", a file path, ...)
+    // For a key that is not in the GnuPG home (read from a key file): exactly this one key's OpenPGP
+    // packets, binary, as they were validated. Null for keyring keys.
+    std::shared_ptr<const std::string> key_block{};
+};
+
+// How the encryptor is to find a key: by fingerprint in its GnuPG home, or, when `key_block` is set,
+// in those bytes (one transferable public key, handed to gpg as a private file; never imported).
+struct EncryptionKey {
+    std::string fingerprint;
+    std::shared_ptr<const std::string> key_block{};
 };
 
 // A key chosen for a recipient.
@@ -40,6 +51,9 @@ struct UsableKey {
     std::string fingerprint;
     std::int64_t expires = 0;  // the encryption subkey's effective expiry; 0 = never
     std::string source;
+    std::shared_ptr<const std::string> key_block{};  // as KeyFacts::key_block
+
+    EncryptionKey encryption_key() const { return {fingerprint, key_block}; }
 };
 
 struct KeyAssessment {

@@ -364,7 +364,16 @@ EncryptedMessage encrypt_message(const std::vector<HeaderField>& fields, ByteSou
                                  std::span<const std::string> fingerprints, Encryptor& encryptor,
                                  const SpoolSettings& spool, const BoundaryGenerator& boundaries,
                                  const RewriteOptions& options) {
-    if (fingerprints.empty()) throw EncryptError("no recipient keys to encrypt to");
+    std::vector<EncryptionKey> keys;
+    for (const auto& fingerprint : fingerprints) keys.push_back(EncryptionKey{fingerprint});
+    return encrypt_message(fields, body_crlf, std::span<const EncryptionKey>(keys), encryptor, spool, boundaries, options);
+}
+
+EncryptedMessage encrypt_message(const std::vector<HeaderField>& fields, ByteSource& body_crlf,
+                                 std::span<const EncryptionKey> keys, Encryptor& encryptor,
+                                 const SpoolSettings& spool, const BoundaryGenerator& boundaries,
+                                 const RewriteOptions& options) {
+    if (keys.empty()) throw EncryptError("no recipient keys to encrypt to");
     const std::string header = inner_entity_header(fields, options);
     StringSource header_source(header);
     std::array<ByteSource*, 2> parts{&header_source, &body_crlf};
@@ -372,7 +381,7 @@ EncryptedMessage encrypt_message(const std::vector<HeaderField>& fields, ByteSou
 
     Spool armor(spool);
     ArmorSink sink(armor);
-    encryptor.encrypt(entity, fingerprints, sink);
+    encryptor.encrypt_to(entity, keys, sink);
     sink.finish();
     if (armor.size() == 0) throw EncryptError("the encryption engine produced no output");
 

@@ -87,5 +87,10 @@ EncryptedMessage encrypt_message(const std::vector<HeaderField>& fields, ByteSou
                                  std::span<const std::string> fingerprints, Encryptor& encryptor,
                                  const SpoolSettings& spool, const BoundaryGenerator& boundaries,
                                  const RewriteOptions& options);
+// The same with keys that may come from key files (what the processor uses).
+EncryptedMessage encrypt_message(const std::vector<HeaderField>& fields, ByteSource& body_crlf,
+                                 std::span<const EncryptionKey> keys, Encryptor& encryptor,
+                                 const SpoolSettings& spool, const BoundaryGenerator& boundaries,
+                                 const RewriteOptions& options);
 
 }  // namespace mdcrypt

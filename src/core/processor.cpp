@@ -42,7 +42,7 @@ ProcessResult process_message(const ProcessContext& context, const std::vector<H
     if (result.decision.action != MessageDecision::Action::Encrypt) return result;
     try {
         const RewriteOptions options = rewrite_options(context.policy, recipients);
-        result.encrypted = encrypt_message(fields, body_crlf, result.decision.fingerprints, context.encryptor,
+        result.encrypted = encrypt_message(fields, body_crlf, result.decision.keys, context.encryptor,
                                            context.spool, context.boundaries, options);
         result.header_protected = applies_header_protection(fields, options);
     } catch (const std::exception& e) {

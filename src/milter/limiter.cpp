@@ -60,4 +60,9 @@ void ThrottledEncryptor::encrypt(ByteSource& plaintext, std::span<const std::str
     inner_.encrypt(plaintext, fingerprints, armored);
 }
 
+void ThrottledEncryptor::encrypt_to(ByteSource& plaintext, std::span<const EncryptionKey> keys, ByteSink& armored) {
+    const Limiter::Permit permit = limiter_.acquire();
+    inner_.encrypt_to(plaintext, keys, armored);
+}
+
 }  // namespace mdcrypt::milter

@@ -2,6 +2,12 @@
 
 #include <catch2/catch.hpp>
 
+#include <memory>
+#include <vector>
+
+#include "core/decision.hpp"
+#include "core/encryptor.hpp"
+
 using namespace mdcrypt;
 
 namespace {
@@ -82,4 +88,54 @@ TEST_CASE("choose_key prefers the longest-lived usable key and explains rejectio
     CHECK_FALSE(none.key);
     CHECK_THAT(none.reason, Catch::Contains("REVOKED is revoked"));
     CHECK(choose_key({}, "alice@example.test", kNow).reason == "no key for alice@example.test");
+}
+
+// --- Keys from key files: the key block travels with the chosen key ---
+
+TEST_CASE("a usable key keeps its key block, and the message decision hands it on") {
+    KeyFacts k = good_key();
+    k.key_block = std::make_shared<const std::string>("one key's packets");
+    k.source = "file /keys/alice.asc";
+    const KeyAssessment a = assess_key(k, "alice@example.test", kNow);
+    REQUIRE(a.key);
+    CHECK(a.key->key_block == k.key_block);
+    CHECK(a.key->encryption_key().key_block == k.key_block);
+    CHECK(a.key->encryption_key().fingerprint == "F1");
+
+    RecipientDecision r;
+    r.cls = RecipientClass::Encrypt;
+    r.key = a.key;
+    RecipientDecision same_key_again = r;  // one key for two recipients is encrypted to once
+    const MessageDecision m = decide_message(std::vector<RecipientDecision>{r, same_key_again});
+    CHECK(m.fingerprints == std::vector<std::string>{"F1"});
+    REQUIRE(m.keys.size() == 1);
+    CHECK(m.keys[0].key_block == k.key_block);
+}
+
+namespace {
+
+class FingerprintOnlyEncryptor final : public Encryptor {
+public:
+    void encrypt(ByteSource&, std::span<const std::string> fingerprints, ByteSink& out) override {
+        seen.assign(fingerprints.begin(), fingerprints.end());
+        out.write("ciphertext");
+    }
+    std::vector<std::string> seen;
+};
+
+}  // namespace
+
+TEST_CASE("an encryptor that knows only fingerprints refuses keys from files instead of dropping them") {
+    FingerprintOnlyEncryptor encryptor;
+    StringSource in("text");
+    std::string out;
+    StringSink sink(out);
+    const std::vector<EncryptionKey> keyring_only{{"F1"}, {"F2"}};
+    encryptor.encrypt_to(in, keyring_only, sink);
+    CHECK(encryptor.seen == std::vector<std::string>{"F1", "F2"});
+
+    const std::vector<EncryptionKey> with_file{{"F1"}, {"F3", std::make_shared<const std::string>("packets")}};
+    encryptor.seen.clear();
+    CHECK_THROWS_AS(encryptor.encrypt_to(in, with_file, sink), EncryptError);
+    CHECK(encryptor.seen.empty());
 }

@@ -24,4 +24,11 @@ void FakeEncryptor::encrypt(ByteSource& plaintext, std::span<const std::string> 
     armored.write(out);
 }
 
+void FakeEncryptor::encrypt_to(ByteSource& plaintext, std::span<const EncryptionKey> keys, ByteSink& armored) {
+    last_keys.assign(keys.begin(), keys.end());
+    std::vector<std::string> fingerprints;
+    for (const auto& key : keys) fingerprints.push_back(key.fingerprint);
+    encrypt(plaintext, fingerprints, armored);
+}
+
 }  // namespace mdcrypt::testing

@@ -13,9 +13,12 @@ namespace mdcrypt::testing {
 class FakeEncryptor final : public Encryptor {
 public:
     void encrypt(ByteSource& plaintext, std::span<const std::string> fingerprints, ByteSink& armored) override;
+    // Records the keys (key blocks included), then encrypts as encrypt() does.
+    void encrypt_to(ByteSource& plaintext, std::span<const EncryptionKey> keys, ByteSink& armored) override;
 
     std::string last_plaintext;
     std::vector<std::string> last_fingerprints;
+    std::vector<EncryptionKey> last_keys;  // set by encrypt_to only
     int calls = 0;
     bool fail = false;            // throw EncryptError instead
     std::string extra_armor_line; // inserted verbatim into the armor (boundary collision tests)
