@@ -12,7 +12,9 @@
 
 #include <toml++/toml.h>
 
+#include "core/address.hpp"
 #include "core/header.hpp"
+#include "core/key_paths.hpp"
 
 namespace mdcrypt {
 namespace {
@@ -243,6 +245,59 @@ const Key<GnupgSettings> gnupg_keys[] = {
     {"gpg_program", [](const Field& f, GnupgSettings& g) { g.gpg_program = f.path(); }},
 };
 
+// [keys]. Read after [gnupg] (see main_file_keys), so the sources can be checked against its trust model.
+bool lists(const KeySettings& keys, KeySource source) {
+    return std::find(keys.sources.begin(), keys.sources.end(), source) != keys.sources.end();
+}
+
+const Key<GnupgSettings> key_source_keys[] = {
+    {"sources", [](const Field& f, GnupgSettings& g) {
+        const toml::array* array = f.node.as_array();
+        if (!array) f.fail_type("an array of key source names like [\"keyring\", \"file\", \"wkd\"]");
+        if (array->empty()) f.fail("lists no key source; valid sources: keyring, file, wkd");
+        g.keys.sources.clear();
+        for (std::size_t i = 0; i < array->size(); ++i) {
+            const Field item{f.src, f.key + "[" + std::to_string(i) + "]", *array->get(i)};
+            const std::string name = item.string();
+            std::optional<KeySource> source;
+            for (KeySource k : {KeySource::Keyring, KeySource::File, KeySource::Wkd})
+                if (name == to_string(k)) source = k;
+            if (!source) item.fail("unknown key source '" + name + "'; valid sources: keyring, file, wkd");
+            if (lists(g.keys, *source)) item.fail("'" + name + "' is listed twice");
+            g.keys.sources.push_back(*source);
+        }
+        if (g.trust_model == TrustModel::GnupgTrustDb && (lists(g.keys, KeySource::File) || lists(g.keys, KeySource::Wkd)))
+            f.fail("keys from files have no validity in gpg's trust database: the file and wkd sources need "
+                   "gnupg.trust_model = \"server-keyring\"");
+    }},
+    {"file_template", [](const Field& f, GnupgSettings& g) {
+        g.keys.file_template = f.string();
+        if (const auto bad = check_key_path_template(g.keys.file_template))
+            f.fail("bad key file template '" + g.keys.file_template + "': " + *bad +
+                   " (like \"/var/vmail/%d/%l/.pgp/pubkey.asc\": %d domain, %l local part, %u address, %% a percent sign)");
+    }},
+    {"wkd_root", [](const Field& f, GnupgSettings& g) { g.keys.wkd_root = f.path(); }},
+    {"subaddress_delimiter", [](const Field& f, GnupgSettings& g) {
+        const std::string text = f.string();
+        for (char c : text) {
+            const auto u = static_cast<unsigned char>(c);
+            const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+            if (u <= 0x20 || u >= 0x7f || alnum || c == '@' || c == '"' || c == '\\')
+                f.fail("'" + text + "': a subaddress delimiter is one or more punctuation characters like \"+\" "
+                       "(each one starts a subaddress, as in Postfix's recipient_delimiter), or \"\" for none");
+        }
+        g.keys.subaddress_delimiter = text;
+    }},
+};
+
+void read_key_sources(const Field& f, Config& c) {
+    read_table(f, key_source_keys, c.gnupg);
+    if (lists(c.gnupg.keys, KeySource::File) && c.gnupg.keys.file_template.empty())
+        throw_error(f.src, f.node.source(), f.child_key("file_template"),
+                    "missing: sources lists \"file\", so the key file path template must be set "
+                    "(like \"/var/vmail/%d/%l/.pgp/pubkey.asc\")");
+}
+
 const Key<Config> policy_keys[] = {
     {"file", [](const Field& f, Config& c) { c.policy_file = f.path(); }, true},
 };
@@ -251,6 +306,7 @@ const Key<Config> main_file_keys[] = {
     {"milter", [](const Field& f, Config& c) { read_table(f, milter_keys, c.milter); }},
     {"gnupg", [](const Field& f, Config& c) { read_table(f, gnupg_keys, c.gnupg); }},
     {"policy", [](const Field& f, Config& c) { read_table(f, policy_keys, c); }},
+    {"keys", read_key_sources},  // after "gnupg": its trust model limits the sources
 };
 
 // --- policy file ---
@@ -261,6 +317,7 @@ const Key<DomainPolicy> domain_keys[] = {
         const std::string text = f.string();
         if (auto mode = parse_mode(text)) d.mode = *mode;
         else f.fail("unknown mode '" + text + "'; valid modes: off, opportunistic, required");
+        d.mode_from = "[" + f.key.substr(0, f.key.size() - std::string_view(".mode").size()) + "]";
     }},
     {"header_protection", [](const Field& f, DomainPolicy& d) { d.header_protection = f.boolean(); }},
 };
@@ -284,6 +341,36 @@ void read_domains(const Field& field, Policy& policy) {
                             std::to_string(first.source().begin.line) + " (domain names are case-insensitive)");
         }
         policy.domains.emplace(lower, domain);
+    }
+}
+
+// [recipient."boss@example.org"]: read after [domain] and [default], which it inherits from.
+void read_recipients(const Field& field, Policy& policy) {
+    std::map<std::string, const toml::key*> seen;  // lower-cased address -> how it was written
+    for (const auto& [name, value] : field.table()) {
+        const std::string written(name.str());
+        auto fail = [&](std::string_view what) { throw_error(field.src, name.source(), field.child_key(written), what); };
+        const auto address = parse_address(written);
+        if (!address || written.find_first_of("<> \t") != std::string::npos || address->local.find('@') != std::string::npos)
+            fail("bad recipient address: expected local-part@domain, like \"boss@example.org\"");
+        if (address->domain.starts_with("*.") || !valid_domain(address->domain))
+            fail("bad domain in recipient address: expected letters, digits, hyphens and dots (no wildcard)");
+        if (strip_subaddress(address->local, policy.subaddress_delimiter) != address->local)
+            fail("recipient entries are matched without the subaddress (keys.subaddress_delimiter is \"" +
+                 policy.subaddress_delimiter + "\"): write the address without it");
+        const std::string lower = to_lower_ascii(address->local) + "@" + address->domain;
+        if (const auto [it, added] = seen.emplace(lower, &name); !added) {
+            const bool later = it->second->source().begin.line < name.source().begin.line;
+            const toml::key& dup = later ? name : *it->second;
+            const toml::key& first = later ? *it->second : name;
+            throw_error(field.src, dup.source(), field.child_key(dup.str()),
+                        "duplicate recipient: same as '" + std::string(first.str()) + "' on line " +
+                            std::to_string(first.source().begin.line) + " (addresses are case-insensitive)");
+        }
+        // What the entry leaves out comes from its domain's entry when the domain is listed.
+        DomainPolicy recipient = policy.for_domain(address->domain).value_or(policy.defaults);
+        read_table(field.child(written, value), domain_keys, recipient);
+        policy.recipients.emplace(lower, recipient);
     }
 }
 
@@ -314,6 +401,7 @@ const Key<Policy> policy_file_keys[] = {
     {"strip_fields_when_encrypted", read_strip_fields},
     {"default", [](const Field& f, Policy& p) { read_table(f, domain_keys, p.defaults); }},
     {"domain", read_domains},
+    {"recipient", read_recipients},  // after "domain": an entry inherits its domain's settings
 };
 
 toml::table parse_toml(const fs::path& path) {
@@ -335,6 +423,15 @@ toml::table parse_toml(const fs::path& path) {
 
 }  // namespace
 
+std::string_view to_string(KeySource source) {
+    switch (source) {
+        case KeySource::Keyring: return "keyring";
+        case KeySource::File: return "file";
+        case KeySource::Wkd: return "wkd";
+    }
+    return "?";
+}
+
 std::shared_ptr<const Config> load_config(const std::filesystem::path& main_file) {
     const Source src{main_file.string(), fs::absolute(main_file).parent_path()};
     const toml::table root = parse_toml(main_file);
@@ -343,14 +440,15 @@ std::shared_ptr<const Config> load_config(const std::filesystem::path& main_file
     read_table(Field{src, "", root}, main_file_keys, config);
     if (config.policy_file.empty())  // no [policy] table at all
         throw_error(src, {}, "policy.file", "missing required key: it names the policy file listing the local domains");
-    config.policy = load_policy(config.policy_file);
+    config.policy = load_policy(config.policy_file, config.gnupg.keys.subaddress_delimiter);
     return std::make_shared<const Config>(std::move(config));
 }
 
-Policy load_policy(const std::filesystem::path& policy_file) {
+Policy load_policy(const std::filesystem::path& policy_file, std::string_view subaddress_delimiter) {
     const Source src{policy_file.string(), fs::absolute(policy_file).parent_path()};
     const toml::table root = parse_toml(policy_file);
     Policy policy;
+    policy.subaddress_delimiter = std::string(subaddress_delimiter);
     read_table(Field{src, "", root}, policy_file_keys, policy);
     return policy;
 }

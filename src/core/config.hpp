@@ -7,6 +7,8 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "core/policy.hpp"
 
@@ -37,10 +39,32 @@ struct MilterSettings {
     bool log_verbose = false;
 };
 
+// Where recipients' public keys come from.
+enum class KeySource {
+    Keyring,  // the GnuPG home ([gnupg] home)
+    File,     // a per-user key file, by [keys] file_template
+    Wkd,      // a local Web Key Directory tree under [keys] wkd_root
+};
+
+std::string_view to_string(KeySource source);
+
+// The [keys] table.
+struct KeySettings {
+    std::vector<KeySource> sources{KeySource::Keyring};  // lookup order; the first usable key wins
+    std::string file_template;  // e.g. "/var/vmail/%d/%l/.pgp/pubkey.asc"; required when sources has File
+    std::filesystem::path wkd_root = "/var/lib/mdcrypt-milter/openpgpkey";
+    std::string subaddress_delimiter = "+";  // each character starts a subaddress; empty = none
+    bool operator==(const KeySettings&) const = default;
+};
+
 struct GnupgSettings {
     std::filesystem::path home = "/var/lib/mdcrypt-milter/gnupg";
     TrustModel trust_model = TrustModel::ServerKeyring;
     std::filesystem::path gpg_program;  // empty = GPGME's default gpg
+    // The [keys] table of the main file. Kept here because the key lookup is built from it together
+    // with the GnuPG home (the milter's CryptoFactory gets these settings, and rebuilds its services
+    // when they change).
+    KeySettings keys;
 };
 
 struct Config {
@@ -55,7 +79,8 @@ struct Config {
 // directory). Throws ConfigError naming file, line and key for unknown keys, wrong types and bad values.
 std::shared_ptr<const Config> load_config(const std::filesystem::path& main_file);
 
-// Parses a policy file on its own (used by load_config, and by tests).
-Policy load_policy(const std::filesystem::path& policy_file);
+// Parses a policy file on its own (used by load_config, and by tests). `subaddress_delimiter` is the
+// main file's [keys] subaddress_delimiter: recipient entries must be written without a subaddress.
+Policy load_policy(const std::filesystem::path& policy_file, std::string_view subaddress_delimiter = "+");
 
 }  // namespace mdcrypt

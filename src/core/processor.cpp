@@ -15,10 +15,11 @@ RecipientDecision classify_envelope_recipient(const Policy& policy, std::string_
         d.reason = "not a deliverable address with a domain";
         return d;
     }
-    const auto domain_policy = policy.for_domain(address->domain);
+    const auto domain_policy = policy.for_recipient(*address);
     const std::string full = address->full();
     if (!domain_policy || domain_policy->mode == Mode::Off) return classify_recipient(full, domain_policy, {});
-    return classify_recipient(full, domain_policy, lookup(full, now));
+    // Keys are looked up without the subaddress; the decision keeps the address the MTA gave.
+    return classify_recipient(full, domain_policy, lookup(policy.lookup_address(*address).full(), now));
 }
 
 RewriteOptions rewrite_options(const Policy& policy, std::span<const RecipientDecision> recipients) {
@@ -27,7 +28,7 @@ RewriteOptions rewrite_options(const Policy& policy, std::span<const RecipientDe
     for (const auto& r : recipients) {
         if (r.cls != RecipientClass::Encrypt) continue;
         const auto address = parse_address(r.address);
-        const auto domain_policy = address ? policy.for_domain(address->domain) : std::nullopt;
+        const auto domain_policy = address ? policy.for_recipient(*address) : std::nullopt;
         if (domain_policy && domain_policy->header_protection) options.header_protection = true;
     }
     options.strip_fields = policy.strip_fields_when_encrypted;

@@ -24,6 +24,8 @@ namespace mdcrypt {
 using KeyLookupFn = std::function<KeyLookup(std::string_view address, std::int64_t now)>;
 
 // Policy and key facts for one envelope recipient as the MTA gave it ("<alice@example.org>").
+// The policy entry is Policy::for_recipient's; `lookup` gets Policy::lookup_address (no subaddress),
+// while the decision keeps the address as given.
 RecipientDecision classify_envelope_recipient(const Policy& policy, std::string_view envelope_address,
                                               const KeyLookupFn& lookup, std::int64_t now);
 

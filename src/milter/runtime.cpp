@@ -9,7 +9,7 @@ namespace mdcrypt::milter {
 namespace {
 
 bool same_gnupg(const GnupgSettings& a, const GnupgSettings& b) {
-    return a.home == b.home && a.trust_model == b.trust_model && a.gpg_program == b.gpg_program;
+    return a.home == b.home && a.trust_model == b.trust_model && a.gpg_program == b.gpg_program && a.keys == b.keys;
 }
 
 std::shared_ptr<const CryptoServices> build_crypto(const CryptoFactory& factory, const GnupgSettings& gnupg) {

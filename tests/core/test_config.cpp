@@ -422,3 +422,117 @@ TEST_CASE("strip_fields_when_encrypted lists header field names, empty by defaul
     CHECK_THAT(policy_error(tmp, "[default]\nstrip_fields_when_encrypted = []\n"),
                Contains("domains.toml:2:1: key 'default.strip_fields_when_encrypted': unknown key"));
 }
+
+// --- [keys]: key sources, the key file template, the WKD root, the subaddress delimiter ---
+
+TEST_CASE("[keys] defaults: the keyring only, subaddress delimiter +") {
+    TempDir tmp;
+    tmp.write("domains.toml", kPolicy);
+    const auto config = mdcrypt::load_config(tmp.write("main.toml", "[policy]\nfile = \"domains.toml\"\n"));
+    const mdcrypt::KeySettings& keys = config->gnupg.keys;
+    CHECK(keys.sources == std::vector<mdcrypt::KeySource>{mdcrypt::KeySource::Keyring});
+    CHECK(keys.file_template.empty());
+    CHECK(keys.wkd_root == "/var/lib/mdcrypt-milter/openpgpkey");
+    CHECK(keys.subaddress_delimiter == "+");
+    CHECK(config->policy.subaddress_delimiter == "+");
+}
+
+TEST_CASE("[keys] sources in their order, template, WKD root relative to the main file, delimiter") {
+    TempDir tmp;
+    tmp.write("etc/domains.toml", kPolicy);
+    const auto config = mdcrypt::load_config(tmp.write("etc/main.toml",
+                                                       "[policy]\nfile = \"domains.toml\"\n"
+                                                       "[keys]\nsources = [\"file\", \"wkd\", \"keyring\"]\n"
+                                                       "file_template = \"/var/vmail/%d/%l/.pgp/pubkey.asc\"\n"
+                                                       "wkd_root = \"openpgpkey\"\n"
+                                                       "subaddress_delimiter = \"+-\"\n"));
+    const mdcrypt::KeySettings& keys = config->gnupg.keys;
+    using mdcrypt::KeySource;
+    CHECK(keys.sources == std::vector<KeySource>{KeySource::File, KeySource::Wkd, KeySource::Keyring});
+    CHECK(keys.file_template == "/var/vmail/%d/%l/.pgp/pubkey.asc");
+    CHECK(keys.wkd_root == tmp.path() / "etc/openpgpkey");
+    CHECK(keys.subaddress_delimiter == "+-");
+    CHECK(config->policy.subaddress_delimiter == "+-");  // the policy matches addresses with it
+
+    const auto none = mdcrypt::load_config(
+        tmp.write("etc/main.toml", "[policy]\nfile = \"domains.toml\"\n[keys]\nsubaddress_delimiter = \"\"\n"));
+    CHECK(none->policy.subaddress_delimiter.empty());
+}
+
+TEST_CASE("[keys] errors name the file, line and key") {
+    TempDir tmp;
+    const std::string policy = "[policy]\nfile = \"domains.toml\"\n";
+    CHECK_THAT(main_error(tmp, policy + "[keys]\nsources = [\"keyring\", \"ldap\"]\n"),
+               Contains("main.toml:4:23: key 'keys.sources[1]': unknown key source 'ldap'; valid sources: keyring, file, wkd"));
+    CHECK_THAT(main_error(tmp, policy + "[keys]\nsources = [\"keyring\", \"keyring\"]\n"),
+               Contains("main.toml:4:23: key 'keys.sources[1]': 'keyring' is listed twice"));
+    CHECK_THAT(main_error(tmp, policy + "[keys]\nsources = []\n"),
+               Contains("main.toml:4:11: key 'keys.sources': lists no key source"));
+    CHECK_THAT(main_error(tmp, policy + "[keys]\nsources = \"keyring\"\n"),
+               Contains("main.toml:4:11: key 'keys.sources': expected an array of key source names"));
+    CHECK_THAT(main_error(tmp, policy + "[keys]\nsources = [\"file\"]\n"),
+               Contains("main.toml:3:1: key 'keys.file_template': missing: sources lists \"file\""));
+    CHECK_THAT(main_error(tmp, policy + "[keys]\nfile_template = \"/var/vmail/%d/%n/key.asc\"\n"),
+               Contains("main.toml:4:17: key 'keys.file_template': bad key file template '/var/vmail/%d/%n/key.asc': "
+                        "has a % sequence other than %d, %l, %u and %%"));
+    CHECK_THAT(main_error(tmp, policy + "[keys]\nfile_template = \"%d/%l.asc\"\n"),
+               Contains("key 'keys.file_template': bad key file template '%d/%l.asc': must be an absolute path"));
+    CHECK_THAT(main_error(tmp, policy + "[keys]\nfile_template = \"/var/vmail/../../etc/%l\"\n"),
+               Contains("key 'keys.file_template'") && Contains("has a \"..\" component"));
+    CHECK_THAT(main_error(tmp, policy + "[keys]\nsubaddress_delimiter = \"a\"\n"),
+               Contains("main.toml:4:24: key 'keys.subaddress_delimiter': 'a': a subaddress delimiter is one or more "
+                        "punctuation characters"));
+    CHECK_THAT(main_error(tmp, policy + "[keys]\nsubaddress_delimiter = \"@\"\n"), Contains("subaddress delimiter"));
+    CHECK_THAT(main_error(tmp, policy + "[keys]\nsoruces = [\"file\"]\n"),
+               Contains("main.toml:4:1: key 'keys.soruces': unknown key; did you mean 'keys.sources'?"));
+    CHECK_THAT(main_error(tmp, policy + "[gnupg]\ntrust_model = \"gnupg\"\n[keys]\nsources = [\"keyring\", \"wkd\"]\n"
+                                        "file_template = \"/k/%u\"\n"),
+               Contains("main.toml:6:11: key 'keys.sources': keys from files have no validity in gpg's trust database"));
+}
+
+// --- [recipient."..."] entries in the policy file ---
+
+TEST_CASE("a recipient entry overrides its domain, inherits what it leaves out, and makes its address local") {
+    TempDir tmp;
+    const auto policy = mdcrypt::load_policy(tmp.write("domains.toml",
+                                                       "[default]\nmode = \"off\"\n"
+                                                       "[domain.\"example.org\"]\nmode = \"opportunistic\"\nheader_protection = false\n"
+                                                       "[recipient.\"Boss@Example.ORG\"]\nmode = \"required\"\n"
+                                                       "[recipient.\"alice@elsewhere.example\"]\n"));
+    const auto boss = policy.for_recipient(*mdcrypt::parse_address("boss@example.org"));
+    REQUIRE(boss);
+    CHECK(boss->mode == Mode::Required);
+    CHECK_FALSE(boss->header_protection);  // from its domain's entry
+    CHECK(boss->mode_from == "[recipient.\"Boss@Example.ORG\"]");
+    CHECK(policy.for_recipient(*mdcrypt::parse_address("BOSS+x@example.org"))->mode == Mode::Required);
+    CHECK(policy.for_recipient(*mdcrypt::parse_address("other@example.org"))->mode == Mode::Opportunistic);
+    CHECK(policy.for_recipient(*mdcrypt::parse_address("other@example.org"))->mode_from == "[domain.\"example.org\"]");
+
+    // elsewhere.example is not listed: the entry alone makes alice local, with [default]'s settings.
+    const auto alice = policy.for_recipient(*mdcrypt::parse_address("alice@elsewhere.example"));
+    REQUIRE(alice);
+    CHECK(alice->mode == Mode::Off);
+    CHECK(alice->mode_from == "[default]");
+    CHECK_FALSE(policy.for_recipient(*mdcrypt::parse_address("bob@elsewhere.example")));
+}
+
+TEST_CASE("recipient entries are validated where they are written") {
+    TempDir tmp;
+    CHECK_THAT(policy_error(tmp, "[recipient.\"boss\"]\nmode = \"required\"\n"),
+               Contains("domains.toml:1:12: key 'recipient.boss': bad recipient address"));
+    CHECK_THAT(policy_error(tmp, "[recipient.\"boss@*.example.org\"]\n"),
+               Contains("key 'recipient.\"boss@*.example.org\"': bad domain in recipient address"));
+    CHECK_THAT(policy_error(tmp, "[recipient.\"boss+lists@example.org\"]\n"),
+               Contains("key 'recipient.\"boss+lists@example.org\"': recipient entries are matched without the "
+                        "subaddress"));
+    CHECK_THAT(policy_error(tmp, "[recipient.\"boss@example.org\"]\nmode = \"always\"\n"),
+               Contains("domains.toml:2:8: key 'recipient.\"boss@example.org\".mode': unknown mode 'always'"));
+    CHECK_THAT(policy_error(tmp, "[recipient.\"boss@example.org\"]\nmode = \"off\"\n[recipient.\"BOSS@example.org\"]\n"),
+               Contains("domains.toml:3:12: key 'recipient.\"BOSS@example.org\"': duplicate recipient: same as "
+                        "'boss@example.org' on line 1"));
+    // Without a delimiter, '+' is an ordinary character.
+    const fs::path file = tmp.write("domains.toml", "[recipient.\"boss+lists@example.org\"]\nmode = \"required\"\n");
+    const auto plus = mdcrypt::load_policy(file, "");
+    CHECK(plus.for_recipient(*mdcrypt::parse_address("boss+lists@example.org"))->mode == Mode::Required);
+    CHECK_FALSE(plus.for_recipient(*mdcrypt::parse_address("boss@example.org")));
+}

@@ -139,3 +139,78 @@ TEST_CASE("process_message rewrites with the recipients' header protection and s
         CHECK(encryptor.last_plaintext.find("DKIM-Signature") == std::string::npos);
     }
 }
+
+// --- Recipient entries and subaddresses ---
+
+TEST_CASE("recipient entries win over their domain, compared case-insensitively after the subaddress") {
+    Policy policy = make_policy({{"example.org", Mode::Opportunistic}, {"*.example.net", Mode::Off}});
+    policy.recipients["boss@example.org"] = mdcrypt::DomainPolicy{Mode::Required};
+    policy.recipients["ceo@example.com"] = mdcrypt::DomainPolicy{Mode::Required};
+    const auto at = [](const char* text) { return *mdcrypt::parse_address(text); };
+
+    CHECK(policy.for_recipient(at("boss@example.org"))->mode == Mode::Required);
+    CHECK(policy.for_recipient(at("BOSS@Example.ORG"))->mode == Mode::Required);
+    CHECK(policy.for_recipient(at("boss+lists@example.org"))->mode == Mode::Required);
+    CHECK(policy.for_recipient(at("alice@example.org"))->mode == Mode::Opportunistic);
+    CHECK(policy.for_recipient(at("x@a.example.net"))->mode == Mode::Off);
+    CHECK(policy.for_recipient(at("ceo@example.com"))->mode == Mode::Required);  // local by its own entry
+    CHECK_FALSE(policy.for_recipient(at("cfo@example.com")));
+
+    CHECK(policy.entry_for(at("Boss+x@example.org"))->entry == "[recipient.\"boss@example.org\"]");
+    CHECK(policy.entry_for(at("x@a.example.net"))->entry == "[domain.\"*.example.net\"]");
+
+    policy.subaddress_delimiter = "";
+    CHECK(policy.for_recipient(at("boss+lists@example.org"))->mode == Mode::Opportunistic);
+    policy.subaddress_delimiter = "-+";
+    CHECK(policy.lookup_address(at("Alice-Lists@Example.ORG")).full() == "Alice@example.org");
+}
+
+TEST_CASE("the key lookup gets the address without its subaddress; the decision keeps the one given") {
+    Policy policy = make_policy({{"example.org", Mode::Opportunistic}});
+    policy.recipients["boss@example.org"] = mdcrypt::DomainPolicy{Mode::Required};
+    std::vector<std::string> asked;
+    const mdcrypt::KeyLookupFn lookup = [&](std::string_view address, std::int64_t) {
+        asked.emplace_back(address);
+        return mdcrypt::KeyLookup{};  // NotFound
+    };
+
+    const auto alice = mdcrypt::classify_envelope_recipient(policy, "<Alice+Lists@Example.ORG>", lookup, 0);
+    CHECK(asked == std::vector<std::string>{"Alice@example.org"});
+    CHECK(alice.address == "Alice+Lists@example.org");
+    CHECK(alice.cls == mdcrypt::RecipientClass::Plain);
+
+    const auto boss = mdcrypt::classify_envelope_recipient(policy, "<boss+x@example.org>", lookup, 0);
+    CHECK(asked.back() == "boss@example.org");
+    CHECK(boss.mode == Mode::Required);
+    CHECK(boss.cls == mdcrypt::RecipientClass::Refuse);
+}
+
+TEST_CASE("a recipient entry's header_protection decides for that recipient") {
+    Policy policy = hp_policy();
+    policy.recipients["boss@off.example"] = mdcrypt::DomainPolicy{Mode::Opportunistic, true};
+    using V = std::vector<mdcrypt::RecipientDecision>;
+    CHECK(mdcrypt::rewrite_options(policy, V{encrypt_class("boss+x@off.example")}).header_protection);
+    CHECK_FALSE(mdcrypt::rewrite_options(policy, V{encrypt_class("other@off.example")}).header_protection);
+}
+
+TEST_CASE("the decision carries each key's key block to the encryptor") {
+    const Policy policy = make_policy({{"example.org", Mode::Opportunistic}});
+    auto block = std::make_shared<const std::string>("key bytes");
+    const mdcrypt::KeyLookupFn lookup = [&](std::string_view, std::int64_t) {
+        return mdcrypt::KeyLookup{mdcrypt::KeyLookup::Status::Found, mdcrypt::UsableKey{"FPR1", 0, "file /k", block}, {}};
+    };
+    mdcrypt::testing::FakeEncryptor encryptor;
+    const mdcrypt::SpoolSettings spool{std::filesystem::temp_directory_path(), 1 << 20};
+    const mdcrypt::BoundaryGenerator boundaries = [] { return std::string("b.1"); };
+    const mdcrypt::ProcessContext context{policy, lookup, encryptor, spool, boundaries, 0};
+    const std::vector<mdcrypt::RecipientDecision> recipients{
+        mdcrypt::classify_envelope_recipient(policy, "alice@example.org", lookup, 0)};
+    CHECK(recipients[0].cls == mdcrypt::RecipientClass::Encrypt);
+    mdcrypt::StringSource body("text\r\n");
+    const auto result = mdcrypt::process_message(context, mdcrypt::parse_header_block("Subject: x\r\n\r\n").fields, body, recipients);
+    REQUIRE(result.decision.action == mdcrypt::MessageDecision::Action::Encrypt);
+    CHECK(result.decision.fingerprints == std::vector<std::string>{"FPR1"});
+    REQUIRE(encryptor.last_keys.size() == 1);
+    CHECK(encryptor.last_keys[0].fingerprint == "FPR1");
+    CHECK(encryptor.last_keys[0].key_block == block);
+}
