@@ -30,7 +30,41 @@ public:
     std::atomic<int> peak{0};
 };
 
+// Records the keys it was given, key blocks included.
+class KeyBlockEncryptor final : public Encryptor {
+public:
+    void encrypt(ByteSource&, std::span<const std::string>, ByteSink&) override { ++by_fingerprint; }
+    void encrypt_to(ByteSource&, std::span<const EncryptionKey> keys, ByteSink& armored) override {
+        seen.assign(keys.begin(), keys.end());
+        permits_during = limiter ? limiter->in_use() : 0;
+        armored.write("x");
+    }
+    int by_fingerprint = 0;
+    std::vector<EncryptionKey> seen;
+    const Limiter* limiter = nullptr;
+    unsigned permits_during = 0;
+};
+
 }  // namespace
+
+TEST_CASE("keys from key files reach the inner encryptor through the throttle, under a permit") {
+    Limiter limiter(2);
+    KeyBlockEncryptor inner;
+    inner.limiter = &limiter;
+    ThrottledEncryptor throttled(inner, limiter);
+    StringSource in("m");
+    std::string out;
+    StringSink sink(out);
+    const std::vector<EncryptionKey> keys{{"AAAA", std::make_shared<const std::string>("key block")}, {"BBBB", nullptr}};
+    throttled.encrypt_to(in, keys, sink);
+    REQUIRE(inner.seen.size() == 2);
+    CHECK(inner.seen[0].fingerprint == "AAAA");
+    REQUIRE(inner.seen[0].key_block);
+    CHECK(*inner.seen[0].key_block == "key block");
+    CHECK(inner.by_fingerprint == 0);
+    CHECK(inner.permits_during == 1);
+    CHECK(limiter.in_use() == 0);
+}
 
 TEST_CASE("0 means twice the cores, at least 2; other values are taken as they are") {
     CHECK(effective_encryption_limit(0) >= 2);
