@@ -1,10 +1,78 @@
 #include "core/processor.hpp"
 
+#include <algorithm>
+#include <array>
 #include <exception>
+#include <stdexcept>
 
 #include "core/address.hpp"
 
 namespace mdcrypt {
+
+namespace {
+
+// The body source with its first bytes read ahead for detection and given back, in front of the
+// rest, to whoever reads it next. A read error while peeking is kept and thrown by read(), so the
+// encryption fails on it (Tempfail) rather than encrypting a body with a hole in it.
+class PeekedBody final : public ByteSource {
+public:
+    explicit PeekedBody(ByteSource& source) : source_(source) {}
+
+    // The first `limit` bytes, or fewer when the body is shorter. Called at most once.
+    std::string_view peek(std::size_t limit) {
+        try {
+            std::array<char, 16 * 1024> chunk{};
+            while (head_.size() < limit) {
+                const std::size_t n = source_.read(std::span<char>(chunk.data(), std::min(chunk.size(), limit - head_.size())));
+                if (n == 0) break;
+                head_.append(chunk.data(), n);
+            }
+        } catch (const std::exception& e) {
+            error_ = e.what();
+            throw;
+        }
+        return head_;
+    }
+
+    std::size_t read(std::span<char> out) override {
+        if (!error_.empty()) throw std::runtime_error("reading the message body: " + error_);
+        if (pos_ < head_.size()) {
+            const std::size_t n = std::min(out.size(), head_.size() - pos_);
+            std::copy_n(head_.data() + pos_, n, out.data());
+            pos_ += n;
+            return n;
+        }
+        return source_.read(out);
+    }
+
+private:
+    ByteSource& source_;
+    std::string head_;
+    std::size_t pos_ = 0;
+    std::string error_;
+};
+
+// An already encrypted message holds no plaintext, so it is delivered as it is to every recipient: the
+// ones we would encrypt for, plain ones, and those without a key where encryption is required (the
+// mailbox still gets only ciphertext). Not when a key lookup failed: that stays a temporary failure,
+// whatever the message. A message passed anyway needs no inspection.
+bool passes_if_already_encrypted(const MessageDecision& decision, std::span<const RecipientDecision> recipients) {
+    if (recipients.empty() || decision.action == MessageDecision::Action::Pass) return false;
+    return std::none_of(recipients.begin(), recipients.end(),
+                        [](const RecipientDecision& r) { return r.cls == RecipientClass::Defer; });
+}
+
+// Never throws: whatever goes wrong, the answer is "not protected", i.e. encrypt.
+Protection inspect(const std::vector<HeaderField>& fields, PeekedBody& body) {
+    try {
+        const std::string_view head = body.peek(kMaxInspectedBodyBytes + 1);
+        return detect_protection(fields, head, head.size() <= kMaxInspectedBodyBytes);
+    } catch (const std::exception& e) {
+        return {ProtectionKind::None, std::string("not inspected: ") + e.what()};
+    }
+}
+
+}  // namespace
 
 RecipientDecision classify_envelope_recipient(const Policy& policy, std::string_view envelope_address,
                                               const KeyLookupFn& lookup, std::int64_t now) {
@@ -36,10 +104,20 @@ RewriteOptions rewrite_options(const Policy& policy, std::span<const RecipientDe
 }
 
 ProcessResult process_message(const ProcessContext& context, const std::vector<HeaderField>& fields,
-                              ByteSource& body_crlf, std::span<const RecipientDecision> recipients) {
+                              ByteSource& body, std::span<const RecipientDecision> recipients) {
     ProcessResult result;
     result.recipients.assign(recipients.begin(), recipients.end());
     result.decision = decide_message(recipients);
+    PeekedBody body_crlf(body);
+    if (passes_if_already_encrypted(result.decision, recipients)) {
+        result.protection = inspect(fields, body_crlf);
+        if (result.protection->is_protected()) {
+            result.decision.action = MessageDecision::Action::Pass;
+            result.decision.fingerprints.clear();
+            result.decision.reason = "already encrypted: " + std::string(to_string(result.protection->kind));
+            return result;
+        }
+    }
     if (result.decision.action != MessageDecision::Action::Encrypt) return result;
     try {
         const RewriteOptions options = rewrite_options(context.policy, recipients);

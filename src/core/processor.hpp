@@ -17,6 +17,7 @@
 #include "core/encryptor.hpp"
 #include "core/header.hpp"
 #include "core/pgp_mime.hpp"
+#include "core/protection_detect.hpp"
 #include "core/spool.hpp"
 
 namespace mdcrypt {
@@ -33,6 +34,7 @@ struct ProcessResult {
     std::vector<RecipientDecision> recipients;
     MessageDecision decision;
     std::optional<EncryptedMessage> encrypted;  // set exactly when decision.action == Encrypt
+    std::optional<Protection> protection;       // set when the body was inspected for existing encryption
     bool header_protected = false;              // encrypted with RFC 9788 header protection
 };
 
@@ -52,6 +54,9 @@ struct ProcessContext {
 
 // Never fails open: an encryption or spool error turns an Encrypt decision into Tempfail with the
 // reason, and no edits are returned.
+// A message that is already encrypted (detect_protection) is passed unchanged, reason "already
+// encrypted: <kind>", unless a recipient's key lookup failed; an error while inspecting it means "not
+// protected". Only the first kMaxInspectedBodyBytes of the body are read ahead for that.
 ProcessResult process_message(const ProcessContext& context, const std::vector<HeaderField>& fields,
                               ByteSource& body_crlf, std::span<const RecipientDecision> recipients);
 
