@@ -18,6 +18,14 @@ bool is_field_name(std::string_view name) {
     });
 }
 
+// The mbox "From " line is copied out unencrypted, so only a line ended by LF with no CR but one
+// before that LF counts as one; anything else is parsed as header, where it starts the body.
+bool is_whole_line_without_bare_cr(std::string_view message) {
+    const auto nl = message.find('\n');
+    const auto cr = message.find('\r');
+    return nl != std::string_view::npos && (cr == std::string_view::npos || cr + 1 >= nl);
+}
+
 }  // namespace
 
 std::string serialize_field(const HeaderField& field) {
@@ -81,7 +89,7 @@ ParsedHeader parse_header_block(std::string_view message) {
     bool saw_crlf = false;
     bool saw_lf = false;
 
-    if (message.substr(0, 5) == "From ") {
+    if (message.substr(0, 5) == "From " && is_whole_line_without_bare_cr(message)) {
         const auto nl = message.find('\n');
         const std::size_t end = nl == std::string_view::npos ? message.size() : nl + 1;
         if (end > kMaxHeaderBlockBytes) {  // part of the header block: without this it escaped the limit
@@ -121,6 +129,14 @@ ParsedHeader parse_header_block(std::string_view message) {
         }
         ++lines_seen;
         if (line.find('\0') != std::string_view::npos) result.defects.push_back("NUL byte in header line");
+        if (line.find('\r') != std::string_view::npos) {
+            // Some readers end a line at a bare CR, others do not: a body hidden behind one would stay
+            // outside the encryption inside a field. From this line on everything is body.
+            result.defects.push_back("bare CR in header line; body starts here");
+            result.body_offset = pos;
+            result.lf_line_ends = saw_lf && !saw_crlf;
+            return result;
+        }
 
         if (is_wsp(line.front())) {
             if (result.fields.empty()) {

@@ -55,7 +55,8 @@ struct ParsedHeader {
 
 // Parses the header block at the start of a message (CRLF or LF line ends). Never throws on bad input:
 // lines that are not fields are recorded as defects and, from the first one on, treated as the body
-// unless they are continuation lines.
+// unless they are continuation lines. A line holding a bare CR is such a line (readers disagree on
+// where it ends), and a "From " line is the envelope only when it ends with LF and has no bare CR.
 ParsedHeader parse_header_block(std::string_view message);
 
 }  // namespace mdcrypt
