@@ -71,6 +71,10 @@ void log_reload(const ReloadResult& result, const Runtime& runtime) {
 DaemonExit check_config(const Config& config, const CryptoFactory& crypto) {
     std::optional<std::size_t> keys;
     try {
+        // Read the GnuPG home as the daemon will: started as root (systemd's ExecStartPre), gpg would
+        // otherwise leave root-owned files (trustdb, locks) in the user's home.
+        if (!config.milter.user.empty() && ::geteuid() == 0)
+            drop_privileges(resolve_identity(config.milter.user, config.milter.group));
         const auto services = crypto(config.gnupg);
         if (services && services->usable_key_count) keys = services->usable_key_count();
     } catch (const std::exception& e) {

@@ -21,7 +21,8 @@ enum class DaemonExit : int {
 // Runs until SIGTERM/SIGINT; `config` is the configuration loaded at start.
 DaemonExit run_daemon(std::shared_ptr<const Config> config, CryptoFactory crypto);
 
-// --check-config: prints the summary (or the error) and returns Ok or Config.
+// --check-config: prints the summary (or the error) and returns Ok or Config. Drops privileges to
+// [milter] user first when started as root, so the GnuPG home is read as the daemon reads it.
 DaemonExit check_config(const Config& config, const CryptoFactory& crypto);
 
 }  // namespace mdcrypt::milter

@@ -388,6 +388,15 @@ class Lifecycle(unittest.TestCase):
         self.assertEqual((spool.st_uid, stat.S_IMODE(spool.st_mode)), (nobody.pw_uid, 0o700))
         self.assertEqual(os.stat(self.milter.socket_path).st_uid, nobody.pw_uid)
         self.assertTrue(self.encrypts())
+        # --check-config as root reads the home as nobody too: it leaves no root-owned file there.
+        check = self.run_binary("--config", self.milter.config, "--check-config")
+        self.assertEqual(check.returncode, 0, check.stderr)
+        for root, dirs, files in os.walk(self.milter.gnupg):
+            for name in dirs + files:
+                self.assertEqual(os.lstat(os.path.join(root, name)).st_uid, nobody.pw_uid, name)
+        os.chown(self.milter.gnupg, 0, 0)  # a home nobody cannot read: --check-config (as nobody) says so
+        self.assertEqual(self.run_binary("--config", self.milter.config, "--check-config").returncode, 78)
+        os.chown(self.milter.gnupg, nobody.pw_uid, nogroup.gr_gid)
         self.milter.signal(signal.SIGHUP)  # re-reading the files as nobody works too
         deadline = time.monotonic() + 10
         while "configuration reloaded" not in self.milter.log() and time.monotonic() < deadline:
