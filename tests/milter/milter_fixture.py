@@ -13,6 +13,8 @@ import time
 
 GPG = "/usr/bin/gpg"
 GPGCONF = "/usr/bin/gpgconf"
+PREFIX = "mdcrypt-milter-"
+OWNER_FILE = ".owner"  # "PID START_TIME" of the test process that made the directory
 
 # RFC 9788 header protection off: these tests check that the ciphertext holds the original Content-*
 # fields and body byte for byte, and that no outer field but the MIME ones changes.
@@ -50,13 +52,74 @@ def make_key(home, user_id, address):
     return fingerprint
 
 
+def _start_time(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _stop_gpg_agents(directory):
+    for home in ("gnupg", "gnupg-secret"):
+        path = os.path.join(directory, home)
+        if os.path.isdir(path):
+            subprocess.run([GPGCONF, "--homedir", path, "--kill", "all"], capture_output=True, check=False)
+
+
+def reap_stale(base_dir=None):
+    """Removes what a killed test run left: directories of this fixture whose owner process is gone,
+    with the daemon started in them (found by its --config path, never by name) and their gpg-agents."""
+    base = base_dir or tempfile.gettempdir()
+    for name in os.listdir(base):
+        directory = os.path.join(base, name)
+        owner_file = os.path.join(directory, OWNER_FILE)
+        if not name.startswith(PREFIX) or not os.path.isfile(owner_file):
+            continue
+        try:
+            with open(owner_file) as f:
+                pid, start = f.read().split()
+        except (OSError, ValueError):
+            continue
+        if _start_time(int(pid)) == start:
+            continue  # its owner still runs
+        config = os.path.join(directory, "mdcrypt-milter.toml")
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if config.encode() in argv:
+                try:
+                    os.kill(int(entry), signal.SIGKILL)
+                except OSError:
+                    pass
+        _stop_gpg_agents(directory)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 class Milter:
     """Owns a temporary directory and the daemon process started in it."""
 
     def __init__(self, binary, base_dir=None, main_extra="", keys=("alice",)):
+        reap_stale(base_dir)
         self.binary = binary
-        self.dir = tempfile.mkdtemp(prefix="mdcrypt-milter-", dir=base_dir)
+        self.dir = tempfile.mkdtemp(prefix=PREFIX, dir=base_dir)
         os.chmod(self.dir, 0o700)
+        with open(os.path.join(self.dir, OWNER_FILE), "w") as f:
+            f.write(f"{os.getpid()} {_start_time(os.getpid())}\n")
+        self.process = None
+        self.log_file = None
+        try:
+            self._prepare(main_extra, keys)
+        except BaseException:
+            self.close()
+            raise
+
+    def _prepare(self, main_extra, keys):
         self.gnupg = os.path.join(self.dir, "gnupg")
         self.secret_gnupg = os.path.join(self.dir, "gnupg-secret")  # the recipient's side, for decryption
         self.spool = os.path.join(self.dir, "spool")
@@ -65,8 +128,6 @@ class Milter:
         self.config = os.path.join(self.dir, "mdcrypt-milter.toml")
         self.policy = os.path.join(self.dir, "domains.toml")
         self.log_path = os.path.join(self.dir, "milter.log")
-        self.process = None
-        self.log_file = None
         self.fingerprints = {}
         for home in (self.gnupg, self.secret_gnupg):
             os.mkdir(home, 0o700)
@@ -165,8 +226,7 @@ file = "domains.toml"
             if self.log_file is not None:
                 self.log_file.close()
         finally:
-            for home in (self.gnupg, self.secret_gnupg):
-                subprocess.run([GPGCONF, "--homedir", home, "--kill", "all"], capture_output=True, check=False)
+            _stop_gpg_agents(self.dir)
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self):

@@ -423,6 +423,8 @@ class Lifecycle(unittest.TestCase):
 
 
 def main():
+    # ctest's timeout sends SIGTERM: unwind, so fixtures stop their daemon and remove their directory.
+    signal.signal(signal.SIGTERM, lambda signo, frame: sys.exit(128 + signo))
     global MILTER_BINARY
     parser = argparse.ArgumentParser()
     parser.add_argument("--milter", required=True)
