@@ -12,6 +12,8 @@ namespace {
 
 constexpr std::string_view kBegin = "-----BEGIN PGP PUBLIC KEY BLOCK-----";
 constexpr std::string_view kEnd = "-----END PGP PUBLIC KEY BLOCK-----";
+constexpr std::string_view kBeginSecret = "-----BEGIN PGP PRIVATE KEY BLOCK-----";
+constexpr const char* kSecretKeyMaterial = "it holds secret key material; only public keys belong there";
 
 constexpr int kTagSecretKey = 5;
 constexpr int kTagPublicKey = 6;
@@ -37,6 +39,11 @@ std::vector<std::string_view> lines_of(std::string_view text) {
 // Every public key armor block's payload, concatenated. nullopt with `error` set on a broken block.
 std::optional<std::string> dearmor(std::string_view text, std::string& error) {
     const auto lines = lines_of(text);
+    for (const auto& line : lines)
+        if (line == kBeginSecret) {
+            error = kSecretKeyMaterial;
+            return std::nullopt;
+        }
     std::string binary;
     bool any = false;
     for (std::size_t i = 0; i < lines.size(); ++i) {
@@ -225,7 +232,7 @@ SplitKeys split_public_keys(std::string_view file_bytes) {
         const std::size_t size = packet->header_size + packet->body_size;
         if (packet->tag == kTagSecretKey || packet->tag == kTagSecretSubkey) {
             result.keys.clear();
-            result.error = "it holds secret key material; only public keys belong there";
+            result.error = kSecretKeyMaterial;
             return result;
         }
         if (packet->tag == kTagPublicKey) {

@@ -24,8 +24,8 @@ struct SplitKeys {
 
 // Binary when the first byte has its high bit set (an OpenPGP packet tag), else ASCII armor: every
 // "-----BEGIN PGP PUBLIC KEY BLOCK-----" block in the text, concatenated; the armor checksum is
-// verified when present. Secret key packets, partial or indeterminate lengths and packets before the
-// first public key packet are errors. Error texts never quote the file's contents.
+// verified when present. Secret key packets or a PRIVATE KEY BLOCK, partial or indeterminate lengths
+// and packets before the first public key packet are errors. Error texts never quote the file.
 SplitKeys split_public_keys(std::string_view file_bytes);
 
 // Standard base64 (RFC 4648) without line breaks; false on any other character or bad padding.

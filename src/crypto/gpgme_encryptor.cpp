@@ -1,7 +1,16 @@
 #include "crypto/gpgme_encryptor.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <exception>
+#include <optional>
+#include <vector>
+
+#include "core/openpgp_keys.hpp"
 
 namespace mdcrypt {
 
@@ -11,6 +20,15 @@ bool is_fingerprint(std::string_view s) {
     if (s.size() != 40 && s.size() != 64) return false;  // v4, v5
     for (char c : s)
         if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f'))) return false;
+    return true;
+}
+
+bool iequals_hex(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        auto up = [](char c) { return c >= 'a' && c <= 'f' ? static_cast<char>(c - 'a' + 'A') : c; };
+        if (up(a[i]) != up(b[i])) return false;
+    }
     return true;
 }
 
@@ -66,27 +84,106 @@ GpgmeData stream_data(gpgme_data_cbs* callbacks, void* handle) {
     return GpgmeData(raw);
 }
 
-std::string join(std::span<const std::string> fingerprints) {
+std::string join(std::span<const EncryptionKey> keys) {
     std::string out;
-    for (const auto& f : fingerprints) out += (out.empty() ? "" : ", ") + f;
+    for (const auto& k : keys) out += (out.empty() ? "" : ", ") + k.fingerprint + (k.key_block ? " (key file)" : "");
     return out;
+}
+
+// A fresh 0700 directory for the private copies of one operation's key files; removed with them.
+class KeyFileDir {
+public:
+    explicit KeyFileDir(const std::filesystem::path& parent) {
+        std::string templ = (parent / "mdcrypt-keys.XXXXXX").string();
+        if (::mkdtemp(templ.data()) == nullptr)
+            throw EncryptError("cannot create a private directory for key files under " + parent.string() + ": " +
+                               std::strerror(errno));
+        path_ = templ;
+    }
+    ~KeyFileDir() {
+        for (const auto& file : files_) ::unlink(file.c_str());
+        ::rmdir(path_.c_str());
+    }
+    KeyFileDir(const KeyFileDir&) = delete;
+    KeyFileDir& operator=(const KeyFileDir&) = delete;
+
+    // Writes `bytes` to a new 0600 file in the directory and returns its path.
+    std::filesystem::path write(std::string_view bytes) {
+        const std::filesystem::path file = path_ / ("key" + std::to_string(files_.size()) + ".gpg");
+        const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) throw EncryptError("cannot create " + file.string() + ": " + std::strerror(errno));
+        files_.push_back(file);
+        std::size_t done = 0;
+        while (done < bytes.size()) {
+            const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) {
+                const int error = errno;
+                ::close(fd);
+                throw EncryptError("cannot write " + file.string() + ": " + std::strerror(error));
+            }
+            done += static_cast<std::size_t>(n);
+        }
+        if (::close(fd) != 0) throw EncryptError("cannot write " + file.string() + ": " + std::strerror(errno));
+        return file;
+    }
+
+private:
+    std::filesystem::path path_;
+    std::vector<std::filesystem::path> files_;
+};
+
+std::filesystem::path default_key_file_dir() {
+    const char* tmp = std::getenv("TMPDIR");
+    return tmp && *tmp == '/' ? std::filesystem::path(tmp) : std::filesystem::path("/tmp");
+}
+
+// A line of GPGME's recipient string: no line break, no white space at either end (GPGME trims it).
+bool fits_recipient_line(const std::string& s) {
+    return !s.empty() && s.find('\n') == std::string::npos && s.front() != ' ' && s.front() != '\t' &&
+           s.back() != ' ' && s.back() != '\t' && !s.starts_with("--");
 }
 
 }  // namespace
 
-GpgmeEncryptor::GpgmeEncryptor(std::filesystem::path home, TrustModel trust, std::filesystem::path gpg_program)
-    : engine_(std::move(home), std::move(gpg_program)), trust_(trust) {}
+GpgmeEncryptor::GpgmeEncryptor(std::filesystem::path home, TrustModel trust, std::filesystem::path gpg_program,
+                               std::filesystem::path key_file_dir)
+    : engine_(std::move(home), std::move(gpg_program)),
+      trust_(trust),
+      key_file_dir_(key_file_dir.empty() ? default_key_file_dir() : std::move(key_file_dir)) {}
 
 void GpgmeEncryptor::encrypt(ByteSource& plaintext, std::span<const std::string> fingerprints, ByteSink& armored) {
-    if (fingerprints.empty()) throw EncryptError("no recipient keys to encrypt to");
+    std::vector<EncryptionKey> keys;
+    for (const auto& fingerprint : fingerprints) keys.push_back(EncryptionKey{fingerprint});
+    encrypt_to(plaintext, keys, armored);
+}
+
+void GpgmeEncryptor::encrypt_to(ByteSource& plaintext, std::span<const EncryptionKey> keys, ByteSink& armored) {
+    if (keys.empty()) throw EncryptError("no recipient keys to encrypt to");
     // One "-r FINGERPRINT" per line: gpg resolves fingerprints in the local keyring only, so this
-    // starts no key lookup of its own.
+    // starts no key lookup of its own. Then "--file" and one "-f FILE" per key from a key file.
     std::string recipients;
-    for (const auto& fingerprint : fingerprints) {
-        if (!is_fingerprint(fingerprint)) throw EncryptError("not a key fingerprint: '" + printable(fingerprint) + "'");
-        recipients += fingerprint + "\n";
+    std::vector<const EncryptionKey*> from_files;
+    for (const auto& key : keys) {
+        if (!is_fingerprint(key.fingerprint)) throw EncryptError("not a key fingerprint: '" + printable(key.fingerprint) + "'");
+        if (key.key_block) from_files.push_back(&key);
+        else recipients += key.fingerprint + "\n";
     }
-    const std::string who = "encryption to " + join(fingerprints) + " with GnuPG home " + engine_.home().string();
+    std::optional<KeyFileDir> key_files;  // removed (with the copies) when this function returns
+    if (!from_files.empty()) {
+        key_files.emplace(key_file_dir_);
+        recipients += "--file\n";
+        for (const EncryptionKey* key : from_files) {
+            // gpg -f uses the first key of a file: the copy must be exactly the key that was chosen.
+            const SplitKeys split = split_public_keys(*key->key_block);
+            if (!split.ok() || split.keys.size() != 1 || !iequals_hex(split.keys.front().fingerprint, key->fingerprint))
+                throw EncryptError("the key block given for " + key->fingerprint + " is not exactly that one key");
+            const std::string file = key_files->write(*key->key_block).string();
+            if (!fits_recipient_line(file)) throw EncryptError("unusable key file path " + printable(file));
+            recipients += file + "\n";
+        }
+    }
+    const std::string who = "encryption to " + join(keys) + " with GnuPG home " + engine_.home().string();
 
     gpgme_data_cbs source_callbacks{read_from_source, nullptr, nullptr, nullptr};
     gpgme_data_cbs sink_callbacks{nullptr, write_to_sink, nullptr, nullptr};

@@ -9,8 +9,9 @@ namespace mdcrypt {
 
 namespace {
 
-// The oldest GPGME with everything used here (gpgme_op_encrypt_ext, ctx flags, key->fpr).
-constexpr const char* kMinimumGpgme = "1.11.0";
+// The oldest GPGME with everything used here (gpgme_op_encrypt_ext, ctx flags, key->fpr, and
+// gpgme_op_keylist_from_data_start for key files, 1.14).
+constexpr const char* kMinimumGpgme = "1.14.0";
 
 std::mutex init_mutex;
 bool initialised = false;  // guarded by init_mutex

@@ -1,9 +1,12 @@
 # The crypto library: the core's key lookup and Encryptor on GPGME. Adds GPGME to the core, nothing else.
 add_library(mdcrypt_crypto STATIC
+  ${CMAKE_CURRENT_LIST_DIR}/explain.cpp
   ${CMAKE_CURRENT_LIST_DIR}/gpg_engine.cpp
   ${CMAKE_CURRENT_LIST_DIR}/gpgme_encryptor.cpp
   ${CMAKE_CURRENT_LIST_DIR}/gpgme_handles.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/key_file_cache.cpp
   ${CMAKE_CURRENT_LIST_DIR}/key_index.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/key_sources.cpp
 )
 target_include_directories(mdcrypt_crypto PUBLIC ${PROJECT_SOURCE_DIR}/src)
 target_link_libraries(mdcrypt_crypto PUBLIC mdcrypt_core PkgConfig::GPGME)

@@ -119,6 +119,8 @@ TEST_CASE("what is not a sequence of public keys is an error that does not quote
     }
     CHECK_THAT(split_public_keys(packet(5, key_body('x'))).error, Catch::Contains("secret key"));
     CHECK_THAT(split_public_keys(kAlice + packet(7, key_body('y'))).error, Catch::Contains("secret key"));
+    CHECK_THAT(split_public_keys(armor(kAlice) + "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\n" + secret).error,
+               Catch::Contains("secret key"));
     CHECK_THAT(split_public_keys(packet(13, "uid") + kAlice).error, Catch::Contains("does not start with a public key"));
     CHECK_THAT(split_public_keys(kAlice.substr(0, kAlice.size() - 2)).error, Catch::Contains("truncated"));
     CHECK_THAT(split_public_keys(std::string("\xC6\xE1", 2) + key_body('a')).error, Catch::Contains("partial"));
