@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <iostream>
 #include <string>
@@ -13,8 +14,9 @@
 
 #include "core/config.hpp"
 #include "core/pipe_filter.hpp"
+#include "crypto/explain.hpp"
 #include "crypto/gpgme_encryptor.hpp"
-#include "crypto/key_index.hpp"
+#include "crypto/key_sources.hpp"
 #include "filter/fd_io.hpp"
 
 namespace fs = std::filesystem;
@@ -24,17 +26,23 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: mdcrypt-filter --config FILE --recipient ADDR [--recipient ADDR ...] < message > message\n"
+    "       mdcrypt-filter --config FILE --explain ADDR [ADDR ...]\n"
     "\n"
     "Encrypts one message (PGP/MIME, RFC 3156) for the recipients whose policy and key say so, or\n"
     "writes it unchanged. Uses the same configuration and policy files as mdcrypt-milter.\n"
+    "--explain prints, for each address, whether it is local, its mode and the policy entry that set\n"
+    "it, what each key source gave (fingerprint, expiry, file) or why nothing usable, and its class.\n"
     "\n"
     "exit status: 0 written (encrypted or unchanged); 75 temporary failure, nothing written;\n"
     "             77 encryption required but a recipient has no usable key, nothing written;\n"
-    "             65 unusable input; 78 bad configuration; 64 bad usage\n";
+    "             65 unusable input; 78 bad configuration; 64 bad usage\n"
+    "--explain:   0 explained; 75 a key source failed for some address; 78 bad configuration\n";
 
 struct Options {
     fs::path config;
     std::vector<std::string> recipients;
+    bool explain = false;
+    std::vector<std::string> explain_addresses;
 };
 
 // A private directory for spooled bodies, removed on exit.
@@ -76,6 +84,11 @@ int main(int argc, char** argv) {
             std::cout << "mdcrypt-filter " MDCRYPT_VERSION "\n";
             return EX_OK;
         }
+        if (arg == "--explain") {  // every argument after it is an address
+            options.explain = true;
+            options.explain_addresses.assign(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
+            break;
+        }
         if ((arg == "--config" || arg == "--recipient") && i + 1 < args.size()) {
             if (arg == "--config") options.config = args[++i];
             else options.recipients.push_back(args[++i]);
@@ -84,7 +97,9 @@ int main(int argc, char** argv) {
         return usage_error("unknown or incomplete argument: " + arg);
     }
     if (options.config.empty()) return usage_error("--config is required");
-    if (options.recipients.empty()) return usage_error("at least one --recipient is required");
+    if (options.explain && options.explain_addresses.empty()) return usage_error("--explain needs at least one address");
+    if (options.explain && !options.recipients.empty()) return usage_error("--explain and --recipient do not go together");
+    if (!options.explain && options.recipients.empty()) return usage_error("at least one --recipient is required");
 
     std::shared_ptr<const Config> config;
     try {
@@ -94,13 +109,26 @@ int main(int argc, char** argv) {
         return EX_CONFIG;
     }
 
+    if (options.explain) {
+        try {
+            const ExplainReport report =
+                explain_addresses(*config, options.explain_addresses, static_cast<std::int64_t>(std::time(nullptr)));
+            std::cout << report.text << std::flush;
+            return report.any_lookup_failed ? EX_TEMPFAIL : EX_OK;
+        } catch (const std::exception& e) {
+            std::cerr << "mdcrypt-filter: " << e.what() << "\n";
+            return EX_TEMPFAIL;
+        }
+    }
+
     try {
         const auto started = std::chrono::steady_clock::now();
         PrivateTempDir spool_dir;
         const SpoolSettings spool{spool_dir.path(), config->milter.body_memory_limit};
         const GnupgSettings& gnupg = config->gnupg;
-        KeyIndex keys(gnupg.home, gnupg.trust_model, gnupg.gpg_program);
-        GpgmeEncryptor encryptor(gnupg.home, gnupg.trust_model, gnupg.gpg_program);
+        const KeySources keys(gnupg);  // [keys] sources, in their configured order
+        // Private copies of keys from key files go into the same private directory as spooled bodies.
+        GpgmeEncryptor encryptor(gnupg.home, gnupg.trust_model, gnupg.gpg_program, spool_dir.path());
         const KeyLookupFn lookup = [&](std::string_view address, std::int64_t now) { return keys.lookup(address, now); };
         const BoundaryGenerator boundaries = random_boundary_generator();
         const ProcessContext context{config->policy, lookup, encryptor, spool, boundaries,

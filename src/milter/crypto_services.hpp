@@ -8,7 +8,8 @@
 
 namespace mdcrypt::milter {
 
-// One KeyIndex and one GpgmeEncryptor for the home; throws when the home or gpg is unusable.
+// The configured key sources (KeySources) and one GpgmeEncryptor for the home; throws when the home
+// or gpg is unusable.
 std::shared_ptr<const CryptoServices> make_gpgme_crypto(const GnupgSettings& gnupg);
 
 }  // namespace mdcrypt::milter

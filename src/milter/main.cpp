@@ -1,10 +1,12 @@
 // mdcrypt-milter: encrypts mail for local recipients with known OpenPGP keys (PGP/MIME, RFC 3156).
 #include <unistd.h>
 
+#include <ctime>
 #include <iostream>
 #include <span>
 
 #include "core/config.hpp"
+#include "crypto/explain.hpp"
 #include "milter/crypto_services.hpp"
 #include "milter/daemon.hpp"
 #include "milter/logging.hpp"
@@ -30,8 +32,9 @@ int main(int argc, char** argv) {
     }
 
     LogOptions logging;
-    logging.to_syslog = !options.check_config;
-    logging.to_stderr = options.log_stderr || options.check_config || ::isatty(STDERR_FILENO) == 1;
+    const bool tool = options.check_config || !options.explain_addresses.empty();  // run once, answer on the terminal
+    logging.to_syslog = !tool;
+    logging.to_stderr = options.log_stderr || tool || ::isatty(STDERR_FILENO) == 1;
     init_logging(logging);
 
     std::shared_ptr<const Config> config;
@@ -46,5 +49,16 @@ int main(int argc, char** argv) {
     set_log_verbose(config->milter.log_verbose);
 
     if (options.check_config) return static_cast<int>(check_config(*config, make_gpgme_crypto));
+    if (!options.explain_addresses.empty()) {
+        try {
+            const ExplainReport report =
+                explain_addresses(*config, options.explain_addresses, static_cast<std::int64_t>(std::time(nullptr)));
+            std::cout << report.text << std::flush;
+            return report.any_lookup_failed ? 75 : 0;  // EX_TEMPFAIL: a key source failed for some address
+        } catch (const std::exception& e) {
+            log_error(std::string("--explain: ") + e.what());
+            return static_cast<int>(DaemonExit::Failure);
+        }
+    }
     return static_cast<int>(run_daemon(std::move(config), make_gpgme_crypto));
 }

@@ -30,6 +30,12 @@ ParsedOptions parse_options(std::span<const char* const> args) {
             options.show_help = true;
         } else if (arg == "--log-stderr") {
             options.log_stderr = true;
+        } else if (arg == "--explain") {
+            for (++i; i < args.size(); ++i) options.explain_addresses.emplace_back(args[i] ? args[i] : "");
+            if (options.explain_addresses.empty()) {
+                result.error = "--explain needs at least one address";
+                return result;
+            }
         } else {
             result.error = "unknown argument '" + std::string(arg) + "'";
             return result;
@@ -43,6 +49,7 @@ std::string usage_text(std::string_view program) {
     std::string p(program);
     return "Usage: " + p + " [--config FILE] [--log-stderr]\n"
            "       " + p + " --config FILE --check-config\n"
+           "       " + p + " --config FILE --explain ADDR [ADDR ...]\n"
            "       " + p + " --version | --help\n"
            "\n"
            "Encrypts mail for local recipients with known OpenPGP keys to PGP/MIME (RFC 3156),\n"
@@ -50,6 +57,9 @@ std::string usage_text(std::string_view program) {
            "\n"
            "  -c, --config FILE  main configuration file (default " + std::string(kDefaultConfigFile) + ")\n"
            "      --check-config validate the configuration and policy files, print a summary, exit\n"
+           "      --explain ADDR...  for each address: local or not, its mode and the policy entry that\n"
+           "                     set it, what each key source gave (key, expiry, file) or why nothing\n"
+           "                     usable, and its class; then exit (75 if a key source failed)\n"
            "      --log-stderr   log to stderr as well as to syslog (default when stderr is a terminal)\n"
            "  -V, --version      print the version and exit\n"
            "  -h, --help         print this help and exit\n"

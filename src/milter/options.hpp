@@ -5,6 +5,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace mdcrypt::milter {
 
@@ -16,6 +17,9 @@ struct Options {
     bool show_version = false;
     bool show_help = false;
     bool log_stderr = false;    // also log to stderr when it is not a terminal
+    // --explain ADDR...: print, per address, local or not, mode, each key source's answer and the
+    // class (crypto/explain.hpp), then exit. Every argument after --explain is an address.
+    std::vector<std::string> explain_addresses;
 };
 
 struct ParsedOptions {

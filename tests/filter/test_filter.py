@@ -224,6 +224,58 @@ class FilterTest(unittest.TestCase):
         self.assertEqual(result.returncode, 64)
         self.assertIn(b"--recipient", result.stderr)
 
+    # --- Key sources: a per-user key file, subaddresses, --explain ---
+
+    def write_keys_config(self, name):
+        """Keyring first, then a per-user key file under <dir>/<name>-vmail; carol's key only in her file."""
+        vmail = os.path.join(self.dir, f"{name}-vmail")
+        key_dir = os.path.join(vmail, "example.test", "carol", ".pgp")
+        os.makedirs(key_dir, mode=0o700)
+        shutil.copyfile(os.path.join(self.keys, "carol.pub.asc"), os.path.join(key_dir, "pubkey.asc"))
+        policy = os.path.join(self.dir, f"{name}-domains.toml")
+        with open(policy, "w") as f:
+            f.write('[default]\nmode = "opportunistic"\nheader_protection = false\n\n[domain."example.test"]\n\n'
+                    '[recipient."boss@example.test"]\nmode = "required"\n')
+        main = os.path.join(self.dir, f"{name}.toml")
+        with open(main, "w") as f:
+            f.write(f'[gnupg]\nhome = "{self.server}"\n\n[policy]\nfile = "{policy}"\n\n'
+                    f'[keys]\nsources = ["keyring", "file"]\nfile_template = "{vmail}/%d/%l/.pgp/pubkey.asc"\n')
+        return main, os.path.join(key_dir, "pubkey.asc")
+
+    def test_a_key_in_the_users_file_encrypts_for_a_subaddress_and_the_user_decrypts(self):
+        config, _ = self.write_keys_config("keyfile")
+        result = self.run_filter(MESSAGE, "Carol+Lists@example.test", config=config)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn(b"multipart/encrypted", split(result.stdout)[0])
+        carol = os.path.join(self.dir, "carol-gnupg")
+        os.mkdir(carol, 0o700)
+        try:
+            with open(os.path.join(self.keys, "carol.sec.asc"), "rb") as f:
+                gpg(carol, "--import", stdin=f.read())
+            inner = gpg(carol, "--decrypt", stdin=armor_of(result.stdout)).stdout
+            self.assertEqual(inner, content_fields_and_body(MESSAGE))
+        finally:
+            subprocess.run(["/usr/bin/gpgconf", "--homedir", carol, "--kill", "all"], capture_output=True)
+        # The server's keyring still does not know carol: nothing was imported.
+        listed = gpg(self.server, "--list-keys", "--with-colons", check=False).stdout
+        self.assertNotIn(b"carol@example.test", listed)
+
+    def test_explain_reports_policy_sources_and_class(self):
+        config, key_file = self.write_keys_config("explain")
+        result = subprocess.run([ARGS.filter, "--config", config, "--explain", "carol+x@example.test",
+                                 "boss@example.test", "someone@example.net"], capture_output=True, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        out = result.stdout.decode()
+        self.assertIn("key sources, in order: keyring", out)
+        self.assertIn("keys for: carol@example.test (subaddress removed)", out)
+        self.assertIn(f"from file {key_file} [used]", out)
+        self.assertIn("class: encrypt", out)
+        self.assertIn('local: yes, by [recipient."boss@example.test"]', out)
+        self.assertIn("class: refuse", out)
+        self.assertIn("someone@example.net\n  local: no", out)
+        usage = subprocess.run([ARGS.filter, "--config", config, "--explain"], capture_output=True)
+        self.assertEqual(usage.returncode, 64)
+
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()

@@ -46,3 +46,15 @@ TEST_CASE("the help names every option and the exit statuses") {
     for (const char* word : {"--config", "--check-config", "--log-stderr", "--version", "--help", "SIGHUP", "78", "75"})
         CHECK_THAT(text, Catch::Contains(word));
 }
+
+TEST_CASE("explain: every argument after --explain is an address") {
+    const auto p = parse({"--config", "/etc/x.toml", "--explain", "alice@example.org", "--config", "b+x@example.org"});
+    REQUIRE(p.options);
+    CHECK(p.options->config_file == "/etc/x.toml");
+    CHECK(p.options->explain_addresses == std::vector<std::string>{"alice@example.org", "--config", "b+x@example.org"});
+    CHECK(parse({}).options->explain_addresses.empty());
+    const auto none = parse({"--explain"});
+    CHECK_FALSE(none.options);
+    CHECK_THAT(none.error, Catch::Contains("--explain needs at least one address"));
+    CHECK_THAT(usage_text("mdcrypt-milter"), Catch::Contains("--explain ADDR"));
+}
