@@ -536,3 +536,19 @@ TEST_CASE("recipient entries are validated where they are written") {
     CHECK(plus.for_recipient(*mdcrypt::parse_address("boss+lists@example.org"))->mode == Mode::Required);
     CHECK_FALSE(plus.for_recipient(*mdcrypt::parse_address("boss@example.org")));
 }
+
+TEST_CASE("the example files document [keys] with its defaults and a recipient entry") {
+    const fs::path example = fs::path(MDCRYPT_SOURCE_DIR) / "conf/mdcrypt-milter.toml";
+    std::string text = read_text(example);
+    const std::string policy_line = "file = \"/etc/mdcrypt-milter/domains.toml\"";
+    const auto at = text.find(policy_line);
+    REQUIRE(at != std::string::npos);
+    text.replace(at, policy_line.size(), "file = \"" + (fs::path(MDCRYPT_SOURCE_DIR) / "conf/domains.toml").string() + "\"");
+    TempDir tmp;
+    const auto config = mdcrypt::load_config(tmp.write("mdcrypt-milter.toml", text));
+    CHECK(config->gnupg.keys == mdcrypt::KeySettings{});
+    const auto board = config->policy.for_recipient(*mdcrypt::parse_address("Board+news@lists.example.org"));
+    REQUIRE(board);
+    CHECK(board->mode == Mode::Required);
+    CHECK(config->policy.for_recipient(*mdcrypt::parse_address("other@lists.example.org"))->mode == Mode::Opportunistic);
+}
