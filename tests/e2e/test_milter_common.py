@@ -227,3 +227,18 @@ def check_encrypted(tc: unittest.TestCase, milter: MilterDaemon, stored: bytes, 
     for name in others:
         tc.assertNotEqual(milter.decrypt_sqop(name, armor).returncode, 0, f"{name} could decrypt")
     return {"fields": stored_fields, "header": header, "body": body}
+
+
+def run_tests(module) -> int:
+    """Runs a test module's unittest cases with the harness's cleanup around them; prints the
+    "N passed, N failed" line CI reads. Fails when nothing ran."""
+    mta.install_signal_cleanup()
+    mta.reap_stale_runs()
+    suite = unittest.defaultTestLoader.loadTestsFromModule(module)
+    result = unittest.TextTestRunner(verbosity=2, stream=sys.stderr).run(suite)
+    mta.cleanup_all()
+    sys.stderr.flush()
+    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    passed = result.testsRun - failed - len(result.skipped)
+    print(f"{passed} passed, {failed} failed", flush=True)
+    return 0 if failed == 0 and result.testsRun > 0 else 1

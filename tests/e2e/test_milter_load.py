@@ -20,7 +20,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mta  # noqa: E402
-from test_milter_common import SENDER, MilterDaemon, check_encrypted, inner_entity  # noqa: E402
+from test_milter_common import SENDER, run_tests, MilterDaemon, check_encrypted, inner_entity  # noqa: E402
 
 SESSIONS = 20
 MESSAGES = 200
@@ -184,18 +184,5 @@ class Load(unittest.TestCase):
         check_encrypted(self, self.milter, stored, big, readers=["alice"])
 
 
-def main() -> int:
-    mta.install_signal_cleanup()
-    mta.reap_stale_runs()
-    suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__])
-    result = unittest.TextTestRunner(verbosity=2, stream=sys.stderr).run(suite)
-    mta.cleanup_all()
-    sys.stderr.flush()
-    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
-    passed = result.testsRun - failed - len(result.skipped)
-    print(f"{passed} passed, {failed} failed", flush=True)
-    return 0 if failed == 0 and result.testsRun > 0 else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_tests(sys.modules[__name__]))
