@@ -1172,6 +1172,132 @@ class FakeMilter:
 
 
 # --------------------------------------------------------------------------------------------
+# An SMTP sink standing in for "the rest of the Internet"
+# --------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class SinkMessage:
+    mail_from: str
+    rcpts: list[str]
+    data: bytes           # as received: CRLF line ends, dot-stuffing removed, no final "."
+    helo: str
+
+
+class SmtpSink:
+    """A tiny in-process SMTP server on 127.0.0.1 that accepts every message and keeps it in memory.
+
+    Route a remote domain to it from a PostfixInstance (relay_to=("127.0.0.1", sink.port), or a
+    transport map entry `smtp:[127.0.0.1]:PORT`) to see what would have left the machine.  It
+    advertises 8BITMIME (so Postfix sends 8-bit bodies unconverted) and nothing else: no PIPELINING,
+    no STARTTLS.  `messages()` lists what arrived; `wait_for(count)` waits for it.
+    """
+
+    def __init__(self, port: int | None = None, hostname: str = "sink.e2e.test"):
+        import socketserver
+        sink = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            timeout = 60
+
+            def reply(self, line: str) -> None:
+                self.wfile.write(line.encode() + b"\r\n")
+                self.wfile.flush()
+
+            def handle(self) -> None:
+                self.reply(f"220 {sink.hostname} ESMTP e2e sink")
+                helo, mail_from, rcpts = "", None, []
+                while True:
+                    line = self.rfile.readline(4096)
+                    if not line:
+                        return
+                    cmd = line.decode(errors="replace").rstrip("\r\n")
+                    verb = cmd.split(" ", 1)[0].upper()
+                    arg = cmd[len(verb):].strip()
+                    if verb in ("EHLO", "HELO"):
+                        helo, mail_from, rcpts = arg, None, []
+                        self.reply(f"250-{sink.hostname}" if verb == "EHLO" else f"250 {sink.hostname}")
+                        if verb == "EHLO":
+                            self.reply("250 8BITMIME")
+                    elif verb == "MAIL" and arg.upper().startswith("FROM:"):
+                        m = re.match(r"FROM:\s*<([^>]*)>", arg, re.I)
+                        mail_from, rcpts = (m.group(1) if m else arg[5:].strip()), []
+                        self.reply("250 2.1.0 Ok")
+                    elif verb == "RCPT" and arg.upper().startswith("TO:") and mail_from is not None:
+                        m = re.match(r"TO:\s*<([^>]*)>", arg, re.I)
+                        rcpts.append(m.group(1) if m else arg[3:].strip())
+                        self.reply("250 2.1.5 Ok")
+                    elif verb == "DATA" and rcpts:
+                        self.reply("354 End data with <CR><LF>.<CR><LF>")
+                        chunks = []
+                        while True:
+                            dl = self.rfile.readline()
+                            if not dl:
+                                return
+                            if dl == b".\r\n":
+                                break
+                            chunks.append(dl[1:] if dl.startswith(b".") else dl)
+                        with sink._lock:
+                            sink._messages.append(SinkMessage(mail_from, list(rcpts), b"".join(chunks), helo))
+                        mail_from, rcpts = None, []
+                        self.reply("250 2.0.0 Ok: kept by the e2e sink")
+                    elif verb == "RSET":
+                        mail_from, rcpts = None, []
+                        self.reply("250 2.0.0 Ok")
+                    elif verb == "NOOP":
+                        self.reply("250 2.0.0 Ok")
+                    elif verb == "QUIT":
+                        self.reply("221 2.0.0 Bye")
+                        return
+                    else:
+                        self.reply("502 5.5.2 Error: command not recognized or out of sequence")
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self.hostname = hostname
+        self._lock = threading.Lock()
+        self._messages: list[SinkMessage] = []
+        self._server = Server((LOOPBACK, port or 0), Handler)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="smtp-sink", daemon=True)
+        self._thread.start()
+        self._token: int | None = register_cleanup(self.stop)
+
+    def messages(self) -> list[SinkMessage]:
+        with self._lock:
+            return list(self._messages)
+
+    def wait_for(self, count: int = 1, timeout: float = 15.0) -> list[SinkMessage]:
+        """Wait until at least `count` messages arrived; return all of them (oldest first)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            msgs = self.messages()
+            if len(msgs) >= count:
+                return msgs
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"smtp sink on port {self.port}: {len(msgs)} message(s), wanted {count} "
+                                   f"after {timeout:.0f}s")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self._token is None:
+            return
+        unregister_cleanup(self._token)
+        self._token = None
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> "SmtpSink":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+# --------------------------------------------------------------------------------------------
 # Postfix
 # --------------------------------------------------------------------------------------------
 
