@@ -232,6 +232,18 @@ const Key<MilterSettings> milter_keys[] = {
     // 0 would make libmilter give up on every MTA read immediately.
     {"timeout_seconds", [](const Field& f, MilterSettings& m) { m.timeout_seconds = f.number<unsigned>(1); }},
     {"log_verbose", [](const Field& f, MilterSettings& m) { m.log_verbose = f.boolean(); }},
+    {"local_mailers", [](const Field& f, MilterSettings& m) {
+        const toml::array* array = f.node.as_array();
+        if (!array) f.fail_type("an array of MTA mailer (transport) names like [\"local\", \"virtual\", \"lmtp\"]");
+        m.local_mailers.clear();
+        for (std::size_t i = 0; i < array->size(); ++i) {
+            const Field item{f.src, f.key + "[" + std::to_string(i) + "]", *array->get(i)};
+            const std::string name = item.string();
+            if (name.empty() || name.find_first_of(" \t\r\n") != std::string::npos)
+                item.fail("'" + name + "' is not a mailer name (the MTA's {rcpt_mailer}, like \"virtual\")");
+            m.local_mailers.push_back(name);
+        }
+    }},
 };
 
 const Key<GnupgSettings> gnupg_keys[] = {
@@ -320,6 +332,16 @@ const Key<DomainPolicy> domain_keys[] = {
         d.mode_from = "[" + f.key.substr(0, f.key.size() - std::string_view(".mode").size()) + "]";
     }},
     {"header_protection", [](const Field& f, DomainPolicy& d) { d.header_protection = f.boolean(); }},
+    {"split", [](const Field& f, DomainPolicy& d) {
+        const std::string text = f.string();
+        if (auto split = parse_split(text)) d.split = *split;
+        else f.fail("unknown split '" + text + "'; valid: per-class, per-recipient");
+    }},
+    {"refusal", [](const Field& f, DomainPolicy& d) {
+        const std::string text = f.string();
+        if (auto refusal = parse_refusal(text)) d.refusal = *refusal;
+        else f.fail("unknown refusal '" + text + "'; valid: permanent (550 5.7.1), temporary (450 4.7.1)");
+    }},
 };
 
 void read_domains(const Field& field, Policy& policy) {

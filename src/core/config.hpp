@@ -37,6 +37,9 @@ struct MilterSettings {
     std::filesystem::path spool_directory = "/var/spool/mdcrypt-milter";
     unsigned timeout_seconds = 600;            // libmilter connection timeout
     bool log_verbose = false;
+    // The MTA's {rcpt_mailer} values (Postfix transports, Sendmail mailers) that make a recipient local
+    // even when its domain is not in the policy file; it then gets the [default] policy. Empty = off.
+    std::vector<std::string> local_mailers;
 };
 
 // Where recipients' public keys come from.

@@ -34,6 +34,9 @@ RecipientDecision classify_recipient(const std::string& address, const std::opti
     }
     d.local = true;
     d.mode = domain_policy->mode;
+    d.header_protection = domain_policy->header_protection;
+    d.split = domain_policy->split;
+    d.refusal = domain_policy->refusal;
     if (d.mode == Mode::Off) {
         d.reason = "policy mode is off";
         return d;
@@ -77,7 +80,7 @@ MessageDecision decide_message(std::span<const RecipientDecision> recipients) {
         return m;
     }
     if (auto r = first_of(RecipientClass::Refuse); r != recipients.end()) {
-        m.action = Action::Reject;
+        m.action = r->refusal == Refusal::Temporary ? Action::Tempfail : Action::Reject;
         m.reason = r->address + ": " + r->reason;
         return m;
     }
@@ -93,6 +96,16 @@ MessageDecision decide_message(std::span<const RecipientDecision> recipients) {
         m.reason = "recipients need different forms (" + encrypt->address + " encrypted, " + plain->address +
                    " plain); deliver them in separate transactions";
         return m;
+    }
+    for (const auto& r : recipients) {
+        if (r.cls != RecipientClass::Encrypt || r.split != Split::PerRecipient) continue;
+        for (const auto& other : recipients)
+            if (other.cls == RecipientClass::Encrypt && other.key && r.key && other.key->fingerprint != r.key->fingerprint) {
+                m.action = Action::Tempfail;
+                m.reason = r.address + " gets a copy of its own (split = per-recipient), not shared with " +
+                           other.address + "; deliver them in separate transactions";
+                return m;
+            }
     }
     m.action = Action::Encrypt;
     for (const auto& r : recipients)

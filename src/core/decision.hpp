@@ -36,6 +36,10 @@ struct RecipientDecision {
     RecipientClass cls = RecipientClass::Plain;
     std::optional<UsableKey> key;
     std::string reason;  // one line an administrator can act on
+    // From the recipient's policy entry (defaults when not local).
+    bool header_protection = false;
+    Split split = Split::PerClass;
+    Refusal refusal = Refusal::Permanent;
 };
 
 // `domain_policy` is nullopt when the recipient's domain is not local.
@@ -58,9 +62,16 @@ struct MessageDecision {
 std::string_view to_string(MessageDecision::Action a);
 
 // One body serves every recipient of a message, so it is encrypted only when every recipient can
-// read the ciphertext, and passed only when no recipient requires encryption. A mix of encrypt and
-// plain recipients has no safe single form: it is tempfailed (the milter avoids such mixes at RCPT
-// time by deferring recipients).
+// read the ciphertext, and passed only when no recipient requires encryption. In order:
+//   a Defer recipient                      -> Tempfail (the key lookup failed)
+//   a Refuse recipient                     -> Reject, or Tempfail when its refusal is temporary
+//   no Encrypt recipient                   -> Pass
+//   Encrypt and Plain recipients together  -> Tempfail: no single form is safe for both
+//   Encrypt recipients with different keys
+//     where one has split = per-recipient  -> Tempfail: it must not share a copy
+//   otherwise                              -> Encrypt to every distinct key, in recipient order
+// The milter avoids the two mixes at RCPT time (recipient_admission.hpp); this is the safety net
+// for front ends that cannot defer a recipient.
 MessageDecision decide_message(std::span<const RecipientDecision> recipients);
 
 }  // namespace mdcrypt

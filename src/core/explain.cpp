@@ -54,6 +54,11 @@ Explanation explain_recipient(const Policy& policy, std::string_view address, co
         text += "  local: yes, by " + entry->entry + "\n";
         text += "  mode: " + std::string(to_string(entry->policy.mode)) + " (set by " +
                 (entry->policy.mode_from.empty() ? std::string("the built-in default") : entry->policy.mode_from) + ")\n";
+        text += "  split: " + std::string(to_string(entry->policy.split)) +
+                (entry->policy.split == Split::PerRecipient ? " (a transaction and copy of its own)"
+                                                            : " (shares a copy with other encrypted recipients)") +
+                ", refusal: " + std::string(to_string(entry->policy.refusal)) +
+                (entry->policy.refusal == Refusal::Permanent ? " (550 5.7.1)" : " (450 4.7.1)") + "\n";
         text += "  keys for: " + key_address.full() +
                 (key_address.local != parsed->local ? " (subaddress removed)" : std::string()) + "\n";
         if (!traced) {

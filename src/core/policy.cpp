@@ -21,6 +21,34 @@ std::optional<Mode> parse_mode(std::string_view text) {
     return std::nullopt;
 }
 
+std::string_view to_string(Split split) {
+    switch (split) {
+        case Split::PerClass: return "per-class";
+        case Split::PerRecipient: return "per-recipient";
+    }
+    return "?";
+}
+
+std::optional<Split> parse_split(std::string_view text) {
+    for (Split split : {Split::PerClass, Split::PerRecipient})
+        if (text == to_string(split)) return split;
+    return std::nullopt;
+}
+
+std::string_view to_string(Refusal refusal) {
+    switch (refusal) {
+        case Refusal::Permanent: return "permanent";
+        case Refusal::Temporary: return "temporary";
+    }
+    return "?";
+}
+
+std::optional<Refusal> parse_refusal(std::string_view text) {
+    for (Refusal refusal : {Refusal::Permanent, Refusal::Temporary})
+        if (text == to_string(refusal)) return refusal;
+    return std::nullopt;
+}
+
 // Wildcard entries live in `domains` under their written key ("*.example.org"): an exact entry wins,
 // then the wildcard with the longest parent, so "*.lists.example.org" beats "*.example.org".
 namespace {

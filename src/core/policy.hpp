@@ -21,6 +21,24 @@ enum class Mode {
 std::string_view to_string(Mode mode);
 std::optional<Mode> parse_mode(std::string_view text);
 
+// How encrypt-class recipients of one SMTP transaction share a copy (see recipient_admission.hpp).
+enum class Split {
+    PerClass,      // all encrypt-class recipients share one copy encrypted to each one's key
+    PerRecipient,  // each gets a transaction and copy of its own: no recipient sees another's key ID
+};
+
+std::string_view to_string(Split split);
+std::optional<Split> parse_split(std::string_view text);
+
+// How a `required` recipient without a usable key is refused.
+enum class Refusal {
+    Permanent,  // 550 5.7.1: the sender bounces it now
+    Temporary,  // 450 4.7.1: the sender retries, in case the key is published meanwhile
+};
+
+std::string_view to_string(Refusal refusal);
+std::optional<Refusal> parse_refusal(std::string_view text);
+
 struct DomainPolicy {
     Mode mode = Mode::Opportunistic;
     // RFC 9788 header protection for mail encrypted for this domain (Subject "[...]" outside, the real
@@ -29,6 +47,8 @@ struct DomainPolicy {
     // The policy file table that set `mode` ("[default]", "[domain.\"example.org\"]",
     // "[recipient.\"boss@example.org\"]"); empty when it is the built-in default. For --explain.
     std::string mode_from{};
+    Split split = Split::PerClass;
+    Refusal refusal = Refusal::Permanent;
 };
 
 // Which entry of the policy applies to a recipient, for --explain and logs.

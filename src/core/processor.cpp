@@ -75,7 +75,7 @@ Protection inspect(const std::vector<HeaderField>& fields, PeekedBody& body) {
 }  // namespace
 
 RecipientDecision classify_envelope_recipient(const Policy& policy, std::string_view envelope_address,
-                                              const KeyLookupFn& lookup, std::int64_t now) {
+                                              const KeyLookupFn& lookup, std::int64_t now, bool local_by_mailer) {
     const auto address = parse_address(envelope_address);
     if (!address) {
         RecipientDecision d;
@@ -83,7 +83,8 @@ RecipientDecision classify_envelope_recipient(const Policy& policy, std::string_
         d.reason = "not a deliverable address with a domain";
         return d;
     }
-    const auto domain_policy = policy.for_recipient(*address);
+    auto domain_policy = policy.for_recipient(*address);
+    if (!domain_policy && local_by_mailer) domain_policy = policy.defaults;
     const std::string full = address->full();
     if (!domain_policy || domain_policy->mode == Mode::Off) return classify_recipient(full, domain_policy, {});
     // Keys are looked up without the subaddress; the decision keeps the address the MTA gave.
@@ -93,12 +94,8 @@ RecipientDecision classify_envelope_recipient(const Policy& policy, std::string_
 RewriteOptions rewrite_options(const Policy& policy, std::span<const RecipientDecision> recipients) {
     RewriteOptions options;
     options.header_protection = false;
-    for (const auto& r : recipients) {
-        if (r.cls != RecipientClass::Encrypt) continue;
-        const auto address = parse_address(r.address);
-        const auto domain_policy = address ? policy.for_recipient(*address) : std::nullopt;
-        if (domain_policy && domain_policy->header_protection) options.header_protection = true;
-    }
+    for (const auto& r : recipients)
+        if (r.cls == RecipientClass::Encrypt && r.header_protection) options.header_protection = true;
     options.strip_fields = policy.strip_fields_when_encrypted;
     return options;
 }

@@ -25,10 +25,12 @@ namespace mdcrypt {
 using KeyLookupFn = std::function<KeyLookup(std::string_view address, std::int64_t now)>;
 
 // Policy and key facts for one envelope recipient as the MTA gave it ("<alice@example.org>").
-// The policy entry is Policy::for_recipient's; `lookup` gets Policy::lookup_address (no subaddress),
-// while the decision keeps the address as given.
+// The policy entry is Policy::for_recipient's, or [default] when the MTA's mailer for the recipient
+// makes it local (`local_by_mailer`, milter.local_mailers); `lookup` gets Policy::lookup_address (no
+// subaddress), while the decision keeps the address as given.
 RecipientDecision classify_envelope_recipient(const Policy& policy, std::string_view envelope_address,
-                                              const KeyLookupFn& lookup, std::int64_t now);
+                                              const KeyLookupFn& lookup, std::int64_t now,
+                                              bool local_by_mailer = false);
 
 struct ProcessResult {
     std::vector<RecipientDecision> recipients;
@@ -38,7 +40,7 @@ struct ProcessResult {
     bool header_protected = false;              // encrypted with RFC 9788 header protection
 };
 
-// How to rewrite a message encrypted for these recipients: header protection when the domain of any
+// How to rewrite a message encrypted for these recipients: header protection when the policy of any
 // encrypt-class recipient has it on (confidentiality of the Subject wins over how a client without
 // RFC 9788 support shows it), and the policy's strip_fields_when_encrypted.
 RewriteOptions rewrite_options(const Policy& policy, std::span<const RecipientDecision> recipients);

@@ -552,3 +552,44 @@ TEST_CASE("the example files document [keys] with its defaults and a recipient e
     CHECK(board->mode == Mode::Required);
     CHECK(config->policy.for_recipient(*mdcrypt::parse_address("other@lists.example.org"))->mode == Mode::Opportunistic);
 }
+
+TEST_CASE("split and refusal per policy entry: per-class and permanent by default, inherited like mode") {
+    TempDir tmp;
+    const auto policy = mdcrypt::load_policy(tmp.write("domains.toml",
+                                                       "[default]\nsplit = \"per-recipient\"\n"
+                                                       "[domain.\"inherits.example\"]\n"
+                                                       "[domain.\"own.example\"]\nsplit = \"per-class\"\nrefusal = \"temporary\"\n"
+                                                       "[recipient.\"boss@own.example\"]\nsplit = \"per-recipient\"\n"));
+    CHECK(policy.defaults.split == mdcrypt::Split::PerRecipient);
+    CHECK(policy.defaults.refusal == mdcrypt::Refusal::Permanent);
+    CHECK(policy.for_domain("inherits.example")->split == mdcrypt::Split::PerRecipient);
+    CHECK(policy.for_domain("own.example")->split == mdcrypt::Split::PerClass);
+    CHECK(policy.for_domain("own.example")->refusal == mdcrypt::Refusal::Temporary);
+    const auto boss = policy.for_recipient(*mdcrypt::parse_address("boss@own.example"));
+    REQUIRE(boss);
+    CHECK(boss->split == mdcrypt::Split::PerRecipient);
+    CHECK(boss->refusal == mdcrypt::Refusal::Temporary);  // from its domain
+
+    const auto unset = mdcrypt::load_policy(tmp.write("domains.toml", "[domain.\"example.org\"]\n"));
+    CHECK(unset.for_domain("example.org")->split == mdcrypt::Split::PerClass);
+
+    CHECK_THAT(policy_error(tmp, "[default]\nsplit = \"per-domain\"\n"),
+               Contains("domains.toml:2:9: key 'default.split': unknown split 'per-domain'; valid: per-class, per-recipient"));
+    CHECK_THAT(policy_error(tmp, "[domain.\"example.org\"]\nrefusal = \"550\"\n"),
+               Contains("domains.toml:2:11: key 'domain.\"example.org\".refusal': unknown refusal '550'; "
+                        "valid: permanent (550 5.7.1), temporary (450 4.7.1)"));
+}
+
+TEST_CASE("milter.local_mailers lists MTA mailer names, empty by default") {
+    TempDir tmp;
+    tmp.write("domains.toml", kPolicy);
+    const auto unset = mdcrypt::load_config(tmp.write("main.toml", "[policy]\nfile = \"domains.toml\"\n"));
+    CHECK(unset->milter.local_mailers.empty());
+    const auto set = mdcrypt::load_config(
+        tmp.write("main.toml", "[milter]\nlocal_mailers = [\"virtual\", \"lmtp\"]\n[policy]\nfile = \"domains.toml\"\n"));
+    CHECK(set->milter.local_mailers == std::vector<std::string>{"virtual", "lmtp"});
+    CHECK_THAT(main_error(tmp, "[milter]\nlocal_mailers = \"virtual\"\n[policy]\nfile = \"domains.toml\"\n"),
+               Contains("main.toml:2:17: key 'milter.local_mailers': expected an array"));
+    CHECK_THAT(main_error(tmp, "[milter]\nlocal_mailers = [\"a b\"]\n[policy]\nfile = \"domains.toml\"\n"),
+               Contains("key 'milter.local_mailers[0]': 'a b' is not a mailer name"));
+}

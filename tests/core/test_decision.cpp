@@ -76,6 +76,29 @@ TEST_CASE("decide_message: one body must suit every recipient", "[decision]") {
         CHECK(m.action == Action::Reject);
         CHECK_THAT(m.reason, Catch::StartsWith("boss@x"));
     }
+    SECTION("required without key and refusal = temporary tempfails instead") {
+        auto boss = r("boss@x", RecipientClass::Refuse);
+        boss.refusal = Refusal::Temporary;
+        const std::vector<RecipientDecision> v{boss};
+        const MessageDecision m = decide_message(v);
+        CHECK(m.action == Action::Tempfail);
+        CHECK_THAT(m.reason, Catch::StartsWith("boss@x"));
+    }
+    SECTION("split = per-recipient: a recipient never shares a copy with another key") {
+        auto a = r("a@x", RecipientClass::Encrypt, "FA");
+        a.split = Split::PerRecipient;
+        const std::vector<RecipientDecision> shared{a, r("b@x", RecipientClass::Encrypt, "FB")};
+        const MessageDecision m = decide_message(shared);
+        CHECK(m.action == Action::Tempfail);
+        CHECK(m.fingerprints.empty());
+        CHECK_THAT(m.reason, Catch::Contains("a@x") && Catch::Contains("b@x") && Catch::Contains("per-recipient"));
+        auto a_tag = r("a+tag@x", RecipientClass::Encrypt, "FA");
+        a_tag.split = Split::PerRecipient;
+        const std::vector<RecipientDecision> same_key{a, a_tag};
+        CHECK(decide_message(same_key).action == Action::Encrypt);
+        const std::vector<RecipientDecision> alone{a};
+        CHECK(decide_message(alone).action == Action::Encrypt);
+    }
     SECTION("a failed lookup defers the whole message, ahead of a refusal") {
         const std::vector<RecipientDecision> v{r("boss@x", RecipientClass::Refuse), r("a@x", RecipientClass::Defer)};
         CHECK(decide_message(v).action == Action::Tempfail);

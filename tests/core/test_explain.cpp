@@ -48,6 +48,8 @@ TEST_CASE("explain: a recipient entry, the subaddress removed, each source's ans
     CHECK(e.decision.address == "Boss+Lists@example.org");  // as the MTA gave it
     CHECK_THAT(e.text, Catch::Contains("local: yes, by [recipient.\"boss@example.org\"]"));
     CHECK_THAT(e.text, Catch::Contains("mode: required (set by [recipient.\"boss@example.org\"])"));
+    CHECK_THAT(e.text, Catch::Contains("split: per-class (shares a copy with other encrypted recipients), "
+                                       "refusal: permanent (550 5.7.1)"));
     CHECK_THAT(e.text, Catch::Contains("keys for: Boss@example.org (subaddress removed)"));
     CHECK_THAT(e.text, Catch::Contains("source 1 keyring: no usable key: no key for boss@example.org in keyring /home"));
     CHECK_THAT(e.text, Catch::Contains("source 2 file: key F1LE, expires 2030-01-01 00:00:00 UTC, from file "

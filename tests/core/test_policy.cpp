@@ -71,14 +71,15 @@ TEST_CASE("the most specific entry wins") {
 
 namespace {
 
-mdcrypt::RecipientDecision encrypt_class(const std::string& address, const std::string& fingerprint = "FPR") {
-    mdcrypt::RecipientDecision r;
-    r.address = address;
-    r.local = true;
-    r.mode = Mode::Opportunistic;
-    r.cls = mdcrypt::RecipientClass::Encrypt;
-    r.key = mdcrypt::UsableKey{};
-    r.key->fingerprint = fingerprint;
+Policy hp_policy();
+
+// A recipient of `policy` with a key, classified as the milter and the filter do.
+mdcrypt::RecipientDecision encrypt_class(const std::string& address, const Policy& policy = hp_policy()) {
+    const mdcrypt::KeyLookupFn found = [](std::string_view, std::int64_t) {
+        return mdcrypt::KeyLookup{mdcrypt::KeyLookup::Status::Found, mdcrypt::UsableKey{"FPR", 0, "test"}, {}};
+    };
+    auto r = mdcrypt::classify_envelope_recipient(policy, address, found, 0);
+    REQUIRE(r.cls == mdcrypt::RecipientClass::Encrypt);
     return r;
 }
 
@@ -189,7 +190,7 @@ TEST_CASE("a recipient entry's header_protection decides for that recipient") {
     Policy policy = hp_policy();
     policy.recipients["boss@off.example"] = mdcrypt::DomainPolicy{Mode::Opportunistic, true};
     using V = std::vector<mdcrypt::RecipientDecision>;
-    CHECK(mdcrypt::rewrite_options(policy, V{encrypt_class("boss+x@off.example")}).header_protection);
+    CHECK(mdcrypt::rewrite_options(policy, V{encrypt_class("boss+x@off.example", policy)}).header_protection);
     CHECK_FALSE(mdcrypt::rewrite_options(policy, V{encrypt_class("other@off.example")}).header_protection);
 }
 

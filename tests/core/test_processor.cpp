@@ -201,3 +201,35 @@ TEST_CASE("plain mail for a recipient with a key is encrypted to that key", "[pr
     REQUIRE(r.encrypted.has_value());
     CHECK(r.protection.has_value());
 }
+
+TEST_CASE("classify_envelope_recipient: the recipient's policy entry travels with its decision", "[processor]") {
+    Fixture f;
+    DomainPolicy own{Mode::Required};
+    own.split = Split::PerRecipient;
+    own.refusal = Refusal::Temporary;
+    own.header_protection = false;
+    f.policy.recipients["enc@example.test"] = own;
+    const RecipientDecision enc = classify_envelope_recipient(f.policy, "<enc+tag@example.test>", f.lookup, 0);
+    CHECK(enc.cls == RecipientClass::Encrypt);
+    CHECK(enc.split == Split::PerRecipient);
+    CHECK(enc.refusal == Refusal::Temporary);
+    CHECK_FALSE(enc.header_protection);
+    const RecipientDecision nokey = classify_envelope_recipient(f.policy, "<nokey@example.test>", f.lookup, 0);
+    CHECK(nokey.split == Split::PerClass);
+    CHECK(nokey.header_protection);
+}
+
+TEST_CASE("classify_envelope_recipient: the MTA's local mailer makes an unlisted domain local", "[processor]") {
+    Fixture f;
+    f.policy.defaults.mode = Mode::Required;
+    // enc@ has a key wherever it is; elsewhere.example is not in the policy file.
+    const RecipientDecision by_domain = classify_envelope_recipient(f.policy, "<enc@elsewhere.example>", f.lookup, 0);
+    CHECK_FALSE(by_domain.local);
+    CHECK(by_domain.cls == RecipientClass::Plain);
+    const RecipientDecision by_mailer = classify_envelope_recipient(f.policy, "<enc@elsewhere.example>", f.lookup, 0, true);
+    CHECK(by_mailer.local);
+    CHECK(by_mailer.mode == Mode::Required);  // [default]
+    CHECK(by_mailer.cls == RecipientClass::Encrypt);
+    const RecipientDecision keyless = classify_envelope_recipient(f.policy, "<nokey@elsewhere.example>", f.lookup, 0, true);
+    CHECK(keyless.cls == RecipientClass::Refuse);
+}
