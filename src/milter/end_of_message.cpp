@@ -74,13 +74,16 @@ EomOutcome outcome_for(std::vector<RecipientDecision> recipients, MessageDecisio
             // Replies name the cause but never engine output, paths or content: those go to the log.
             if (const auto* deferred = first_of(recipients, RecipientClass::Defer))
                 out.reply = reply("451", "4.7.0", deferred->address + ": key lookup failed, try again later");
+            else if (const auto* refused = first_of(recipients, RecipientClass::Refuse))  // refusal = temporary
+                out.reply = reply("450", "4.7.1",
+                                  refused->address + ": encryption is required but no usable OpenPGP key is known yet");
             else if (!decision.fingerprints.empty())  // decided Encrypt, then the encryption failed
                 out.reply = reply("451", "4.3.0", "encryption failed, try again later");
             else if (recipients.empty())
                 out.reply = reply("451", "4.5.3", "no recipients");
             else
                 out.reply = reply("451", "4.7.0",
-                                  "recipients need different forms (encrypted and plain); "
+                                  "recipients need different copies (encrypted and plain, or a copy of their own); "
                                   "send them in separate transactions");
             break;
         }
@@ -126,8 +129,11 @@ EomOutcome finish_message(const EomContext& context, const MessageState& message
     }
     std::vector<RecipientDecision> recipients;
     recipients.reserve(message.recipients().size());
-    for (const auto& address : message.recipients())
-        recipients.push_back(classify_envelope_recipient(context.config.policy, address, context.lookup, context.now));
+    // Classified again rather than taken from RCPT time: a key added or revoked since is honoured,
+    // and a recipient whose class changed makes a mix that decide_message tempfails.
+    for (std::size_t i = 0; i < message.recipients().size(); ++i)
+        recipients.push_back(classify_envelope_recipient(context.config.policy, message.recipients()[i], context.lookup,
+                                                         context.now, message.local_by_mailer(i)));
 
     if (message.too_large()) {
         auto decision = decide_message(recipients);

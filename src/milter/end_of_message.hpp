@@ -15,16 +15,11 @@
 #include "core/decision.hpp"
 #include "core/pgp_mime.hpp"
 #include "core/processor.hpp"
+#include "core/smtp_reply.hpp"
 #include "milter/logging.hpp"
 #include "milter/message_state.hpp"
 
 namespace mdcrypt::milter {
-
-struct SmtpReply {
-    std::string rcode;  // "451"
-    std::string xcode;  // "4.7.0"
-    std::string text;   // printable ASCII, safe for smfi_setreply (no CR/LF, '%' doubled)
-};
 
 struct EomOutcome {
     enum class Verdict {
@@ -34,7 +29,7 @@ struct EomOutcome {
         Reject,    // 5xx with `reply`
     };
     Verdict verdict = Verdict::Tempfail;
-    std::optional<SmtpReply> reply;
+    std::optional<SmtpReply> reply;  // text already made safe with smtp_reply_text
     std::vector<RecipientDecision> recipients;
     MessageDecision decision;
     std::optional<EncryptedMessage> encrypted;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/bytes.hpp"
+#include "core/decision.hpp"
 #include "core/header.hpp"
 #include "core/spool.hpp"
 
@@ -27,7 +28,19 @@ public:
     MessageState(SpoolSettings spool, std::uint64_t max_message_size);
 
     void set_sender(std::string_view envelope_sender) { sender_ = envelope_sender; }
-    void add_recipient(std::string_view envelope_recipient) { recipients_.emplace_back(envelope_recipient); }
+    // `local_by_mailer`: the MTA's mailer made it local (milter.local_mailers); end of message
+    // classifies it again with the same answer.
+    void add_recipient(std::string_view envelope_recipient, bool local_by_mailer = false) {
+        recipients_.emplace_back(envelope_recipient);
+        local_by_mailer_.push_back(local_by_mailer);
+    }
+    bool local_by_mailer(std::size_t index) const { return local_by_mailer_.at(index); }
+    // A recipient accepted at RCPT time, with the decision that admitted it (recipient_step.hpp).
+    void admit(std::string_view envelope_recipient, RecipientDecision decision, bool local_by_mailer) {
+        add_recipient(envelope_recipient, local_by_mailer);
+        admitted_.push_back(std::move(decision));
+    }
+    const std::vector<RecipientDecision>& admitted() const { return admitted_; }
     // `value` exactly as libmilter passed it; normalised to the core's raw form.
     void add_header(std::string_view name, std::string_view value, bool leading_space_negotiated);
     // A body chunk as received. Bare LF becomes CRLF (the MTA normally sends CRLF already), so the
@@ -63,6 +76,8 @@ private:
     std::uint64_t max_message_size_;
     std::string sender_;
     std::vector<std::string> recipients_;
+    std::vector<bool> local_by_mailer_;  // parallel to recipients_
+    std::vector<RecipientDecision> admitted_;
     std::vector<HeaderField> fields_;
     Spool body_;
     std::string queue_id_;

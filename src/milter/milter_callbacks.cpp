@@ -16,6 +16,7 @@
 #include "milter/end_of_message.hpp"
 #include "milter/limiter.hpp"
 #include "milter/logging.hpp"
+#include "milter/recipient_step.hpp"
 #include "milter/runtime.hpp"
 
 namespace mdcrypt::milter {
@@ -216,9 +217,15 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
         *pf2 = 0;
         *pf3 = 0;
         if ((f0 & SMFIF_SETSYMLIST) != 0) {
-            // The queue id for the log line, at end of message (where Postfix and Sendmail both know it).
-            char macros[] = "i";
-            if (smfi_setsymlist(ctx, SMFIM_EOM, macros) == MI_SUCCESS) *pf0 |= SMFIF_SETSYMLIST;
+            // The queue id for the log line, at end of message (where Postfix and Sendmail both know it),
+            // and the recipient's mailer at RCPT (milter.local_mailers; its absence marks a submission
+            // that cannot defer a recipient, see recipient_step.hpp). Both are in the MTAs' default
+            // lists too, so a refused request changes nothing.
+            char eom_macros[] = "i";
+            char rcpt_macros[] = "{rcpt_mailer}";
+            const bool eom = smfi_setsymlist(ctx, SMFIM_EOM, eom_macros) == MI_SUCCESS;
+            const bool rcpt = smfi_setsymlist(ctx, SMFIM_ENVRCPT, rcpt_macros) == MI_SUCCESS;
+            if (eom || rcpt) *pf0 |= SMFIF_SETSYMLIST;
         }
         const Negotiated n{(*pf1 & SMFIP_HDR_LEADSPC) != 0, (*pf1 & SMFIP_SKIP) != 0, (*pf1 & SMFIP_NR_MAIL) != 0,
                            (*pf1 & SMFIP_NR_HDR) != 0, (*pf1 & SMFIP_NR_EOH) != 0};
@@ -246,8 +253,22 @@ sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
 sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
     return guard(ctx, "rcpt", false, [&] {
         if (!argv || !argv[0]) throw std::runtime_error("RCPT without an address");
-        connection(ctx).message().add_recipient(argv[0]);
-        return SMFIS_CONTINUE;
+        auto& state = connection(ctx);
+        auto& message = state.message();
+        const Snapshot& snapshot = state.snapshot();
+        char mailer_macro[] = "{rcpt_mailer}";
+        const char* mailer = smfi_getsymval(ctx, mailer_macro);
+        const RcptContext context{*snapshot.config, snapshot.crypto->lookup, static_cast<std::int64_t>(std::time(nullptr))};
+        const RcptOutcome outcome =
+            check_recipient(context, message, argv[0], mailer ? std::optional<std::string_view>(mailer) : std::nullopt);
+        const auto& reply = outcome.admission.reply;
+        if (!reply) {
+            if (log_verbose()) log_debug(format_rcpt_line(message.queue_id(), outcome));
+            return SMFIS_CONTINUE;
+        }
+        log_info(format_rcpt_line(message.queue_id(), outcome));
+        set_reply(ctx, *reply);
+        return reply->rcode.starts_with('5') ? SMFIS_REJECT : SMFIS_TEMPFAIL;
     });
 }
 

@@ -1,4 +1,5 @@
--- Where the milter must not deliver: a mix of encrypt and plain recipients, a `required` domain
+-- Where the milter must not deliver: a mix of encrypt and plain recipients (as a submission that
+-- cannot defer a recipient gives it: no {rcpt_mailer}), a `required` domain
 -- without a key, a message too large to encrypt. Each gets its SMTP reply; nothing is changed.
 -- expect-log: queue_id=MT-MIX verdict=tempfail reply="451 4.7.0" recipients=2
 -- expect-log: queue_id=MT-REQ verdict=reject reply="550 5.7.1" recipients=1
@@ -12,7 +13,7 @@ headers(conn, standard_headers("mixed"))
 body(conn, {"for both\r\n"})
 eom(conn)
 expect_smtp_reply(conn, "451", "4.7.0",
-                  "recipients need different forms (encrypted and plain); send them in separate transactions",
+                  "recipients need different copies (encrypted and plain, or a copy of their own); send them in separate transactions",
                   "encrypt and plain recipients together")
 
 envelope(conn, "MT-REQ", "<bob@example.net>", {"<nokey@secure.test>"})

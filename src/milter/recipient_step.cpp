@@ -1,0 +1,37 @@
+#include "milter/recipient_step.hpp"
+
+#include <algorithm>
+
+#include "milter/end_of_message.hpp"
+
+namespace mdcrypt::milter {
+
+RcptOutcome check_recipient(const RcptContext& context, MessageState& message, std::string_view envelope_recipient,
+                            std::optional<std::string_view> rcpt_mailer) {
+    const auto& mailers = context.config.milter.local_mailers;
+    const bool local_by_mailer =
+        rcpt_mailer && std::find(mailers.begin(), mailers.end(), *rcpt_mailer) != mailers.end();
+    RcptOutcome out;
+    out.can_defer = rcpt_mailer.has_value();
+    out.decision = classify_envelope_recipient(context.config.policy, envelope_recipient, context.lookup, context.now,
+                                               local_by_mailer);
+    out.admission = admit_recipient(message.admitted(), out.decision, out.can_defer);
+    if (out.admission.reply) out.admission.reply->text = smtp_reply_text(out.admission.reply->text);
+    if (out.admission.verdict == Admission::Verdict::Accept) message.admit(envelope_recipient, out.decision, local_by_mailer);
+    return out;
+}
+
+std::string format_rcpt_line(std::string_view queue_id, const RcptOutcome& outcome) {
+    const auto& d = outcome.decision;
+    std::string line = "queue_id=" + (queue_id.empty() ? std::string("-") : std::string(queue_id)) + " rcpt=<" +
+                       d.address + "> local=" + (d.local ? "yes" : "no") + " mode=" + std::string(to_string(d.mode)) +
+                       " class=" + std::string(to_string(d.cls)) + " admission=" +
+                       std::string(to_string(outcome.admission.verdict));
+    if (outcome.admission.reply)
+        line += " reply=\"" + outcome.admission.reply->rcode + " " + outcome.admission.reply->xcode + "\"";
+    if (!outcome.can_defer) line += " deferrable=no";
+    line += " reason=\"" + d.reason + "\"";
+    return line;
+}
+
+}  // namespace mdcrypt::milter
