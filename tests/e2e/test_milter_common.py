@@ -111,7 +111,7 @@ def inner_entity(message: bytes) -> bytes:
 class MilterDaemon:
     """mdcrypt-milter started in `tmp` (an mta.TempDir) on a socket in tmp.milter_socket_dir()."""
 
-    def __init__(self, tmp: mta.TempDir, *, main_extra: str = ""):
+    def __init__(self, tmp: mta.TempDir, *, main_extra: str = "", keys: str = ""):
         self.tmp = tmp
         self.home = tmp.subdir("gnupg")             # the server's keyring: public keys only
         (self.home / "gpg.conf").write_text("no-random-seed-file\n")  # as bench/README.md recommends
@@ -122,25 +122,34 @@ class MilterDaemon:
         self.fingerprints: dict[str, str] = {}
         self.key_files: dict[str, Path] = {}
         for name in KEYED:
-            uid = f"{name.capitalize()} Example <{name}@example.test>"
-            gpg(self.secret_home, "--quick-gen-key", uid, "ed25519", "cert", "never")
-            fpr = next(l.split(":")[9] for l in gpg(self.secret_home, "--with-colons", "--list-keys", "=" + uid)
-                       .decode().splitlines() if l.startswith("fpr:"))
-            gpg(self.secret_home, "--quick-add-key", fpr, "cv25519", "encr", "never")
-            gpg(self.home, "--import", stdin=gpg(self.secret_home, "--export", "--armor", fpr))
-            self.fingerprints[name] = fpr
-            path = tmp / f"{name}.sec.asc"
-            path.write_bytes(gpg(self.secret_home, "--export-secret-keys", "--armor", fpr))
-            self.key_files[name] = path
+            gpg(self.home, "--import", stdin=self.make_key(name))
         # gpg --import started an agent for the server home; stop it so that a test can tell whether
         # the milter ever starts one (it must not: encryption needs public keys only).
         subprocess.run(["/usr/bin/gpgconf", "--homedir", str(self.home), "--kill", "all"], capture_output=True,
                        check=False, timeout=60)
         (tmp / "domains.toml").write_text(POLICY)
-        self.write_config(main_extra)
+        self.write_config(main_extra, keys)
         self.process: mta.ManagedProcess | None = None
 
-    def write_config(self, main_extra: str = "") -> None:
+    def make_key(self, name: str, address: str | None = None) -> bytes:
+        """A new recipient key pair (ed25519 + cv25519 encryption subkey, no expiry) for `address`
+        (default NAME@example.test), known to the tests as `name`: its secret key goes into the
+        recipients' side (decrypt_gpg, and decrypt_sqop(name)), nothing into the server's keyring.
+        Several names may share one address (a key and its replacement). Returns the armored public key."""
+        address = address or f"{name}@example.test"
+        uid = f"{address.split('@')[0].capitalize()} Example <{address}>"
+        created = gpg(self.secret_home, "--status-fd", "1", "--yes", "--quick-gen-key", uid, "ed25519", "cert", "never")
+        fpr = re.search(rb"^\[GNUPG:\] KEY_CREATED \w ([0-9A-F]{40})", created, re.M).group(1).decode()
+        gpg(self.secret_home, "--quick-add-key", fpr, "cv25519", "encr", "never")
+        self.fingerprints[name] = fpr
+        path = self.tmp / f"{name}.sec.asc"
+        path.write_bytes(gpg(self.secret_home, "--export-secret-keys", "--armor", fpr))
+        self.key_files[name] = path
+        return gpg(self.secret_home, "--export", "--armor", fpr)
+
+    def write_config(self, main_extra: str = "", keys: str = "") -> None:
+        """keys: the body of a [keys] table (sources, file_template, wkd_root, ...); "" = no table."""
+        keys_table = f"\n[keys]\n{keys}" if keys else ""
         self.config.write_text(f"""\
 [milter]
 socket = "unix:{self.socket_path}"
@@ -156,7 +165,7 @@ home = "{self.home}"
 
 [policy]
 file = "domains.toml"
-""")
+{keys_table}""")
 
     def start(self) -> "MilterDaemon":
         self.process = mta.ManagedProcess([mta.binary("mdcrypt-milter"), "--config", self.config, "--log-stderr"],
