@@ -93,6 +93,7 @@ MessageDecision decide_message(std::span<const RecipientDecision> recipients) {
     }
     if (plain != recipients.end()) {
         m.action = Action::Tempfail;
+        m.mixed = true;
         m.reason = "recipients need different forms (" + encrypt->address + " encrypted, " + plain->address +
                    " plain); deliver them in separate transactions";
         return m;
@@ -102,6 +103,7 @@ MessageDecision decide_message(std::span<const RecipientDecision> recipients) {
         for (const auto& other : recipients)
             if (other.cls == RecipientClass::Encrypt && other.key && r.key && other.key->fingerprint != r.key->fingerprint) {
                 m.action = Action::Tempfail;
+                m.mixed = true;
                 m.reason = r.address + " gets a copy of its own (split = per-recipient), not shared with " +
                            other.address + "; deliver them in separate transactions";
                 return m;

@@ -57,6 +57,7 @@ struct MessageDecision {
     std::vector<std::string> fingerprints;  // for logs: the keys' fingerprints
     std::vector<EncryptionKey> keys;        // what to encrypt to: the same keys, in the same order
     std::string reason;
+    bool mixed = false;  // Tempfail because the recipients need different copies (never one body)
 };
 
 std::string_view to_string(MessageDecision::Action a);

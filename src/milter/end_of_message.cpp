@@ -146,6 +146,10 @@ EomOutcome finish_message(const EomContext& context, const MessageState& message
     const auto body = message.body();
     ProcessResult result = process_message(process, message.fields(), *body, recipients);
     auto out = outcome_for(std::move(result.recipients), std::move(result.decision), false);
+    if (!message.deferrable() && out.decision.mixed)
+        out.log_reason += " (this submission, without {rcpt_mailer}, cannot be split at RCPT time: it waits in the "
+                          "MTA's queue until its recipients' classes agree; route local submissions through the "
+                          "delivery-side placement, or remove it with postsuper -d)";
     if (out.verdict == Verdict::Encrypt) {
         if (!result.encrypted || !result.encrypted->body) {  // cannot happen per processor.hpp; never pass it
             out.verdict = Verdict::Tempfail;

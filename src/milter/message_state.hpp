@@ -41,6 +41,9 @@ public:
         admitted_.push_back(std::move(decision));
     }
     const std::vector<RecipientDecision>& admitted() const { return admitted_; }
+    // A recipient came without {rcpt_mailer}: this submission cannot defer recipients (non-SMTP).
+    void note_not_deferrable() { deferrable_ = false; }
+    bool deferrable() const { return deferrable_; }
     // `value` exactly as libmilter passed it; normalised to the core's raw form.
     void add_header(std::string_view name, std::string_view value, bool leading_space_negotiated);
     // A body chunk as received. Bare LF becomes CRLF (the MTA normally sends CRLF already), so the
@@ -78,6 +81,7 @@ private:
     std::vector<std::string> recipients_;
     std::vector<bool> local_by_mailer_;  // parallel to recipients_
     std::vector<RecipientDecision> admitted_;
+    bool deferrable_ = true;
     std::vector<HeaderField> fields_;
     Spool body_;
     std::string queue_id_;

@@ -13,6 +13,7 @@ RcptOutcome check_recipient(const RcptContext& context, MessageState& message, s
         rcpt_mailer && std::find(mailers.begin(), mailers.end(), *rcpt_mailer) != mailers.end();
     RcptOutcome out;
     out.can_defer = rcpt_mailer.has_value();
+    if (!out.can_defer) message.note_not_deferrable();
     out.decision = classify_envelope_recipient(context.config.policy, envelope_recipient, context.lookup, context.now,
                                                local_by_mailer);
     out.admission = admit_recipient(message.admitted(), out.decision, out.can_defer);

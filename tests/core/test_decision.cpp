@@ -69,6 +69,7 @@ TEST_CASE("decide_message: one body must suit every recipient", "[decision]") {
         CHECK(m.action == Action::Tempfail);
         CHECK_THAT(m.reason, Catch::Contains("a@x") && Catch::Contains("c@y"));
         CHECK(m.fingerprints.empty());
+        CHECK(m.mixed);
     }
     SECTION("required without key rejects, naming the address") {
         const std::vector<RecipientDecision> v{r("a@x", RecipientClass::Encrypt, "FA"), r("boss@x", RecipientClass::Refuse)};
@@ -92,6 +93,7 @@ TEST_CASE("decide_message: one body must suit every recipient", "[decision]") {
         CHECK(m.action == Action::Tempfail);
         CHECK(m.fingerprints.empty());
         CHECK_THAT(m.reason, Catch::Contains("a@x") && Catch::Contains("b@x") && Catch::Contains("per-recipient"));
+        CHECK(m.mixed);
         auto a_tag = r("a+tag@x", RecipientClass::Encrypt, "FA");
         a_tag.split = Split::PerRecipient;
         const std::vector<RecipientDecision> same_key{a, a_tag};

@@ -107,3 +107,25 @@ TEST_CASE("check_recipient: milter.local_mailers makes a recipient local by its 
         CHECK(encryptor.last_fingerprints == std::vector<std::string>{"DDDD"});
     }
 }
+
+TEST_CASE("end of message: a mix that could not be split at RCPT time is tempfailed with the way out logged",
+          "[recipient_step]") {
+    Fixture f;
+    testing::FakeEncryptor encryptor;
+    const BoundaryGenerator boundaries = [] { return std::string("BOUNDARY"); };
+    auto finish = [&](std::optional<std::string_view> mailer) {
+        MessageState message({f.dir.path(), 1024}, 0);
+        for (const char* address : {"alice@example.test", "carol@example.test"})
+            check_recipient(RcptContext{f.config, f.lookup, 1'700'000'000}, message, address, mailer);
+        message.add_header("From", " a@b.test", true);
+        message.append_body("hello\r\n");
+        return finish_message(EomContext{f.config, f.lookup, encryptor, boundaries, 1'700'000'000}, message);
+    };
+    const EomOutcome non_smtp = finish(std::nullopt);
+    CHECK(non_smtp.verdict == EomOutcome::Verdict::Tempfail);
+    REQUIRE(non_smtp.reply);
+    CHECK(non_smtp.reply->rcode == "451");
+    CHECK_THAT(non_smtp.log_reason, Catch::Contains("alice@example.test") && Catch::Contains("carol@example.test") &&
+                                        Catch::Contains("delivery-side placement"));
+    CHECK(encryptor.calls == 0);
+}
