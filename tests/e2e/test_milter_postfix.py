@@ -7,6 +7,7 @@ summary and a final `N passed, N failed` line.
 """
 import os
 import re
+import subprocess
 import sys
 import time
 import unittest
@@ -92,6 +93,29 @@ class PostfixWithMilter(unittest.TestCase):
         check_encrypted(self, self.milter, stored, MESSAGE, readers=["alice"])
         self.assertRegex(self.pf.maillog(), r"postfix/pickup\[\d+\]: \w+: uid=0 from=<bob@sender.test>")
 
+    def test_local_submission_to_mixed_recipients_waits_unsplit_and_is_never_delivered_wrong(self):
+        # non_smtpd_milters must not refuse a simulated RCPT and Postfix sends them no {rcpt_mailer}:
+        # the milter accepts both recipients, then tempfails the whole message, which stays in maildrop.
+        before = {a: len(self.pf.maildir_messages(a)) for a in ("alice@example.test", "carol@example.test")}
+        maildrop = self.pf.queue_dir / "maildrop"
+        waiting_before = set(os.listdir(maildrop))
+        self.pf.submit_local(SENDER, ["alice@example.test", "carol@example.test"], MESSAGE)
+        deadline = time.monotonic() + 30
+        while "cannot be split at RCPT time" not in self.milter.log() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertIn("cannot be split at RCPT time", self.milter.log())
+        self.assertRegex(self.pf.maillog(), r"milter-reject: END-OF-MESSAGE from localhost\[127\.0\.0\.1\]: 4\.7\.0 ")
+        time.sleep(0.5)
+        waiting = set(os.listdir(maildrop)) - waiting_before
+        self.assertEqual(len(waiting), 1, "the message is kept for pickup's next retry")
+        for address, count in before.items():
+            self.assertEqual(len(self.pf.maildir_messages(address)), count, address)
+        # The administrator's way out when the recipients' classes will not agree.
+        (queue_id,) = waiting
+        subprocess.run([f"{mta.POSTFIX_SBIN}/postsuper", "-c", str(self.pf.conf_dir), "-d", queue_id, "maildrop"],
+                       check=True, capture_output=True, timeout=30)
+        self.assertNotIn(queue_id, os.listdir(maildrop))
+
     def test_two_keyed_recipients_share_one_copy_both_can_read(self):
         before_a = len(self.pf.maildir_messages("alice@example.test"))
         before_d = len(self.pf.maildir_messages("dave@example.test"))
@@ -108,15 +132,20 @@ class PostfixWithMilter(unittest.TestCase):
         got = fields(mta.split_message(stored)[0])
         self.assertEqual(got[-len(sent):], sent)  # every sent field, Content-* included, untouched
 
-    def test_keyed_and_keyless_recipients_together_are_tempfailed_not_delivered(self):
+    def test_keyed_and_keyless_recipients_are_split_at_rcpt_time(self):
+        # The keyed recipient fixes the transaction's class; the keyless one is told to come back in a
+        # transaction of its own (RFC 5321 "too many recipients"), so nobody gets the wrong copy.
         before = {a: len(self.pf.maildir_messages(a)) for a in ("alice@example.test", "carol@example.test")}
         res = self.pf.send(SENDER, ["alice@example.test", "carol@example.test"], MESSAGE)
-        self.assertFalse(res.accepted, res.transcript)
-        self.assertEqual(res.code("eom"), 451, res.transcript)
-        self.assertIn("4.7.0", res.final_text)
+        self.assertEqual(res.rcpt_codes, {"alice@example.test": 250, "carol@example.test": 452}, res.transcript)
+        carol = [r for r in res.replies if r.stage == "rcpt" and r.arg == "carol@example.test"][0]
+        self.assertIn("4.5.3", carol.text)
+        self.assertIn("<carol@example.test>: needs a plain copy", carol.text)
+        self.assertTrue(res.accepted, res.transcript)
+        stored = self.newest("alice@example.test", before["alice@example.test"])
+        check_encrypted(self, self.milter, stored, MESSAGE, readers=["alice"], others=["dave"])
         time.sleep(0.5)
-        for address, count in before.items():
-            self.assertEqual(len(self.pf.maildir_messages(address)), count)
+        self.assertEqual(len(self.pf.maildir_messages("carol@example.test")), before["carol@example.test"])
 
     def test_large_message_with_attachment_is_spooled_and_decrypts(self):
         attachment = os.urandom(1_500_000)
