@@ -252,8 +252,14 @@ class Split(unittest.TestCase):
 
     def test_1_temporary_refusal(self):
         type(self).write_policy(secure_extra='refusal = "temporary"\n')
-        res = mta.smtp_send(mta.LOOPBACK, self.pf.port, SENDER, [ALICE, BOSS], message("temporary"))
+        sent = message("temporary")
+        before = self.counts()
+        res = mta.smtp_send(mta.LOOPBACK, self.pf.port, SENDER, [ALICE, BOSS], sent)
         self.assert_rcpt_replies(res, {ALICE: (250, ""), BOSS: (450, REQUIRED_450.format(BOSS))})
+        stored = self.pf.wait_for_maildir(ALICE, before[ALICE] + 1)[-1]
+        check_encrypted(self, self.milter, stored, sent, readers=["alice"], others=["dave"])
+        self.pf.wait_for_log(rf"{res.queue_id}: removed")
+        self.assertEqual(len(self.pf.maildir_messages(BOSS)), before[BOSS])
 
     def test_1_per_recipient_second_key_gets_its_own_transaction(self):
         type(self).write_policy(example_extra='split = "per-recipient"\n')
@@ -264,6 +270,10 @@ class Split(unittest.TestCase):
                                        CAROL: (452, PLAIN_452.format(CAROL))})
         stored = self.pf.wait_for_maildir(ALICE, before[ALICE] + 1)[-1]
         check_encrypted(self, self.milter, stored, sent, readers=["alice"], others=["dave"])
+        self.assertEqual(self.pkesk_keyids(stored), {self.encryption_keyid("alice")})
+        self.pf.wait_for_log(rf"{res.queue_id}: removed")
+        after = self.counts()
+        self.assertEqual({a: after[a] - before[a] for a in after}, {ALICE: 1, DAVE: 0, CAROL: 0, BOSS: 0, REMOTE: 0})
 
     # -- 2. the split at the edge: the sending MTA retries what was deferred -------------------------------
     def test_2_relayed_per_class_one_shared_copy_then_carol(self):
