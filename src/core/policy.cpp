@@ -6,48 +6,41 @@
 
 namespace mdcrypt {
 
-std::string_view to_string(Mode mode) {
-    switch (mode) {
-        case Mode::Off: return "off";
-        case Mode::Opportunistic: return "opportunistic";
-        case Mode::Required: return "required";
-    }
+namespace {
+
+// Each policy enum's names as written in the policy file, in one table per enum.
+template <class E>
+struct Named {
+    E value;
+    std::string_view name;
+};
+
+constexpr Named<Mode> kModes[] = {{Mode::Off, "off"}, {Mode::Opportunistic, "opportunistic"}, {Mode::Required, "required"}};
+constexpr Named<Split> kSplits[] = {{Split::PerClass, "per-class"}, {Split::PerRecipient, "per-recipient"}};
+constexpr Named<Refusal> kRefusals[] = {{Refusal::Permanent, "permanent"}, {Refusal::Temporary, "temporary"}};
+
+template <class E, std::size_t N>
+std::string_view name_of(const Named<E> (&table)[N], E value) {
+    for (const auto& entry : table)
+        if (entry.value == value) return entry.name;
     return "?";
 }
 
-std::optional<Mode> parse_mode(std::string_view text) {
-    for (Mode mode : {Mode::Off, Mode::Opportunistic, Mode::Required})
-        if (text == to_string(mode)) return mode;
+template <class E, std::size_t N>
+std::optional<E> value_of(const Named<E> (&table)[N], std::string_view name) {
+    for (const auto& entry : table)
+        if (entry.name == name) return entry.value;
     return std::nullopt;
 }
 
-std::string_view to_string(Split split) {
-    switch (split) {
-        case Split::PerClass: return "per-class";
-        case Split::PerRecipient: return "per-recipient";
-    }
-    return "?";
-}
+}  // namespace
 
-std::optional<Split> parse_split(std::string_view text) {
-    for (Split split : {Split::PerClass, Split::PerRecipient})
-        if (text == to_string(split)) return split;
-    return std::nullopt;
-}
-
-std::string_view to_string(Refusal refusal) {
-    switch (refusal) {
-        case Refusal::Permanent: return "permanent";
-        case Refusal::Temporary: return "temporary";
-    }
-    return "?";
-}
-
-std::optional<Refusal> parse_refusal(std::string_view text) {
-    for (Refusal refusal : {Refusal::Permanent, Refusal::Temporary})
-        if (text == to_string(refusal)) return refusal;
-    return std::nullopt;
-}
+std::string_view to_string(Mode mode) { return name_of(kModes, mode); }
+std::optional<Mode> parse_mode(std::string_view text) { return value_of(kModes, text); }
+std::string_view to_string(Split split) { return name_of(kSplits, split); }
+std::optional<Split> parse_split(std::string_view text) { return value_of(kSplits, text); }
+std::string_view to_string(Refusal refusal) { return name_of(kRefusals, refusal); }
+std::optional<Refusal> parse_refusal(std::string_view text) { return value_of(kRefusals, text); }
 
 // Wildcard entries live in `domains` under their written key ("*.example.org"): an exact entry wins,
 // then the wildcard with the longest parent, so "*.lists.example.org" beats "*.example.org".
