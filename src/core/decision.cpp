@@ -119,4 +119,10 @@ MessageDecision decide_message(std::span<const RecipientDecision> recipients) {
     return m;
 }
 
+bool passes_when_already_encrypted(const MessageDecision& decision, std::span<const RecipientDecision> recipients) {
+    if (recipients.empty() || decision.action == MessageDecision::Action::Pass) return false;
+    return std::none_of(recipients.begin(), recipients.end(),
+                        [](const RecipientDecision& r) { return r.cls == RecipientClass::Defer; });
+}
+
 }  // namespace mdcrypt

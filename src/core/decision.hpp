@@ -75,4 +75,10 @@ std::string_view to_string(MessageDecision::Action a);
 // for front ends that cannot defer a recipient.
 MessageDecision decide_message(std::span<const RecipientDecision> recipients);
 
+// An already encrypted message holds no plaintext, so it is delivered as it is to every recipient:
+// the ones we would encrypt for, plain ones, and those without a key where encryption is required
+// (the mailbox still gets only ciphertext). Not when a key lookup failed: that stays a temporary
+// failure, whatever the message. A message passed anyway needs no inspection.
+bool passes_when_already_encrypted(const MessageDecision& decision, std::span<const RecipientDecision> recipients);
+
 }  // namespace mdcrypt

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/protection_detect.hpp"
+
 namespace mdcrypt::milter {
 
 namespace {
@@ -137,6 +139,17 @@ EomOutcome finish_message(const EomContext& context, const MessageState& message
 
     if (message.too_large()) {
         auto decision = decide_message(recipients);
+        // Too large to encrypt is not too large to pass: already encrypted mail goes through as it is.
+        if (const auto prefix = message.body_prefix(); prefix && passes_when_already_encrypted(decision, recipients)) {
+            const Protection protection =
+                detect_protection(message.fields(), *prefix, prefix->size() <= kMaxInspectedBodyBytes);
+            if (protection.is_protected()) {
+                decision.action = Action::Pass;
+                decision.fingerprints.clear();
+                decision.keys.clear();
+                decision.reason = "already encrypted: " + std::string(to_string(protection.kind));
+            }
+        }
         return outcome_for(std::move(recipients), std::move(decision), true);
     }
 

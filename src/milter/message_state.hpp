@@ -4,7 +4,9 @@
 // Limits, enforced here as the bytes arrive:
 //   max_message_size  (config; 0 = none) header plus body bytes. Beyond it the body is no longer kept
 //                     and the message is "too large": end of message then passes it untouched if no
-//                     recipient needs encryption, and tempfails it otherwise (end_of_message.hpp).
+//                     recipient needs encryption or it is already encrypted, and tempfails it
+//                     otherwise (end_of_message.hpp). Only the body's first kMaxInspectedBodyBytes + 1
+//                     bytes stay in memory for that check.
 //   kMaxHeaderBlockBytes (core/header.hpp) header bytes; beyond it the message is "too large" too,
 //                     since a header we cannot hold is a header we cannot rewrite.
 #pragma once
@@ -12,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,6 +22,7 @@
 #include "core/bytes.hpp"
 #include "core/decision.hpp"
 #include "core/header.hpp"
+#include "core/protection_detect.hpp"
 #include "core/spool.hpp"
 
 namespace mdcrypt::milter {
@@ -67,6 +71,12 @@ public:
     std::uint64_t body_bytes_received() const { return body_bytes_; }
     bool body_on_disk() const { return body_.on_disk(); }
 
+    // A too-large message with its whole header: the body's first bytes (CRLF, at most
+    // kMaxInspectedBodyBytes + 1), to tell whether it is already encrypted. nullopt otherwise.
+    std::optional<std::string_view> body_prefix() const;
+    // Nothing more of the body is needed (the body callback may skip the rest).
+    bool needs_no_more_body() const { return too_large_ && prefix_full(); }
+
     // Reads the kept body (CRLF). Only meaningful when !too_large(); the state must outlive it.
     std::unique_ptr<ByteSource> body() const { return body_.reader(); }
 
@@ -74,6 +84,9 @@ public:
 
 private:
     void check_limits();
+    void keep(std::string_view crlf_bytes);
+    std::size_t prefix_room() const;
+    bool prefix_full() const { return !inspect_prefix_ || prefix_room() == 0; }
 
     SpoolSettings spool_settings_;
     std::uint64_t max_message_size_;
@@ -88,6 +101,8 @@ private:
     std::uint64_t header_bytes_ = 0;
     std::uint64_t body_bytes_ = 0;
     bool too_large_ = false;
+    bool inspect_prefix_ = false;  // too large by size, header whole: body_prefix_ is being kept
+    std::string body_prefix_;
     bool last_was_cr_ = false;
     std::string failure_;
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

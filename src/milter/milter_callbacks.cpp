@@ -294,8 +294,8 @@ sfsistat on_body(SMFICTX* ctx, unsigned char* bytes, size_t length) {
         auto& state = connection(ctx);
         auto& message = state.message();
         message.append_body(std::string_view(reinterpret_cast<const char*>(bytes), length));
-        // Too large to encrypt: the rest of the body is not needed to decide.
-        return message.too_large() && state.can_skip ? SMFIS_SKIP : SMFIS_CONTINUE;
+        // Too large to encrypt, and its start kept for detection: the rest is not needed to decide.
+        return message.needs_no_more_body() && state.can_skip ? SMFIS_SKIP : SMFIS_CONTINUE;
     });
 }
 

@@ -1,6 +1,10 @@
 #include <catch2/catch.hpp>
 
+#include <fstream>
+#include <iterator>
+
 #include "core/bytes.hpp"
+#include "core/header.hpp"
 #include "fakes.hpp"
 #include "milter/end_of_message.hpp"
 
@@ -182,6 +186,34 @@ TEST_CASE("a message over max_message_size is never encrypted half: tempfail for
     auto plain = f.message({"<carol@example.test>"}, 50);
     plain.append_body(std::string(100, 'x'));
     CHECK(finish_message(f.context(), plain).verdict == Verdict::Accept);
+}
+
+TEST_CASE("a message over max_message_size that is already encrypted is passed, even for a required recipient") {
+    Fixture f;
+    std::ifstream in(std::string(MDCRYPT_TEST_DATA) + "/protected/encrypted/pgp-mime-pkesk.eml", std::ios::binary);
+    const std::string eml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const ParsedHeader parsed = parse_header_block(eml);
+    REQUIRE_FALSE(parsed.fields.empty());
+    auto feed = [&](const std::vector<std::string>& recipients) {
+        MessageState m({f.dir.path(), 1024}, 200);  // far below the message's size
+        for (const auto& r : recipients) m.add_recipient(r);
+        for (const auto& field : parsed.fields) m.add_header(field.name, field.raw_value, true);
+        const std::string body = eml.substr(parsed.body_offset);
+        for (std::size_t at = 0; at < body.size(); at += 100) m.append_body(std::string_view(body).substr(at, 100));
+        REQUIRE(m.too_large());
+        return m;
+    };
+    for (const char* rcpt : {"<alice@example.test>", "<nokey@secure.test>"}) {
+        CAPTURE(rcpt);
+        const auto o = finish_message(f.context(), feed({rcpt}));
+        CHECK(o.verdict == Verdict::Accept);
+        CHECK(o.log_reason == "already encrypted: PGP/MIME");
+        CHECK(o.decision.fingerprints.empty());
+        CHECK(o.decision.keys.empty());
+        CHECK(f.encryptor.calls == 0);
+    }
+    // A failed key lookup still defers it.
+    CHECK(finish_message(f.context(), feed({"<broken@example.test>"})).verdict == Verdict::Tempfail);
 }
 
 TEST_CASE("a transaction without recipients is tempfailed") {

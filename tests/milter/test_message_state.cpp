@@ -82,6 +82,49 @@ TEST_CASE("max_message_size counts header and body bytes; beyond it the body is 
     CHECK(body_of(m).empty());
 }
 
+TEST_CASE("a message too large by size keeps the start of its body (CRLF) to tell whether it is encrypted") {
+    testing::TempDir dir;
+    MessageState m({dir.path(), 64}, 100);
+    m.add_header("Subject", " x", true);
+    m.append_body("first line\nsecond");  // spooled while it fits, bare LF made CRLF
+    CHECK_FALSE(m.body_prefix());          // not too large yet: the whole body is kept
+    m.append_body(std::string(100, 'y') + "\n");
+    REQUIRE(m.too_large());
+    REQUIRE(m.body_prefix());
+    CHECK(*m.body_prefix() == "first line\r\nsecond" + std::string(100, 'y') + "\r\n");
+    CHECK_FALSE(m.needs_no_more_body());
+    // Bounded: never more than kMaxInspectedBodyBytes + 1 bytes, then nothing more is needed.
+    const std::string mib(kMaxInspectedBodyBytes, 'z');
+    m.append_body(mib);
+    m.append_body(mib);
+    CHECK(m.body_prefix()->size() == kMaxInspectedBodyBytes + 1);
+    CHECK(m.needs_no_more_body());
+    CHECK(m.bytes_received() == 12 + 17 + 101 + 2 * kMaxInspectedBodyBytes);
+}
+
+TEST_CASE("a header that crosses max_message_size is still kept whole, up to the core's header limit") {
+    testing::TempDir dir;
+    MessageState m({dir.path(), 1024}, 20);
+    m.add_header("Subject", " a long subject line", true);
+    m.add_header("Content-Type", " multipart/encrypted", true);
+    REQUIRE(m.too_large());
+    CHECK(m.fields().size() == 2);
+    REQUIRE(m.body_prefix());
+    m.add_header("X-Big", " " + std::string(kMaxHeaderBlockBytes, 'h'), true);
+    CHECK_FALSE(m.body_prefix());
+    CHECK(m.fields().empty());
+}
+
+TEST_CASE("a message whose header was too large keeps no body start: its header cannot be judged") {
+    testing::TempDir dir;
+    MessageState m({dir.path(), 1024}, 0);
+    m.add_header("X-Big", " " + std::string(kMaxHeaderBlockBytes, 'h'), true);
+    m.append_body("-----BEGIN PGP MESSAGE-----\r\n");
+    REQUIRE(m.too_large());
+    CHECK_FALSE(m.body_prefix());
+    CHECK(m.needs_no_more_body());
+}
+
 TEST_CASE("a header block larger than the core's limit makes the message too large") {
     testing::TempDir dir;
     MessageState m({dir.path(), 1024}, 0);
