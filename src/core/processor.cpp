@@ -110,7 +110,9 @@ ProcessResult process_message(const ProcessContext& context, const std::vector<H
         result.protection = inspect(fields, body_crlf);
         if (result.protection->is_protected()) {
             result.decision.action = MessageDecision::Action::Pass;
+            // Nothing is encrypted: no key may reach whatever comes after (the log, an encryptor).
             result.decision.fingerprints.clear();
+            result.decision.keys.clear();
             result.decision.reason = "already encrypted: " + std::string(to_string(result.protection->kind));
             return result;
         }

@@ -105,6 +105,9 @@ TEST_CASE("an already encrypted message is delivered unchanged and the log says 
     CHECK(r.decision.reason == "already encrypted: PGP/MIME");
     CHECK_FALSE(r.encrypted.has_value());
     CHECK(f.encryptor.calls == 0);
+    // The recipient had a key, but a passed message names none: nothing after this may encrypt to it.
+    CHECK(r.decision.fingerprints.empty());
+    CHECK(r.decision.keys.empty());
     REQUIRE(r.protection.has_value());
     CHECK(r.protection->kind == ProtectionKind::PgpMime);
 }
