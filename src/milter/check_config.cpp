@@ -6,6 +6,32 @@
 
 namespace mdcrypt::milter {
 
+namespace {
+
+// "required, split per-class, refusal permanent (550 5.7.1)"
+std::string describe_policy(const DomainPolicy& policy) {
+    return std::string(to_string(policy.mode)) + ", split " + std::string(to_string(policy.split)) + ", refusal " +
+           std::string(to_string(policy.refusal)) + (policy.refusal == Refusal::Permanent ? " (550 5.7.1)" : " (450 4.7.1)");
+}
+
+// One line per [keys] source, in the order they are asked.
+std::string describe_key_sources(const GnupgSettings& gnupg) {
+    std::string out = "key sources, first usable key wins:\n";
+    std::size_t n = 0;
+    for (const KeySource source : gnupg.keys.sources) {
+        out += "  " + std::to_string(++n) + ". " + std::string(to_string(source)) + " ";
+        switch (source) {
+            case KeySource::Keyring: out += gnupg.home.string(); break;
+            case KeySource::File: out += gnupg.keys.file_template; break;
+            case KeySource::Wkd: out += (gnupg.keys.wkd_root / "<domain>/hu/<hash>").string(); break;
+        }
+        out += "\n";
+    }
+    return out;
+}
+
+}  // namespace
+
 std::string describe_config(const Config& config, std::optional<std::size_t> usable_keys) {
     const auto& m = config.milter;
     std::string out;
@@ -19,10 +45,17 @@ std::string describe_config(const Config& config, std::optional<std::size_t> usa
     out += "gnupg home: " + config.gnupg.home.string() + " (trust model " +
            (config.gnupg.trust_model == TrustModel::ServerKeyring ? "server-keyring" : "gnupg") + ")\n";
     out += "usable keys: " + (usable_keys ? std::to_string(*usable_keys) : std::string("unknown")) + "\n";
-    out += "default mode for listed domains: " + std::string(to_string(config.policy.defaults.mode)) + "\n";
+    out += describe_key_sources(config.gnupg);
+    if (!m.local_mailers.empty()) {
+        out += "local mailers:";
+        for (std::size_t i = 0; i < m.local_mailers.size(); ++i) out += (i ? ", " : " ") + m.local_mailers[i];
+        out += "\n";
+    }
+    out += "default mode for listed domains: " + describe_policy(config.policy.defaults) + "\n";
     out += "local domains: " + std::to_string(config.policy.domains.size()) + "\n";
-    for (const auto& [domain, policy] : config.policy.domains)
-        out += "  " + domain + ": " + std::string(to_string(policy.mode)) + "\n";
+    for (const auto& [domain, policy] : config.policy.domains) out += "  " + domain + ": " + describe_policy(policy) + "\n";
+    out += "recipient entries: " + std::to_string(config.policy.recipients.size()) + "\n";
+    for (const auto& [address, policy] : config.policy.recipients) out += "  " + address + ": " + describe_policy(policy) + "\n";
     return out;
 }
 

@@ -11,8 +11,10 @@
 
 namespace mdcrypt::milter {
 
-// Files, socket, spool, GnuPG home, the local domains with their modes, and how many usable keys
-// the GnuPG home holds (nullopt: not known). Several lines, each ending in '\n'.
+// Files, socket, spool, GnuPG home, how many usable keys the GnuPG home holds (nullopt: not known),
+// the key sources in the order they are asked, the local mailers when set, and the default, each
+// local domain and each recipient entry with its mode, split and refusal. Several lines, each ending
+// in '\n'.
 std::string describe_config(const Config& config, std::optional<std::size_t> usable_keys);
 
 // Advice about the GnuPG home, one line each (empty: nothing to say). Today: gpg.conf should have
