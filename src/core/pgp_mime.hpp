@@ -27,8 +27,9 @@ BoundaryGenerator random_boundary_generator();
 // What the rewrite does besides RFC 3156. A value; the processor builds it from the recipients' policy.
 struct RewriteOptions {
     // RFC 9788 header protection with the hcp_baseline confidentiality policy restricted to Subject:
-    // the protected fields are copied into the encrypted entity, which gets hp="cipher", and the
-    // outer Subject becomes "[...]". Only where the entity we encrypt is the Cryptographic Payload
+    // the protected fields are copied into the encrypted entity, which gets hp="cipher" (and, for
+    // readers of the older scheme such as Thunderbird, protected-headers="v1"), and the outer Subject
+    // becomes "[...]". Only where the entity we encrypt is the Cryptographic Payload
     // (see applies_header_protection).
     bool header_protection = true;
     // Names of header fields deleted from a message that gets encrypted (e.g. DKIM-Signature, whose
@@ -50,8 +51,10 @@ bool applies_header_protection(const std::vector<HeaderField>& fields, const Rew
 // Content-Type first when there is none).
 // With it: first the injected fields (every field that is not Content-*, MIME-Version, HP-Outer or
 // stripped, verbatim and in order), then one "HP-Outer: Name: value" per injected field with the value
-// the outer header shows after the rewrite, then the Content-* fields as above with `; hp="cipher"`
-// appended to each Content-Type value (the RFC 2045 default gets it too).
+// the outer header shows after the rewrite, then the Content-* fields as above with
+// `; hp="cipher"; protected-headers="v1"` appended to each Content-Type value (the RFC 2045 default gets
+// it too; a line that would pass 78 characters is folded before a parameter; a protected-headers
+// parameter the sender already wrote is kept and not added again).
 std::string inner_entity_header(const std::vector<HeaderField>& fields, const RewriteOptions& options);
 
 // Edits that turn the outer header into RFC 3156's: Content-Type becomes multipart/encrypted (kept at

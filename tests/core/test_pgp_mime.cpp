@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/content_type.hpp"
 #include "core/edits.hpp"
 #include "core/header.hpp"
 #include "fake_encryptor.hpp"
@@ -41,6 +42,11 @@ RewriteOptions no_hp() {
 }
 const RewriteOptions kHp{};  // the default: header protection on, nothing stripped
 const RewriteOptions kNoHp = no_hp();
+
+// The RFC 2045 default as header protection writes it: hp="cipher" and protected-headers="v1" would
+// make the line 79 characters, so the second goes on a folded line of its own.
+const std::string kDefaultMarked =
+    "Content-Type: text/plain; charset=us-ascii; hp=\"cipher\";\r\n\tprotected-headers=\"v1\"\r\n";
 
 Rewritten rewrite(const std::string& input, const RewriteOptions& options,
                   BoundaryGenerator boundaries = [] { return std::string("golden.boundary_1"); }) {
@@ -197,7 +203,7 @@ TEST_CASE("a large body goes through a disk spool and comes back whole", "[pgp_m
     const EncryptedMessage m = encrypt_message(parsed.fields, body, keys, encryptor, SpoolSettings{fs::temp_directory_path(), 4096},
                                                random_boundary_generator(), kHp);
     CHECK(encryptor.last_plaintext ==
-          "Subject: big\r\nHP-Outer: Subject: [...]\r\nContent-Type: text/plain; charset=us-ascii; hp=\"cipher\"\r\n\r\n" + body_text);
+          "Subject: big\r\nHP-Outer: Subject: [...]\r\n" + kDefaultMarked + "\r\n" + body_text);
     auto reader = m.body->reader();
     const std::string out = read_all(*reader);
     CHECK(out.size() == m.body->size());
@@ -232,7 +238,8 @@ RewriteOptions stripping(std::vector<std::string> names, bool hp = true) {
 
 }  // namespace
 
-TEST_CASE("header protection: injected fields, HP-Outer records, then the Content-* fields with hp=\"cipher\"",
+TEST_CASE("header protection: injected fields, HP-Outer records, then the Content-* fields with hp=\"cipher\" and "
+          "protected-headers=\"v1\"",
           "[pgp_mime][hp]") {
     const std::string header =
         "Received: from a.example by mx.example.test; Fri, 27 Nov 2026 10:00:00 +0000\r\n"
@@ -254,7 +261,7 @@ TEST_CASE("header protection: injected fields, HP-Outer records, then the Conten
           "HP-Outer: To: alice@example.test,\r\n\tcarol@example.test\r\n"
           "HP-Outer: Subject: [...]\r\n"
           "HP-Outer: Date: Fri, 27 Nov 2026 10:00:00 +0000\r\n"
-          "Content-Type: text/plain; charset=utf-8; hp=\"cipher\"\r\n"
+          "Content-Type: text/plain; charset=utf-8; hp=\"cipher\"; protected-headers=\"v1\"\r\n"
           "Content-Transfer-Encoding: 8bit\r\n"
           "\r\n");
     // Without header protection the entity header is exactly what it always was.
@@ -283,7 +290,7 @@ TEST_CASE("header protection: the outer Subject becomes exactly [...], every oth
     // Inside, the real Subject, byte for byte, and the original Content-* fields and body after the hp marker.
     CHECK(r.plaintext.find("\r\nSubject: =?UTF-8?Q?caf=C3=A9?=\r\n") != std::string::npos);
     CHECK(r.plaintext.find("HP-Outer: Subject: [...]\r\n") != std::string::npos);
-    const std::string tail = "Content-Type: text/plain; charset=\"utf-8\"; hp=\"cipher\"\r\n"
+    const std::string tail = "Content-Type: text/plain; charset=\"utf-8\"; hp=\"cipher\"; protected-headers=\"v1\"\r\n"
                              "Content-Transfer-Encoding: quoted-printable\r\n\r\n" +
                              input.substr(before.body_offset);
     CHECK(r.plaintext.size() > tail.size());
@@ -295,8 +302,8 @@ TEST_CASE("header protection: a message without Subject gets none, inside or out
     const std::string entity = inner(header, kHp);
     CHECK(entity ==
           "From: a@b.example\r\nTo: c@d.example\r\n"
-          "HP-Outer: From: a@b.example\r\nHP-Outer: To: c@d.example\r\n"
-          "Content-Type: text/plain; charset=us-ascii; hp=\"cipher\"\r\n\r\n");
+          "HP-Outer: From: a@b.example\r\nHP-Outer: To: c@d.example\r\n" +
+              kDefaultMarked + "\r\n");
     const auto fields = parse_header_block(header + "\r\n").fields;
     for (const auto& edit : outer_header_edits(fields, "B", kHp)) CHECK_FALSE(iequals(edit.name, "Subject"));
     CHECK(count_fields(outer_after(header, kHp), "Subject") == 0);
@@ -311,38 +318,117 @@ TEST_CASE("header protection: every Subject is obscured, an empty one too, and a
         if (iequals(f.name, "Subject")) CHECK(f.raw_value == " [...]");
     CHECK(inner(header, kHp) ==
           "Subject: first\r\nsubject: second,\r\n folded\r\nSUBJECT:\r\n"
-          "HP-Outer: Subject: [...]\r\nHP-Outer: subject: [...]\r\nHP-Outer: SUBJECT: [...]\r\n"
-          "Content-Type: text/plain; charset=us-ascii; hp=\"cipher\"\r\n\r\n");
+          "HP-Outer: Subject: [...]\r\nHP-Outer: subject: [...]\r\nHP-Outer: SUBJECT: [...]\r\n" +
+              kDefaultMarked + "\r\n");
 }
 
-TEST_CASE("header protection: hp=\"cipher\" is appended to the raw Content-Type, which otherwise stays as it was",
+TEST_CASE("header protection: hp=\"cipher\" and protected-headers=\"v1\" are appended to the raw Content-Type, "
+          "which otherwise stays as it was",
           "[pgp_mime][hp]") {
     SECTION("folded: on the last line") {
         CHECK(inner("Content-Type: multipart/alternative;\r\n boundary=\"b\";\r\n\tcharset=utf-8\r\n", kHp) ==
-              "Content-Type: multipart/alternative;\r\n boundary=\"b\";\r\n\tcharset=utf-8; hp=\"cipher\"\r\n\r\n");
+              "Content-Type: multipart/alternative;\r\n boundary=\"b\";\r\n\tcharset=utf-8; hp=\"cipher\"; "
+              "protected-headers=\"v1\"\r\n\r\n");
     }
     SECTION("a trailing ';' gets no second one") {
-        CHECK(inner("Content-Type: text/plain;", kHp) == "Content-Type: text/plain; hp=\"cipher\"\r\n\r\n");
-        CHECK(inner("Content-Type:text/plain; ", kHp) == "Content-Type:text/plain;  hp=\"cipher\"\r\n\r\n");
+        CHECK(inner("Content-Type: text/plain;", kHp) ==
+              "Content-Type: text/plain; hp=\"cipher\"; protected-headers=\"v1\"\r\n\r\n");
+        CHECK(inner("Content-Type:text/plain; ", kHp) ==
+              "Content-Type:text/plain;  hp=\"cipher\"; protected-headers=\"v1\"\r\n\r\n");
     }
     SECTION("a trailing comment is kept") {
         CHECK(inner("Content-Type: text/plain (plain; text)", kHp) ==
-              "Content-Type: text/plain (plain; text); hp=\"cipher\"\r\n\r\n");
+              "Content-Type: text/plain (plain; text); hp=\"cipher\"; protected-headers=\"v1\"\r\n\r\n");
     }
-    SECTION("a line that would pass 78 characters is folded first") {
-        const std::string fits = "Content-Type: text/plain; name=\"" + std::string(32, 'n') + "\"";
-        REQUIRE(fits.size() + std::string("; hp=\"cipher\"").size() == 78);
-        CHECK(inner(fits, kHp) == fits + "; hp=\"cipher\"\r\n\r\n");
+    SECTION("a line that would pass 78 characters is folded before the parameter that would pass it") {
+        const std::string both_fit = "Content-Type: text/plain; name=\"" + std::string(8, 'n') + "\"";
+        REQUIRE(both_fit.size() + std::string("; hp=\"cipher\"; protected-headers=\"v1\"").size() == 78);
+        CHECK(inner(both_fit, kHp) == both_fit + "; hp=\"cipher\"; protected-headers=\"v1\"\r\n\r\n");
+        // hp="cipher" fits with the ';' that ends it: only protected-headers is folded.
+        const std::string hp_fits = "Content-Type: text/plain; name=\"" + std::string(31, 'n') + "\"";
+        REQUIRE(hp_fits.size() + std::string("; hp=\"cipher\";").size() == 78);
+        CHECK(inner(hp_fits, kHp) == hp_fits + "; hp=\"cipher\";\r\n\tprotected-headers=\"v1\"\r\n\r\n");
+        // One more and that ';' would make the line 79: both go on the folded line.
+        const std::string hp_fits_alone = "Content-Type: text/plain; name=\"" + std::string(32, 'n') + "\"";
+        CHECK(inner(hp_fits_alone, kHp) == hp_fits_alone + ";\r\n\thp=\"cipher\"; protected-headers=\"v1\"\r\n\r\n");
         const std::string too_long = "Content-Type: text/plain; name=\"" + std::string(33, 'n') + "\"";
-        CHECK(inner(too_long, kHp) == too_long + ";\r\n\thp=\"cipher\"\r\n\r\n");
+        CHECK(inner(too_long, kHp) == too_long + ";\r\n\thp=\"cipher\"; protected-headers=\"v1\"\r\n\r\n");
         // On a folded value only the last line counts.
-        const std::string folded = "Content-Type: text/plain;\r\n name=\"" + std::string(50, 'n') + "\"";
-        CHECK(inner(folded, kHp) == folded + "; hp=\"cipher\"\r\n\r\n");
+        const std::string folded = "Content-Type: text/plain;\r\n name=\"" + std::string(20, 'n') + "\"";
+        CHECK(inner(folded, kHp) == folded + "; hp=\"cipher\"; protected-headers=\"v1\"\r\n\r\n");
+        const std::string folded_long = "Content-Type: text/plain;\r\n name=\"" + std::string(50, 'n') + "\"";
+        CHECK(inner(folded_long, kHp) == folded_long + "; hp=\"cipher\";\r\n\tprotected-headers=\"v1\"\r\n\r\n");
     }
-    SECTION("every Content-Type gets it, duplicates too") {
+    SECTION("every Content-Type gets them, duplicates too") {
         CHECK(inner("Content-Type: text/plain\r\ncontent-type: text/html\r\n", kHp) ==
-              "Content-Type: text/plain; hp=\"cipher\"\r\ncontent-type: text/html; hp=\"cipher\"\r\n\r\n");
+              "Content-Type: text/plain; hp=\"cipher\"; protected-headers=\"v1\"\r\n"
+              "content-type: text/html; hp=\"cipher\"; protected-headers=\"v1\"\r\n\r\n");
     }
+    SECTION("a protected-headers parameter the sender wrote is kept as it is and not repeated") {
+        for (const std::string content_type : {
+                 "text/plain; protected-headers=\"v1\"",
+                 "multipart/mixed; boundary=x;\r\n Protected-Headers = v2",
+                 "text/plain; protected-headers*=''v1",
+                 "text/plain;\r\n protected-headers*0=v; protected-headers*1=1",
+             }) {
+            CAPTURE(content_type);
+            const std::string header = "Subject: s\r\nContent-Type: " + content_type + "\r\n";
+            CHECK(applies_header_protection(parse_header_block(header + "\r\n").fields, kHp));
+            CHECK(inner(header, kHp) == "Subject: s\r\nHP-Outer: Subject: [...]\r\nContent-Type: " + content_type +
+                                            "; hp=\"cipher\"\r\n\r\n");
+        }
+        // Names that only begin the same way are other parameters.
+        CHECK(inner("Content-Type: text/plain; protected-headers-x=1", kHp) ==
+              "Content-Type: text/plain; protected-headers-x=1; hp=\"cipher\";\r\n\tprotected-headers=\"v1\"\r\n\r\n");
+    }
+}
+
+TEST_CASE("header protection: the marked Content-Type keeps the sender's bytes, reads back with both markers and "
+          "has no line over 78 characters that was not there before",
+          "[pgp_mime][hp]") {
+    for (const std::string prefix : {"text/plain; charset=utf-8; name=\"", "multipart/mixed;\r\n\tboundary=\""}) {
+        for (std::size_t n = 1; n <= 70; ++n) {
+            const std::string value = " " + prefix + std::string(n, 'x') + "\"";
+            CAPTURE(value);
+            const std::string entity = inner("Content-Type:" + value, kHp);
+            const ParsedHeader parsed = parse_header_block(entity);
+            REQUIRE(parsed.fields.size() == 1);
+            const std::string& marked = parsed.fields[0].raw_value;
+            CHECK(marked.substr(0, value.size()) == value);
+            const ContentType ct = parse_content_type(unfold(marked));
+            CHECK(ct.valid);
+            CHECK(ct.param("hp") == "cipher");
+            CHECK(ct.param("protected-headers") == "v1");
+            CHECK(ct.params.size() == parse_content_type(unfold(value)).params.size() + 2);
+            // Lines we wrote stay within 78. A sender's line of 78 or more is not ours to fold; it only
+            // gets the ';' that ends it before our folded line.
+            std::vector<std::string> sender_lines;
+            const std::string sender = "Content-Type:" + value;
+            for (std::size_t start = 0, end = 0; start <= sender.size(); start = end + 2) {
+                end = std::min(sender.find("\r\n", start), sender.size());
+                sender_lines.push_back(sender.substr(start, end - start));
+            }
+            for (std::size_t start = 0, end = 0; start < entity.size() - 2; start = end + 2) {
+                end = entity.find("\r\n", start);
+                const std::string line = entity.substr(start, end - start);
+                const bool sender_long_line = std::any_of(sender_lines.begin(), sender_lines.end(), [&](const std::string& s) {
+                    return s.size() >= 78 && (line == s || line == s + ";");
+                });
+                if (!sender_long_line) CHECK(line.size() <= 78);
+            }
+        }
+    }
+}
+
+TEST_CASE("header protection: the decrypted entity sent again is not marked a second time", "[pgp_mime][hp]") {
+    // A recipient who forwards or re-sends the decrypted entity as it is brings our markers back in; a
+    // second hp would be ambiguous, so that message is encrypted without header protection.
+    const std::string header = "Subject: lunch\r\nContent-Type: text/plain; charset=utf-8\r\n";
+    const std::string entity = inner(header, kHp);
+    const auto again = parse_header_block(entity + "hello\r\n").fields;
+    CHECK_FALSE(applies_header_protection(again, kHp));
+    const std::string second = inner_entity_header(again, kHp);
+    CHECK(second == "Content-Type: text/plain; charset=utf-8; hp=\"cipher\"; protected-headers=\"v1\"\r\n\r\n");
 }
 
 TEST_CASE("header protection is not applied where the entity is not the Cryptographic Payload or cannot be marked",
@@ -361,6 +447,7 @@ TEST_CASE("header protection is not applied where the entity is not the Cryptogr
              "text/pla\"in\"",                       // not a token
              "text/plain; hp=\"clear\"",             // a second hp would be ambiguous
              "text/plain; HP = cipher",
+             "text/plain; hp*0=\"cip\"; hp*1=\"her\"",  // RFC 2231 continuations are an hp too
          }) {
         CAPTURE(content_type);
         const std::string header = others + "Content-Type: " + content_type + "\r\n";
@@ -382,7 +469,7 @@ TEST_CASE("header protection: an HP-Outer field from the sender is neither copie
           "[pgp_mime][hp]") {
     const std::string header = "HP-Outer: Subject: forged\r\nSubject: real\r\n";
     CHECK(inner(header, kHp) ==
-          "Subject: real\r\nHP-Outer: Subject: [...]\r\nContent-Type: text/plain; charset=us-ascii; hp=\"cipher\"\r\n\r\n");
+          "Subject: real\r\nHP-Outer: Subject: [...]\r\n" + kDefaultMarked + "\r\n");
     const auto outer = outer_after(header, kHp);
     REQUIRE(outer.size() == 4);  // + MIME-Version, Content-Type
     CHECK(outer[0].name == "HP-Outer");
@@ -422,7 +509,7 @@ TEST_CASE("stripped fields are deleted outside, last first, and are not copied i
           "HP-Outer: Authentication-Results: mx.example.test; dkim=pass header.d=example.net\r\n"
           "HP-Outer: From: a@b.example\r\n"
           "HP-Outer: Subject: [...]\r\n"
-          "Content-Type: text/plain; hp=\"cipher\"\r\n\r\n");
+          "Content-Type: text/plain; hp=\"cipher\"; protected-headers=\"v1\"\r\n\r\n");
     // A stripped Subject is deleted, not changed as well (the edits must apply).
     const auto outer = outer_after(header, stripping({"Subject"}));
     CHECK(count_fields(outer, "Subject") == 0);

@@ -1,7 +1,9 @@
 // RFC 9788 header protection end to end: messages go through process_message with the real
 // GpgmeEncryptor under a policy, gpg decrypts the result with the recipient's secret key, and Python's
 // email package (a MIME parser we did not write) reads the decrypted entity. What a client that follows
-// RFC 9788 sees there is the sender's Subject on a Content-Type marked hp="cipher".
+// RFC 9788 sees there is the sender's Subject on a Content-Type marked hp="cipher"; a client of the older
+// protected-headers scheme (Thunderbird: the decrypted entity's Content-Type has protected-headers="v1",
+// then its Subject is shown) finds its marker on the same Content-Type.
 #include <catch2/catch.hpp>
 
 #include <map>
@@ -34,6 +36,7 @@ for name in ("Subject", "From", "To", "Cc", "Date", "Message-ID"):
     out(name, msg[name])
 out("content-type", msg.get_content_type())
 out("hp", msg.get_param("hp"))
+out("protected-headers", msg.get_param("protected-headers"))
 for value in msg.get_all("HP-Outer") or []:
     out("HP-Outer", value)
 out("defects", len(msg.defects))
@@ -163,7 +166,8 @@ const std::string kFoldedSubjectMultipart =
 
 }  // namespace
 
-TEST_CASE("header protection with real gpg: the decrypted entity shows the sender's Subject and hp=\"cipher\"",
+TEST_CASE("header protection with real gpg: the decrypted entity shows the sender's Subject, hp=\"cipher\" and "
+          "protected-headers=\"v1\"",
           "[hp]") {
     Pipeline pipeline(true);
     const auto delivered = pipeline.deliver(kFoldedSubjectMultipart);
@@ -178,7 +182,8 @@ TEST_CASE("header protection with real gpg: the decrypted entity shows the sende
     CHECK(one(inside, "Message-ID") == "<hp-e2e-1@example.net>");
     CHECK(one(inside, "content-type") == "multipart/mixed");
     CHECK(one(inside, "hp") == "cipher");
-    // The appended parameter left the original ones readable: the parts are still found.
+    CHECK(one(inside, "protected-headers") == "v1");
+    // The appended parameters left the original ones readable: the parts are still found.
     CHECK(one(inside, "boundary") == "------------mix42");
     CHECK(all(inside, "part") == std::vector<std::string>{"text/plain", "application/pdf"});
     CHECK(one(inside, "defects") == "0");
@@ -197,8 +202,8 @@ TEST_CASE("header protection with real gpg: the decrypted entity shows the sende
                                 " =?utf-8?q?_den_Haushalt?=\r\n") != std::string::npos);
     const std::string original_body = kFoldedSubjectMultipart.substr(parse_header_block(kFoldedSubjectMultipart).body_offset);
     CHECK(delivered.entity.substr(delivered.entity.size() - original_body.size()) == original_body);
-    CHECK(delivered.entity.find("Content-Type: multipart/mixed;\r\n\tboundary=\"------------mix42\"; hp=\"cipher\"\r\n\r\n") !=
-          std::string::npos);
+    CHECK(delivered.entity.find("Content-Type: multipart/mixed;\r\n\tboundary=\"------------mix42\"; hp=\"cipher\"; "
+                                "protected-headers=\"v1\"\r\n\r\n") != std::string::npos);
 }
 
 TEST_CASE("header protection with real gpg: a message without Subject gets none, inside or outside", "[hp]") {
@@ -212,6 +217,9 @@ TEST_CASE("header protection with real gpg: a message without Subject gets none,
     CHECK(one(inside, "Subject") == "<none>");
     CHECK(one(inside, "content-type") == "text/plain");
     CHECK(one(inside, "hp") == "cipher");
+    // The RFC 2045 default with both markers is folded before protected-headers; still one parameter.
+    CHECK(one(inside, "protected-headers") == "v1");
+    CHECK(one(inside, "defects") == "0");
     CHECK(one(inside, "body") == "No subject.\\n");
     for (const auto& record : all(inside, "HP-Outer")) CHECK_FALSE(Catch::startsWith(record, "Subject"));
     CHECK(all(inside, "HP-Outer").size() == 3);
@@ -232,6 +240,7 @@ TEST_CASE("header protection off in the policy: the Subject stays outside and th
     const Reading inside = read_with_python(delivered.entity);
     CHECK(one(inside, "Subject") == "<none>");
     CHECK(one(inside, "hp") == "<none>");
+    CHECK(one(inside, "protected-headers") == "<none>");
     CHECK(all(inside, "HP-Outer").empty());
     CHECK(one(inside, "content-type") == "multipart/mixed");
 }
