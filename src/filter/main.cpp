@@ -45,7 +45,10 @@ struct Options {
     std::vector<std::string> explain_addresses;
 };
 
-// A private directory for spooled bodies, removed on exit.
+// A private directory (mkdtemp, 0700) for spooled bodies and the private copies of keys from key
+// files, removed on exit. It is made under $TMPDIR (else /tmp) because the filter has no spool or
+// temp setting of its own: [milter] spool_directory is the daemon's, private to the daemon's user,
+// while the filter runs as whoever delivers (Dovecot, procmail, a pipe transport's user).
 class PrivateTempDir {
 public:
     PrivateTempDir() {
@@ -127,7 +130,9 @@ int main(int argc, char** argv) {
         const SpoolSettings spool{spool_dir.path(), config->milter.body_memory_limit};
         const GnupgSettings& gnupg = config->gnupg;
         const KeySources keys(gnupg);  // [keys] sources, in their configured order
-        // Private copies of keys from key files go into the same private directory as spooled bodies.
+        // Private copies of keys from key files go into a fresh 0700 directory inside the same private
+        // directory as spooled bodies; the encryptor removes it after each encryption, and spool_dir
+        // goes with whatever is left when this block ends, by return or by exception.
         GpgmeEncryptor encryptor(gnupg.home, gnupg.trust_model, gnupg.gpg_program, spool_dir.path());
         const KeyLookupFn lookup = [&](std::string_view address, std::int64_t now) { return keys.lookup(address, now); };
         const BoundaryGenerator boundaries = random_boundary_generator();

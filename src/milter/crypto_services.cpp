@@ -1,22 +1,29 @@
 #include "milter/crypto_services.hpp"
 
 #include <ctime>
+#include <stdexcept>
 
 #include "crypto/gpgme_encryptor.hpp"
 #include "crypto/key_sources.hpp"
 
 namespace mdcrypt::milter {
 
-std::shared_ptr<const CryptoServices> make_gpgme_crypto(const GnupgSettings& gnupg) {
+std::shared_ptr<const CryptoServices> make_gpgme_crypto(const GnupgSettings& gnupg, const std::filesystem::path& key_file_dir) {
+    // GpgmeEncryptor would fall back to $TMPDIR: the daemon always says where key copies go.
+    if (key_file_dir.empty()) throw std::invalid_argument("no directory for the private copies of key files");
     // The [keys] sources in their configured order (keyring, key files, WKD tree).
     auto sources = std::make_shared<KeySources>(gnupg);
     auto services = std::make_shared<CryptoServices>();
-    services->encryptor = std::make_shared<GpgmeEncryptor>(gnupg.home, gnupg.trust_model, gnupg.gpg_program);
+    services->encryptor = std::make_shared<GpgmeEncryptor>(gnupg.home, gnupg.trust_model, gnupg.gpg_program, key_file_dir);
     services->lookup = key_lookup_fn(sources);
     services->usable_key_count = [sources] {
         return sources->keyring().usable_key_count(static_cast<std::int64_t>(std::time(nullptr)));
     };
     return services;
+}
+
+CryptoFactory gpgme_crypto_factory(std::filesystem::path key_file_dir) {
+    return [key_file_dir = std::move(key_file_dir)](const GnupgSettings& gnupg) { return make_gpgme_crypto(gnupg, key_file_dir); };
 }
 
 }  // namespace mdcrypt::milter

@@ -48,7 +48,10 @@ int main(int argc, char** argv) {
     }
     set_log_verbose(config->milter.log_verbose);
 
-    if (options.check_config) return static_cast<int>(check_config(*config, make_gpgme_crypto));
+    // Private copies of keys from key files go under the spool directory, which run_daemon makes
+    // private to the daemon's user before the first message (never under $TMPDIR).
+    const CryptoFactory crypto = gpgme_crypto_factory(config->milter.spool_directory);
+    if (options.check_config) return static_cast<int>(check_config(*config, crypto));
     if (!options.explain_addresses.empty()) {
         try {
             const ExplainReport report =
@@ -60,5 +63,5 @@ int main(int argc, char** argv) {
             return static_cast<int>(DaemonExit::Failure);
         }
     }
-    return static_cast<int>(run_daemon(std::move(config), make_gpgme_crypto));
+    return static_cast<int>(run_daemon(std::move(config), crypto));
 }

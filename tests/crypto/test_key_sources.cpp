@@ -5,7 +5,12 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
+#include <optional>
+#include <span>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -16,6 +21,7 @@
 #include "crypto/explain.hpp"
 #include "crypto/gpgme_encryptor.hpp"
 #include "gpg_process_counter.hpp"
+#include "milter/crypto_services.hpp"
 #include "server_home.hpp"
 
 using namespace mdcrypt;
@@ -84,7 +90,99 @@ std::string decrypt(const GnupgHome& home, const std::string& message) {
     return r.out;
 }
 
+// Sets $TMPDIR for its lifetime, then restores what was there.
+class ScopedTmpdir {
+public:
+    explicit ScopedTmpdir(const fs::path& dir) {
+        if (const char* old = std::getenv("TMPDIR")) old_ = old;
+        ::setenv("TMPDIR", dir.c_str(), 1);
+    }
+    ~ScopedTmpdir() {
+        if (old_) ::setenv("TMPDIR", old_->c_str(), 1);
+        else ::unsetenv("TMPDIR");
+    }
+    ScopedTmpdir(const ScopedTmpdir&) = delete;
+    ScopedTmpdir& operator=(const ScopedTmpdir&) = delete;
+
+private:
+    std::optional<std::string> old_;
+};
+
+// What a directory held, one "NAME MODE" per entry (with its entries below it), sorted.
+std::vector<std::string> listing(const fs::path& dir) {
+    std::vector<std::string> out;
+    for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+        const auto mode = static_cast<unsigned>(entry.symlink_status().permissions() & fs::perms::mask);
+        std::string octal = "0000";
+        for (int i = 3; i >= 0; --i) octal[static_cast<std::size_t>(3 - i)] = static_cast<char>('0' + ((mode >> (3 * i)) & 7));
+        out.push_back(fs::relative(entry.path(), dir).string() + " " + octal);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+// The plaintext, read by gpg while it runs: by then the key copies are written. Records what
+// `spool` and `tmp` hold at that moment; throws instead of giving the rest when `fail` is set.
+class WatchingSource final : public ByteSource {
+public:
+    WatchingSource(std::string_view text, fs::path spool, fs::path tmp, bool fail)
+        : text_(text), spool_(std::move(spool)), tmp_(std::move(tmp)), fail_(fail) {}
+    std::size_t read(std::span<char> out) override {
+        if (!watched_) {
+            watched_ = true;
+            in_spool = listing(spool_);
+            in_tmp = listing(tmp_);
+            if (fail_) throw std::runtime_error("spool read error");
+        }
+        return text_.read(out);
+    }
+    std::vector<std::string> in_spool, in_tmp;
+
+private:
+    StringSource text_;
+    fs::path spool_, tmp_;
+    bool fail_;
+    bool watched_ = false;
+};
+
 }  // namespace
+
+TEST_CASE("the milter copies file keys for gpg into its spool directory, not $TMPDIR, and leaves nothing there") {
+    Server server({KeySource::Keyring, KeySource::File});
+    replace_file(server.user_file("carol"), armored("carol"));
+    RecipientHome readers;
+    TempDir spool("mdcrypt-spool-");  // the configured [milter] spool_directory
+    TempDir tmp("mdcrypt-tmpdir-");   // $TMPDIR while the milter runs
+    const bool fail = GENERATE(false, true);
+    std::optional<WatchingSource> body;
+    std::string message;
+    {
+        const ScopedTmpdir tmpdir(tmp.path());
+        const auto crypto = milter::make_gpgme_crypto(server.settings, spool.path());
+        const KeyLookup carol = crypto->lookup("carol@example.test", now_seconds());
+        REQUIRE(carol.status == Status::Found);
+        REQUIRE(carol.key->key_block);  // from carol's file, not the keyring: gpg gets a copy
+        body.emplace("for carol\r\n", spool.path(), tmp.path(), fail);
+        const std::vector<EncryptionKey> keys{carol.key->encryption_key()};
+        StringSink sink(message);
+        if (fail) CHECK_THROWS_WITH(crypto->encryptor->encrypt_to(*body, keys, sink), "spool read error");
+        else crypto->encryptor->encrypt_to(*body, keys, sink);
+    }
+    // While gpg ran: one private directory holding one private copy, under the spool directory only.
+    CHECK(body->in_tmp == std::vector<std::string>{});
+    REQUIRE(body->in_spool.size() == 2);
+    CHECK_THAT(body->in_spool[0], Catch::StartsWith("mdcrypt-keys.") && Catch::EndsWith(" 0700"));
+    CHECK_THAT(body->in_spool[1], Catch::StartsWith("mdcrypt-keys.") && Catch::EndsWith("/key0.gpg 0600"));
+    // Afterwards, also when the encryption failed: nothing left in either.
+    CHECK(listing(spool.path()).empty());
+    CHECK(listing(tmp.path()).empty());
+    if (!fail) CHECK(decrypt(readers, message) == "for carol\r\n");
+}
+
+TEST_CASE("the milter's crypto services need a directory for key copies") {
+    Server server({KeySource::Keyring, KeySource::File});
+    CHECK_THROWS_AS(milter::make_gpgme_crypto(server.settings, fs::path()), std::invalid_argument);
+}
 
 TEST_CASE("a per-user key file gives a key that is not in the keyring, and the recipient decrypts") {
     Server server({KeySource::Keyring, KeySource::File});
