@@ -52,16 +52,6 @@ private:
     std::string error_;
 };
 
-// An already encrypted message holds no plaintext, so it is delivered as it is to every recipient: the
-// ones we would encrypt for, plain ones, and those without a key where encryption is required (the
-// mailbox still gets only ciphertext). Not when a key lookup failed: that stays a temporary failure,
-// whatever the message. A message passed anyway needs no inspection.
-bool passes_if_already_encrypted(const MessageDecision& decision, std::span<const RecipientDecision> recipients) {
-    if (recipients.empty() || decision.action == MessageDecision::Action::Pass) return false;
-    return std::none_of(recipients.begin(), recipients.end(),
-                        [](const RecipientDecision& r) { return r.cls == RecipientClass::Defer; });
-}
-
 // Never throws: whatever goes wrong, the answer is "not protected", i.e. encrypt.
 Protection inspect(const std::vector<HeaderField>& fields, PeekedBody& body) {
     try {
@@ -106,7 +96,7 @@ ProcessResult process_message(const ProcessContext& context, const std::vector<H
     result.recipients.assign(recipients.begin(), recipients.end());
     result.decision = decide_message(recipients);
     PeekedBody body_crlf(body);
-    if (passes_if_already_encrypted(result.decision, recipients)) {
+    if (passes_when_already_encrypted(result.decision, recipients)) {
         result.protection = inspect(fields, body_crlf);
         if (result.protection->is_protected()) {
             result.decision.action = MessageDecision::Action::Pass;

@@ -109,3 +109,21 @@ TEST_CASE("decide_message: one body must suit every recipient", "[decision]") {
         CHECK(decide_message({}).action == Action::Tempfail);
     }
 }
+
+TEST_CASE("passes_when_already_encrypted: ciphertext suits every recipient but one whose lookup failed", "[decision]") {
+    auto r = [](const char* address, RecipientClass cls) {
+        RecipientDecision d;
+        d.address = address;
+        d.cls = cls;
+        return d;
+    };
+    for (const auto cls : {RecipientClass::Encrypt, RecipientClass::Refuse}) {
+        const std::vector<RecipientDecision> v{r("a@x", cls), r("c@y", RecipientClass::Plain)};
+        CHECK(passes_when_already_encrypted(decide_message(v), v));
+    }
+    const std::vector<RecipientDecision> deferred{r("a@x", RecipientClass::Encrypt), r("b@x", RecipientClass::Defer)};
+    CHECK_FALSE(passes_when_already_encrypted(decide_message(deferred), deferred));
+    const std::vector<RecipientDecision> plain{r("c@y", RecipientClass::Plain)};
+    CHECK_FALSE(passes_when_already_encrypted(decide_message(plain), plain));  // passed anyway: no inspection
+    CHECK_FALSE(passes_when_already_encrypted(decide_message({}), {}));
+}
