@@ -1,7 +1,7 @@
-"""Shared fixture of the daemon's end-to-end tests (test_milter_postfix.py, test_milter_sendmail.py):
-the real mdcrypt-milter on a socket the MTA can reach, a throwaway server GnuPG home with the
-recipients' public keys, their secret keys kept apart for decryption, and the checks every delivered
-message must pass.  Not a test module itself (no TestCase here).
+"""Shared fixture of the daemon's end-to-end tests (test_milter_*.py): the real mdcrypt-milter on a
+socket the MTA can reach, a throwaway server GnuPG home with the recipients' public keys, their secret
+keys kept apart for decryption, the set-up and tear-down of a class's milter and MTAs (MilterFixture),
+and the checks every delivered message must pass.  Not a test module itself (no TestCase here).
 
 Standard library only; every subprocess gets an argument list.
 """
@@ -198,6 +198,79 @@ file = "domains.toml"
     def decrypt_sqop(self, name: str, armored: bytes) -> subprocess.CompletedProcess:
         return subprocess.run([SQOP, "decrypt", str(self.key_files[name])], input=armored, capture_output=True,
                               check=False, timeout=120)
+
+
+class MilterFixture:
+    """One TempDir, one MilterDaemon and the MTA(s) in front of it, shared by the tests of a class.
+
+    Mix in before unittest.TestCase and write `start_fixture`: it gets `cls.tmp` (a fresh TempDir),
+    must set `cls.milter` to a MilterDaemon, start what the tests need, and returns the other
+    services (PostfixInstance, SendmailInstance, SmtpSink, ...) in the order tearDownClass stops them,
+    all before the milter.  If it raises, the TempDir is cleaned up (which kills whatever it started).
+
+    tearDownClass fails the class when the milter exits non-zero (with the tail of its log) or leaves
+    files in its spool directory (a message body or a private key copy that was never removed).
+    """
+
+    @classmethod
+    def start_fixture(cls) -> list:
+        raise NotImplementedError(f"{cls.__name__} must define start_fixture()")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = mta.TempDir()
+        try:
+            cls.fixture_services = list(cls.start_fixture())
+        except BaseException:
+            cls.tmp.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            for service in cls.fixture_services:
+                service.stop()
+            status = cls.milter.stop()
+            if status != 0:
+                raise AssertionError(f"mdcrypt-milter exited with {status}:\n{cls.milter.log()[-3000:]}")
+            leftovers = os.listdir(cls.tmp / "spool")
+            if leftovers:
+                raise AssertionError(f"files left in the spool directory: {leftovers}")
+        finally:
+            cls.tmp.cleanup()
+
+
+def body_of(message: bytes) -> bytes:
+    """The body of a stored or sent message with CRLF line ends."""
+    return crlf(mta.split_message(message)[1])
+
+
+def check_unchanged(tc: unittest.TestCase, stored: bytes, sent: bytes, what: str = "the copy") -> None:
+    """A plain copy: the body as sent, and every sent header field (Content-* included) untouched and in
+    order at the end of the stored header (the MTA only adds its own fields on top)."""
+    tc.assertEqual(body_of(stored), body_of(sent), f"{what}: body changed")
+    sent_fields = fields(mta.split_message(sent)[0])
+    got = fields(mta.split_message(stored)[0])
+    tc.assertEqual(got[-len(sent_fields):], sent_fields, f"{what}: header fields changed")
+
+
+def check_split_at_rcpt_time(tc: unittest.TestCase, server, milter: MilterDaemon) -> None:
+    """alice (keyed) and carol (keyless) in one SMTP transaction to `server` (a PostfixInstance or a
+    SendmailInstance in front of `milter`): the keyed recipient fixes the transaction's class, the keyless
+    one is told to come back in a transaction of its own (452 4.5.3, RFC 5321 "too many recipients"), so
+    alice gets the encrypted copy only she can read and carol gets nothing from this transaction."""
+    alice, carol = "alice@example.test", "carol@example.test"
+    before = {a: len(server.maildir_messages(a)) for a in (alice, carol)}
+    res = server.send(SENDER, [alice, carol], MESSAGE)
+    tc.assertEqual(res.rcpt_codes, {alice: 250, carol: 452}, res.transcript)
+    reply = [r for r in res.replies if r.stage == "rcpt" and r.arg == carol][0]
+    tc.assertIn("4.5.3", reply.text)
+    tc.assertIn(f"<{carol}>: needs a plain copy", reply.text)
+    tc.assertTrue(res.accepted, res.transcript)
+    stored = server.wait_for_maildir(alice, before[alice] + 1)[-1]
+    check_encrypted(tc, milter, stored, MESSAGE, readers=["alice"], others=["dave"])
+    time.sleep(0.5)
+    tc.assertEqual(len(server.maildir_messages(carol)), before[carol])
 
 
 def check_encrypted(tc: unittest.TestCase, milter: MilterDaemon, stored: bytes, sent: bytes,

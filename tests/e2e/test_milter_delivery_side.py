@@ -21,7 +21,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mta  # noqa: E402
-from test_milter_common import MESSAGE, SENDER, MilterDaemon, check_encrypted, crlf, fields, run_tests  # noqa: E402
+from test_milter_common import (MESSAGE, SENDER, MilterDaemon, MilterFixture, body_of, check_encrypted,  # noqa: E402
+                                check_unchanged, crlf, run_tests)
 
 CONF = mta.REPO_ROOT / "conf"
 EXAMPLE_PORT = "10026"
@@ -71,34 +72,15 @@ def start_delivery_side(tmp: mta.TempDir, milter: MilterDaemon, sink: mta.SmtpSi
     return pf, loopback_port
 
 
-def body_of(stored: bytes) -> bytes:
-    return crlf(mta.split_message(stored)[1])
-
-
-class DeliverySide(unittest.TestCase):
+class DeliverySide(MilterFixture, unittest.TestCase):
     """One milter, one remote sink and one Postfix in the delivery-side placement."""
 
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = mta.TempDir()
-        try:
-            cls.milter = MilterDaemon(cls.tmp).start()
-            cls.sink = mta.SmtpSink()
-            cls.pf, cls.loopback_port = start_delivery_side(cls.tmp, cls.milter, cls.sink)
-        except BaseException:
-            cls.tmp.cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.pf.stop()
-            cls.sink.stop()
-            status = cls.milter.stop()
-            if status != 0:
-                raise AssertionError(f"mdcrypt-milter exited with {status}:\n{cls.milter.log()[-3000:]}")
-        finally:
-            cls.tmp.cleanup()
+    def start_fixture(cls):
+        cls.milter = MilterDaemon(cls.tmp).start()
+        cls.sink = mta.SmtpSink()
+        cls.pf, cls.loopback_port = start_delivery_side(cls.tmp, cls.milter, cls.sink)
+        return [cls.pf, cls.sink]
 
     def counts(self) -> dict[str, int]:
         return {ALICE: len(self.pf.maildir_messages(ALICE)), CAROL: len(self.pf.maildir_messages(CAROL)),
@@ -115,12 +97,6 @@ class DeliverySide(unittest.TestCase):
                 self.fail(f"{'bounced' if bounced else 'not delivered at once'}: had {before}, have {now}, wanted +{want}\n--- maillog ---\n"
                           + "\n".join(self.pf.maillog().splitlines()[-40:]) + f"\n--- milter ---\n{self.milter.log()[-2000:]}")
             time.sleep(0.02)
-
-    def assert_plain_and_unchanged(self, stored: bytes, what: str) -> None:
-        self.assertEqual(body_of(stored), crlf(mta.split_message(MESSAGE)[1]), f"{what}: body changed")
-        sent = fields(mta.split_message(MESSAGE)[0])
-        got = fields(mta.split_message(stored)[0])
-        self.assertEqual(got[-len(sent):], sent, f"{what}: header fields changed")  # Content-* included
 
     def loopback_hops(self, queue_id: str) -> dict[str, str]:
         """recipient -> queue id of the copy the loopback smtpd accepted, from the mdcrypt-split
@@ -165,10 +141,10 @@ class DeliverySide(unittest.TestCase):
 
         check_encrypted(self, self.milter, self.pf.maildir_messages(ALICE)[-1], MESSAGE, readers=["alice"],
                         others=["dave"])
-        self.assert_plain_and_unchanged(self.pf.maildir_messages(CAROL)[-1], "carol's copy")
+        check_unchanged(self, self.pf.maildir_messages(CAROL)[-1], MESSAGE, "carol's copy")
         remote = self.sink.messages()[-1]
         self.assertEqual((remote.mail_from, remote.rcpts), (SENDER, [REMOTE]))
-        self.assert_plain_and_unchanged(remote.data, "remote copy")
+        check_unchanged(self, remote.data, MESSAGE, "remote copy")
         self.assertNotIn(b"mdcrypt-loopback", remote.data)  # the remote copy never took the loopback hop
 
         hops = self.assert_one_hop_then_final_delivery(res.queue_id, [ALICE, CAROL])
@@ -186,7 +162,7 @@ class DeliverySide(unittest.TestCase):
         self.wait_all(before, {ALICE: 1, CAROL: 1})
         check_encrypted(self, self.milter, self.pf.maildir_messages(ALICE)[-1], MESSAGE, readers=["alice"],
                         others=["dave"])
-        self.assert_plain_and_unchanged(self.pf.maildir_messages(CAROL)[-1], "carol's copy")
+        check_unchanged(self, self.pf.maildir_messages(CAROL)[-1], MESSAGE, "carol's copy")
         m = self.pf.wait_for_log(rf"postfix/pickup\[\d+\]: (\w+): uid=0 from=<{re.escape(SENDER)}>")
         self.assert_one_hop_then_final_delivery(m.group(1), [ALICE, CAROL])
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mta  # noqa: E402
-from test_milter_common import (MESSAGE, SENDER, MilterDaemon, check_encrypted, crlf, gpg,  # noqa: E402
-                                run_tests)
+from test_milter_common import (MESSAGE, SENDER, MilterDaemon, MilterFixture, check_encrypted, crlf,  # noqa: E402
+                                gpg, run_tests)
 
 DOMAIN = "example.test"
 WKS_CLIENT = "/usr/lib/gnupg/gpg-wks-client"  # GnuPG's own WKD hash, not the one under test
@@ -60,43 +60,29 @@ def publish(path: Path, data: bytes) -> Path:
     return path
 
 
-class KeySourcesThroughPostfix(unittest.TestCase):
+class KeySourcesThroughPostfix(MilterFixture, unittest.TestCase):
     """One milter with sources = ["keyring", "file", "wkd"] and one Postfix for all tests."""
 
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = mta.TempDir()
-        try:
-            cls.vmail = cls.tmp.subdir("vmail", 0o755)
-            cls.wkd_root = cls.tmp.subdir("openpgpkey", 0o755)
-            cls.milter = MilterDaemon(cls.tmp, keys=f"""\
+    def start_fixture(cls):
+        cls.vmail = cls.tmp.subdir("vmail", 0o755)
+        cls.wkd_root = cls.tmp.subdir("openpgpkey", 0o755)
+        cls.milter = MilterDaemon(cls.tmp, keys=f"""\
 sources = ["keyring", "file", "wkd"]
 file_template = "{cls.vmail}/%d/%l/.pgp/pubkey.asc"
 wkd_root = "{cls.wkd_root}"
 """)
-            test_keys = cls.tmp / "test-keys"
-            subprocess.run([sys.executable, str(MAKE_TEST_KEYS), "--output", str(test_keys)], capture_output=True,
-                           check=True, timeout=120)
-            cls.test_keys = test_keys
-            # Present before the daemon starts: frank's key file and gina's WKD entry.
-            publish(cls.key_file(FILE_USER), cls.milter.make_key(FILE_USER))
-            publish(cls.wkd_file(WKD_USER), cls.milter.make_key(WKD_USER))
-            cls.milter.start()
-            cls.pid = cls.milter.process.pid
-            cls.pf = mta.PostfixInstance(cls.tmp, addresses=ADDRESSES, milter=cls.milter.socket_path).start()
-        except BaseException:
-            cls.tmp.cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.pf.stop()
-            status = cls.milter.stop()
-            if status != 0:
-                raise AssertionError(f"mdcrypt-milter exited with {status}:\n{cls.milter.log()[-3000:]}")
-        finally:
-            cls.tmp.cleanup()
+        test_keys = cls.tmp / "test-keys"
+        subprocess.run([sys.executable, str(MAKE_TEST_KEYS), "--output", str(test_keys)], capture_output=True,
+                       check=True, timeout=120)
+        cls.test_keys = test_keys
+        # Present before the daemon starts: frank's key file and gina's WKD entry.
+        publish(cls.key_file(FILE_USER), cls.milter.make_key(FILE_USER))
+        publish(cls.wkd_file(WKD_USER), cls.milter.make_key(WKD_USER))
+        cls.milter.start()
+        cls.pid = cls.milter.process.pid
+        cls.pf = mta.PostfixInstance(cls.tmp, addresses=ADDRESSES, milter=cls.milter.socket_path).start()
+        return [cls.pf]
 
     @classmethod
     def key_file(cls, local: str) -> Path:

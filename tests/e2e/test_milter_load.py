@@ -20,7 +20,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mta  # noqa: E402
-from test_milter_common import SENDER, run_tests, MilterDaemon, check_encrypted, inner_entity  # noqa: E402
+from test_milter_common import (SENDER, run_tests, MilterDaemon, MilterFixture, check_encrypted,  # noqa: E402
+                                inner_entity)
 
 SESSIONS = 20
 MESSAGES = 200
@@ -81,27 +82,15 @@ def message_id(stored: bytes) -> str | None:
     return None
 
 
-class Load(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = mta.TempDir()
-        try:
-            cls.milter = MilterDaemon(cls.tmp).start()
-            cls.pf = mta.PostfixInstance(cls.tmp, addresses=["alice"], milter=cls.milter.socket_path,
-                                         main_cf=MAIN_CF).start()
-        except BaseException:
-            cls.tmp.cleanup()
-            raise
+class Load(MilterFixture, unittest.TestCase):
+    """One milter and one Postfix (MAIN_CF: room for 20 sessions and the 50 MB message)."""
 
     @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.pf.stop()
-            status = cls.milter.stop()
-            if status != 0:
-                raise AssertionError(f"mdcrypt-milter exited with {status}:\n{cls.milter.log()[-3000:]}")
-        finally:
-            cls.tmp.cleanup()
+    def start_fixture(cls):
+        cls.milter = MilterDaemon(cls.tmp).start()
+        cls.pf = mta.PostfixInstance(cls.tmp, addresses=["alice"], milter=cls.milter.socket_path,
+                                     main_cf=MAIN_CF).start()
+        return [cls.pf]
 
     def pid(self):
         return self.milter.process.pid
