@@ -24,7 +24,8 @@ GPG = "/usr/bin/gpg"
 SQOP = "/usr/bin/sqop"
 SENDER = "bob@sender.test"
 
-# Keyed recipients; carol is local (example.test, opportunistic) but has no key.
+# Keyed recipients; carol is local (example.test, opportunistic) but has no key. secure.test is
+# `required` and nobody there has a key.
 KEYED = ("alice", "dave")
 
 # RFC 9788 header protection (on by default) puts the whole header inside and marks the Content-Type
@@ -36,6 +37,9 @@ mode = "opportunistic"
 header_protection = false
 
 [domain."example.test"]
+
+[domain."secure.test"]
+mode = "required"
 """
 
 # The test message, with the fields issue 3 says must survive (an upstream Received included so it

@@ -29,6 +29,8 @@ EXAMPLE_PORT = "10026"
 EXAMPLE_SOCKET = "unix:mdcrypt-milter/mdcrypt-milter.sock"
 REMOTE = "someone@remote.test"
 ALICE, CAROL = "alice@example.test", "carol@example.test"
+TEAM = "team@example.test"  # a virtual alias for alice and carol
+ORIG_TO = r"(?:orig_to=<[^>]*>, )?"  # in delivery log lines of a recipient reached through an alias
 # Postfix's defaults: a deferred recipient would wait minutes, far beyond any wait in these tests.
 MESSAGE_SIZE_LIMIT = 10240000  # Postfix's default
 DEFAULT_TIMERS = {"queue_run_delay": "300s", "minimal_backoff_time": "300s", "maximal_backoff_time": "4000s"}
@@ -64,9 +66,11 @@ def start_delivery_side(tmp: mta.TempDir, milter: MilterDaemon, sink: mta.SmtpSi
     # The example's loopback limits are twice Postfix's default message_size_limit (the harness's own
     # default is larger).
     main["message_size_limit"] = str(MESSAGE_SIZE_LIMIT)
+    main["virtual_alias_maps"] = "texthash:${config_directory}/virtual_alias"
     pf = mta.PostfixInstance(tmp, addresses=["alice", "dave", "carol"], milter=None,
                              relay_to=(mta.LOOPBACK, sink.port), main_cf=main, master_cf=master,
                              **DEFAULT_TIMERS)
+    pf.write_conf_file("virtual_alias", f"{TEAM} {ALICE}, {CAROL}\n")
     pf.start()
     mta.wait_port_listening(loopback_port)
     return pf, loopback_port
@@ -101,7 +105,7 @@ class DeliverySide(MilterFixture, unittest.TestCase):
     def loopback_hops(self, queue_id: str) -> dict[str, str]:
         """recipient -> queue id of the copy the loopback smtpd accepted, from the mdcrypt-split
         delivery lines of `queue_id` (fails when a recipient took the hop more than once)."""
-        rx = re.compile(rf"postfix/mdcrypt-split/smtp\[\d+\]: {queue_id}: to=<([^>]+)>, "
+        rx = re.compile(rf"postfix/mdcrypt-split/smtp\[\d+\]: {queue_id}: to=<([^>]+)>, {ORIG_TO}"
                         rf"relay=127\.0\.0\.1\[127\.0\.0\.1\]:{self.loopback_port},.*status=sent "
                         rf"\(250 2\.0\.0 Ok: queued as (\w+)\)")
         hops: dict[str, str] = {}
@@ -114,7 +118,7 @@ class DeliverySide(MilterFixture, unittest.TestCase):
         """Each local recipient crossed the loopback hop exactly once, in a transaction of its own, and
         its copy went to virtual(8), not back into mdcrypt-split (no loop)."""
         for rcpt in local_rcpts:
-            self.pf.wait_for_log(rf"{queue_id}: to=<{re.escape(rcpt)}>, relay=127\.0\.0\.1.*status=sent")
+            self.pf.wait_for_log(rf"{queue_id}: to=<{re.escape(rcpt)}>, {ORIG_TO}relay=127\.0\.0\.1.*status=sent")
         hops = self.loopback_hops(queue_id)
         self.assertEqual(sorted(hops), sorted(local_rcpts), self.pf.maillog())
         self.assertEqual(len(set(hops.values())), len(local_rcpts), "recipients shared a loopback transaction")
@@ -155,6 +159,18 @@ class DeliverySide(MilterFixture, unittest.TestCase):
         for second in hops.values():
             self.assertRegex(self.pf.maillog(), rf"postfix/mdcrypt-loopback/smtpd\[\d+\]: {second}: client=\S+, "
                                                 rf"orig_queue_id={res.queue_id}, orig_client=unknown\[127\.0\.0\.1\]")
+
+    def test_an_alias_is_expanded_before_the_milter_so_each_member_gets_its_own_form(self):
+        # At the edge the milter would see team@ (no key); here it sees the mailboxes behind it.
+        before = self.counts()
+        res = self.pf.send(SENDER, [TEAM], MESSAGE, client="swaks")
+        self.assertEqual(res.rcpt_codes, {TEAM: 250}, res.transcript)
+        self.assertTrue(res.accepted, res.transcript)
+        self.wait_all(before, {ALICE: 1, CAROL: 1})
+        check_encrypted(self, self.milter, self.pf.maildir_messages(ALICE)[-1], MESSAGE, readers=["alice"],
+                        others=["dave"])
+        check_unchanged(self, self.pf.maildir_messages(CAROL)[-1], MESSAGE, "carol's copy")
+        self.assert_one_hop_then_final_delivery(res.queue_id, [ALICE, CAROL])
 
     def test_local_submission_with_sendmail_is_encrypted_for_the_keyed_recipient(self):
         before = self.counts()

@@ -94,6 +94,16 @@ class PostfixWithMilter(MilterFixture, unittest.TestCase):
                        check=True, capture_output=True, timeout=30)
         self.assertNotIn(queue_id, os.listdir(maildrop))
 
+    def test_local_submission_to_a_required_recipient_without_key_is_bounced_with_the_reason(self):
+        # Not refused at RCPT (non_smtpd_milters must not be): rejected at end of message, which
+        # Postfix turns into a bounce to the sender naming the recipient and the reason.
+        self.pf.submit_local(SENDER, ["boss@secure.test"], MESSAGE)
+        self.pf.wait_for_log(r"milter-reject: END-OF-MESSAGE from localhost\[127\.0\.0\.1\]: 5\.7\.1 "
+                             r"boss@secure\.test: encryption is required but no usable OpenPGP key is known")
+        self.pf.wait_for_log(r"to=<boss@secure\.test>, .*dsn=5\.7\.1, status=bounced \(boss@secure\.test: encryption "
+                             r"is required")
+        self.assertNotRegex(self.pf.maillog(), r"to=<boss@secure\.test>, .*status=sent")
+
     def test_two_keyed_recipients_share_one_copy_both_can_read(self):
         before_a = len(self.pf.maildir_messages("alice@example.test"))
         before_d = len(self.pf.maildir_messages("dave@example.test"))
