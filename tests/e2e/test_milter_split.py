@@ -31,12 +31,13 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mta  # noqa: E402
-from test_milter_common import GPG, MESSAGE, SENDER, MilterDaemon, check_encrypted, crlf, gpg, run_tests  # noqa: E402
+from test_milter_common import (GPG, MESSAGE, SENDER, MilterDaemon, MilterFixture, check_encrypted, crlf, gpg,  # noqa: E402
+                                run_tests)
 
 ALICE, DAVE, CAROL = "alice@example.test", "dave@example.test", "carol@example.test"
 REMOTE = "someone@remote.test"
 BOSS = "boss@secure.test"      # secure.test is `required`; boss has no key
-NAMES = {ALICE: "alice", DAVE: "dave"}
+NAMES = {ALICE: "alice", DAVE: "dave"}  # keyed recipients: address -> key name in the fixture
 
 POLICY_TEMPLATE = """\
 [default]
@@ -76,42 +77,26 @@ def message_id(sent: bytes) -> bytes:
     return re.search(rb"(?m)^Message-ID: (<[^>]+>)", sent).group(1)
 
 
-class Split(unittest.TestCase):
+class Split(MilterFixture, unittest.TestCase):
     """One milter, the mx Postfix that runs it, a sender Postfix that relays to the mx, and a sink for
     the mx's remote mail. Tests named test_1_* talk SMTP to the mx directly; test_2_* and test_3_*
     go through the sender."""
 
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = mta.TempDir()
-        try:
-            cls.milter = MilterDaemon(cls.tmp)
-            cls.generation = 1
-            cls.write_policy()
-            cls.milter.start()
-            cls.sink = mta.SmtpSink()
-            cls.pf = mta.PostfixInstance(cls.tmp, name="mx", addresses=["alice", "dave", "carol", BOSS],
-                                         milter=cls.milter.socket_path, relay_to=(mta.LOOPBACK, cls.sink.port),
-                                         main_cf={"milter_protocol": "6", "milter_default_action": "tempfail"}).start()
-            cls.sender = mta.PostfixInstance(cls.tmp, name="sender", addresses=["bob@sender.test"],
-                                             domain="sender.test", relay_to=(mta.LOOPBACK, cls.pf.port),
-                                             main_cf=SENDER_MAIN_CF, **SENDER_TIMERS).start()
-            cls.inspect_home = cls.tmp.subdir("gnupg-inspect")  # no keys: only lists packets
-        except BaseException:
-            cls.tmp.cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.sender.stop()
-            cls.pf.stop()
-            cls.sink.stop()
-            status = cls.milter.stop()
-            if status != 0:
-                raise AssertionError(f"mdcrypt-milter exited with {status}:\n{cls.milter.log()[-3000:]}")
-        finally:
-            cls.tmp.cleanup()
+    def start_fixture(cls):
+        cls.milter = MilterDaemon(cls.tmp)
+        cls.generation = 1
+        cls.write_policy()
+        cls.milter.start()
+        cls.sink = mta.SmtpSink()
+        cls.pf = mta.PostfixInstance(cls.tmp, name="mx", addresses=["alice", "dave", "carol", BOSS],
+                                     milter=cls.milter.socket_path, relay_to=(mta.LOOPBACK, cls.sink.port),
+                                     main_cf={"milter_protocol": "6", "milter_default_action": "tempfail"}).start()
+        cls.sender = mta.PostfixInstance(cls.tmp, name="sender", addresses=["bob@sender.test"],
+                                         domain="sender.test", relay_to=(mta.LOOPBACK, cls.pf.port),
+                                         main_cf=SENDER_MAIN_CF, **SENDER_TIMERS).start()
+        cls.inspect_home = cls.tmp.subdir("gnupg-inspect")  # no keys: only lists packets
+        return [cls.sender, cls.pf, cls.sink]
 
     # -- policy ---------------------------------------------------------------------------------
     @classmethod
@@ -148,13 +133,48 @@ class Split(unittest.TestCase):
                 self.assertEqual(got[addr][1], text, f"RCPT {addr}")
         self.assertEqual(set(got), set(want))
 
-    def assert_plain(self, stored: bytes, sent: bytes) -> None:
-        """Delivered unchanged: Postfix only put its own trace fields (Return-Path, X-Original-To, Delivered-To,
-        Received) on top of the bytes that were sent."""
+    def assert_new_copies(self, before: dict[str, int], want: dict[str, int]) -> None:
+        """Since `before` (counts()), each recipient in `want` got exactly that many more copies and every
+        other recipient none."""
+        after = self.counts()
+        self.assertEqual({a: after[a] - before[a] for a in after}, {a: want.get(a, 0) for a in after})
+
+    def assert_done(self, server: mta.PostfixInstance, queue_id: str, before: dict[str, int],
+                    want: dict[str, int]) -> None:
+        """Waits until `server` (the mx or the sender) is done with `queue_id`, then assert_new_copies."""
+        server.wait_for_log(rf"{queue_id}: removed")
+        self.assert_new_copies(before, want)
+
+    def check_own_copy(self, addr: str, before: dict[str, int], sent: bytes) -> None:
+        """`addr`'s next copy is `sent` encrypted to its key alone: it decrypts, no other keyed recipient can
+        decrypt it, and it names only that key."""
+        name = NAMES[addr]
+        stored = self.pf.wait_for_maildir(addr, before[addr] + 1)[-1]
+        check_encrypted(self, self.milter, stored, sent, readers=[name], others=[n for n in NAMES.values() if n != name])
+        self.assertEqual(self.pkesk_keyids(stored), {self.encryption_keyid(name)})
+
+    def check_shared_copy(self, before: dict[str, int], sent: bytes) -> None:
+        """alice's and dave's next copies are `sent` encrypted once to both their keys (and only those)."""
+        both = {self.encryption_keyid("alice"), self.encryption_keyid("dave")}
+        for addr in (ALICE, DAVE):
+            stored = self.pf.wait_for_maildir(addr, before[addr] + 1)[-1]
+            check_encrypted(self, self.milter, stored, sent, readers=["alice", "dave"])
+            self.assertEqual(self.pkesk_keyids(stored), both)
+
+    def check_plain_copy(self, addr: str, before: dict[str, int], sent: bytes) -> None:
+        """`addr`'s next copy is `sent` unchanged: Postfix only put its own trace fields (Return-Path,
+        X-Original-To, Delivered-To, Received) on top of the bytes that were sent."""
+        stored = self.pf.wait_for_maildir(addr, before[addr] + 1)[-1]
         self.assertTrue(stored.endswith(sent), f"not the message as sent:\n{stored[:1500]!r}")
         added = stored[:len(stored) - len(sent)]
         for line in added.split(b"\n"):
             self.assertRegex(line, rb"^(Return-Path:|X-Original-To:|Delivered-To:|Received:|\s|$)", f"added {line!r}")
+
+    def check_remote_copy(self, sent: bytes) -> None:
+        """The sink got `sent` for REMOTE alone, as sent (the mx relays a plain copy untouched)."""
+        [remote] = [m for m in self.sink.messages() if REMOTE in m.rcpts and message_id(sent) in m.data]
+        self.assertEqual(remote.rcpts, [REMOTE])
+        self.assertTrue(remote.data.endswith(crlf(sent)), remote.data[:1500])
 
     def pkesk_keyids(self, stored: bytes) -> set[str]:
         """Key IDs of the public-key encrypted session key packets (who can decrypt the copy)."""
@@ -223,14 +243,10 @@ class Split(unittest.TestCase):
         self.assert_rcpt_replies(res, {ALICE: (250, ""), CAROL: (452, PLAIN_452.format(CAROL)),
                                        REMOTE: (452, PLAIN_452.format(REMOTE)), BOSS: (550, REQUIRED_550.format(BOSS))})
         self.assertTrue(res.accepted, res.transcript)
-        stored = self.pf.wait_for_maildir(ALICE, before[ALICE] + 1)[-1]
-        check_encrypted(self, self.milter, stored, sent, readers=["alice"], others=["dave"])
-        self.assertEqual(self.pkesk_keyids(stored), {self.encryption_keyid("alice")})
+        self.check_own_copy(ALICE, before, sent)
         # The refused and deferred recipients got nothing from this transaction. (The mx has no
         # other message in flight: the status line of alice's delivery is its last word on it.)
-        self.pf.wait_for_log(rf"{res.queue_id}: removed")
-        after = self.counts()
-        self.assertEqual({a: after[a] - before[a] for a in after}, {ALICE: 1, DAVE: 0, CAROL: 0, BOSS: 0, REMOTE: 0})
+        self.assert_done(self.pf, res.queue_id, before, {ALICE: 1})
 
     def test_1_replies_per_recipient_keyless_first(self):
         sent = message("keyless-first")
@@ -240,15 +256,10 @@ class Split(unittest.TestCase):
         self.assert_rcpt_replies(res, {CAROL: (250, ""), ALICE: (452, ENCRYPTED_452.format(ALICE)),
                                        REMOTE: (250, ""), BOSS: (550, REQUIRED_550.format(BOSS))})
         self.assertTrue(res.accepted, res.transcript)
-        stored = self.pf.wait_for_maildir(CAROL, before[CAROL] + 1)[-1]
-        self.assert_plain(stored, sent)
+        self.check_plain_copy(CAROL, before, sent)
         # The remote recipient shares carol's plain copy: what reached the sink is the message as sent.
-        self.pf.wait_for_log(rf"{res.queue_id}: removed")
-        [remote] = [m for m in self.sink.messages() if REMOTE in m.rcpts and message_id(sent) in m.data]
-        self.assertEqual(remote.rcpts, [REMOTE])
-        self.assertTrue(remote.data.endswith(crlf(sent)), remote.data[:1500])
-        after = self.counts()
-        self.assertEqual({a: after[a] - before[a] for a in after}, {ALICE: 0, DAVE: 0, CAROL: 1, BOSS: 0, REMOTE: 1})
+        self.assert_done(self.pf, res.queue_id, before, {CAROL: 1, REMOTE: 1})
+        self.check_remote_copy(sent)
 
     def test_1_temporary_refusal(self):
         type(self).write_policy(secure_extra='refusal = "temporary"\n')
@@ -256,10 +267,8 @@ class Split(unittest.TestCase):
         before = self.counts()
         res = mta.smtp_send(mta.LOOPBACK, self.pf.port, SENDER, [ALICE, BOSS], sent)
         self.assert_rcpt_replies(res, {ALICE: (250, ""), BOSS: (450, REQUIRED_450.format(BOSS))})
-        stored = self.pf.wait_for_maildir(ALICE, before[ALICE] + 1)[-1]
-        check_encrypted(self, self.milter, stored, sent, readers=["alice"], others=["dave"])
-        self.pf.wait_for_log(rf"{res.queue_id}: removed")
-        self.assertEqual(len(self.pf.maildir_messages(BOSS)), before[BOSS])
+        self.check_own_copy(ALICE, before, sent)
+        self.assert_done(self.pf, res.queue_id, before, {ALICE: 1})
 
     def test_1_per_recipient_second_key_gets_its_own_transaction(self):
         type(self).write_policy(example_extra='split = "per-recipient"\n')
@@ -268,12 +277,8 @@ class Split(unittest.TestCase):
         res = mta.smtp_send(mta.LOOPBACK, self.pf.port, SENDER, [ALICE, DAVE, CAROL], sent)
         self.assert_rcpt_replies(res, {ALICE: (250, ""), DAVE: (452, OWN_COPY_452.format(DAVE)),
                                        CAROL: (452, PLAIN_452.format(CAROL))})
-        stored = self.pf.wait_for_maildir(ALICE, before[ALICE] + 1)[-1]
-        check_encrypted(self, self.milter, stored, sent, readers=["alice"], others=["dave"])
-        self.assertEqual(self.pkesk_keyids(stored), {self.encryption_keyid("alice")})
-        self.pf.wait_for_log(rf"{res.queue_id}: removed")
-        after = self.counts()
-        self.assertEqual({a: after[a] - before[a] for a in after}, {ALICE: 1, DAVE: 0, CAROL: 0, BOSS: 0, REMOTE: 0})
+        self.check_own_copy(ALICE, before, sent)
+        self.assert_done(self.pf, res.queue_id, before, {ALICE: 1})
 
     # -- 2. the split at the edge: the sending MTA retries what was deferred -------------------------------
     def test_2_relayed_per_class_one_shared_copy_then_carol(self):
@@ -292,20 +297,13 @@ class Split(unittest.TestCase):
         [alice_mx] = [re.search(r"queued as (\w+)", rest).group(1) for r, s, rest in status if r == ALICE and s == "sent"]
         [dave_mx] = [re.search(r"queued as (\w+)", rest).group(1) for r, s, rest in status if r == DAVE and s == "sent"]
         self.assertEqual(alice_mx, dave_mx, "alice and dave were not one transaction")
-        alice = self.pf.wait_for_maildir(ALICE, before[ALICE] + 1)[-1]
-        dave = self.pf.wait_for_maildir(DAVE, before[DAVE] + 1)[-1]
-        both = {self.encryption_keyid("alice"), self.encryption_keyid("dave")}
-        for stored in (alice, dave):
-            check_encrypted(self, self.milter, stored, sent, readers=["alice", "dave"])
-            self.assertEqual(self.pkesk_keyids(stored), both)
+        self.check_shared_copy(before, sent)
         self.assertEqual(len(self.pf.maildir_messages(CAROL)), before[CAROL])
         # One flush: carol arrives, in plaintext, and nobody is left in the queue.
         self.sender.flush()
         self.sender.wait_for_log(rf"{qid}: to=<{CAROL}>,.* status=sent ")
-        self.assert_plain(self.pf.wait_for_maildir(CAROL, before[CAROL] + 1)[-1], sent)
-        self.sender.wait_for_log(rf"{qid}: removed")
-        after = self.counts()
-        self.assertEqual({a: after[a] - before[a] for a in after}, {ALICE: 1, DAVE: 1, CAROL: 1, BOSS: 0, REMOTE: 0})
+        self.check_plain_copy(CAROL, before, sent)
+        self.assert_done(self.sender, qid, before, {ALICE: 1, DAVE: 1, CAROL: 1})
 
     def test_2_relayed_per_recipient_one_round_each(self):
         type(self).write_policy(example_extra='split = "per-recipient"\n')
@@ -319,15 +317,10 @@ class Split(unittest.TestCase):
         self.assertEqual(len(set(mx_ids)), 3, rounds)
         log = self.sender.maillog()
         self.assertRegex(log, rf"{qid}: to=<{DAVE}>,.* status=deferred .*452 4\.5\.3 <{DAVE}>: gets an encrypted copy of its own")
-        for name, addr in (("alice", ALICE), ("dave", DAVE)):
-            other = "dave" if name == "alice" else "alice"
-            stored = self.pf.wait_for_maildir(addr, before[addr] + 1)[-1]
-            check_encrypted(self, self.milter, stored, sent, readers=[name], others=[other])
-            self.assertEqual(self.pkesk_keyids(stored), {self.encryption_keyid(name)})
-        self.assert_plain(self.pf.wait_for_maildir(CAROL, before[CAROL] + 1)[-1], sent)
-        self.sender.wait_for_log(rf"{qid}: removed")
-        after = self.counts()
-        self.assertEqual({a: after[a] - before[a] for a in after}, {ALICE: 1, DAVE: 1, CAROL: 1, BOSS: 0, REMOTE: 0})
+        for addr in (ALICE, DAVE):
+            self.check_own_copy(addr, before, sent)
+        self.check_plain_copy(CAROL, before, sent)
+        self.assert_done(self.sender, qid, before, {ALICE: 1, DAVE: 1, CAROL: 1})
 
     # -- 3. `required` without a key, through the relay --------------------------------------------------
     def test_3_relayed_required_without_key_bounces_others_delivered(self):
@@ -347,13 +340,9 @@ class Split(unittest.TestCase):
         self.assertIn(b"Final-Recipient: rfc822; " + BOSS.encode(), dsn)
         self.assertIn(b"Status: 5.7.1", dsn)
         self.assertIn(b"<" + BOSS.encode() + b">: encryption is required but no usable OpenPGP key is known", dsn)
-        for addr in (ALICE, DAVE):
-            stored = self.pf.wait_for_maildir(addr, before[addr] + 1)[-1]
-            check_encrypted(self, self.milter, stored, sent, readers=["alice", "dave"])
-        self.assert_plain(self.pf.wait_for_maildir(CAROL, before[CAROL] + 1)[-1], sent)
-        self.sender.wait_for_log(rf"{qid}: removed")
-        after = self.counts()
-        self.assertEqual({a: after[a] - before[a] for a in after}, {ALICE: 1, DAVE: 1, CAROL: 1, BOSS: 0, REMOTE: 0})
+        self.check_shared_copy(before, sent)
+        self.check_plain_copy(CAROL, before, sent)
+        self.assert_done(self.sender, qid, before, {ALICE: 1, DAVE: 1, CAROL: 1})
 
 
 if __name__ == "__main__":
