@@ -13,7 +13,11 @@ What a user cares about:
 - through the sending MTA, every recipient is eventually delivered: the keyed ones encrypted (one
   shared copy to both keys by default, a copy of their own under split = "per-recipient"), the keyless
   one in plaintext, each after one more retry round; `required` without a key bounces with 5.7.1 while
-  the others are delivered.
+  the others are delivered;
+- [milter] local_mailers: a keyed mailbox in a virtual mailbox domain that the policy file does not
+  list (erin@hosted.test) gets plaintext until local_mailers = ["virtual"] names Postfix's transport for
+  it; then its copy is encrypted to its key, and a recipient the mx relays (transport "smtp") is still
+  passed untouched.
 
 The sender's retry timers are long so that only this test's `postqueue -f` starts a retry round: the
 rounds counted are the flushes, nothing waits for a timer (bench/split_delay.py measures what the
@@ -37,7 +41,8 @@ from test_milter_common import (GPG, MESSAGE, SENDER, MilterDaemon, MilterFixtur
 ALICE, DAVE, CAROL = "alice@example.test", "dave@example.test", "carol@example.test"
 REMOTE = "someone@remote.test"
 BOSS = "boss@secure.test"      # secure.test is `required`; boss has no key
-NAMES = {ALICE: "alice", DAVE: "dave"}  # keyed recipients: address -> key name in the fixture
+ERIN = "erin@hosted.test"      # a virtual mailbox of the mx with a key; hosted.test is not in the policy file
+NAMES = {ALICE: "alice", DAVE: "dave", ERIN: "erin"}  # keyed recipients: address -> key name in the fixture
 
 POLICY_TEMPLATE = """\
 [default]
@@ -80,16 +85,21 @@ def message_id(sent: bytes) -> bytes:
 class Split(MilterFixture, unittest.TestCase):
     """One milter, the mx Postfix that runs it, a sender Postfix that relays to the mx, and a sink for
     the mx's remote mail. Tests named test_1_* talk SMTP to the mx directly; test_2_* and test_3_*
-    go through the sender."""
+    go through the sender; test_4_* does both."""
 
     @classmethod
     def start_fixture(cls):
         cls.milter = MilterDaemon(cls.tmp)
+        # erin's key goes into the server keyring like alice's and dave's (her secret key stays on the
+        # recipients' side); then stop the agent the import started, as MilterDaemon does.
+        gpg(cls.milter.home, "--import", stdin=cls.milter.make_key("erin", ERIN))
+        subprocess.run(["/usr/bin/gpgconf", "--homedir", str(cls.milter.home), "--kill", "all"], capture_output=True,
+                       check=False, timeout=60)
         cls.generation = 1
-        cls.write_policy()
+        cls.configure()
         cls.milter.start()
         cls.sink = mta.SmtpSink()
-        cls.pf = mta.PostfixInstance(cls.tmp, name="mx", addresses=["alice", "dave", "carol", BOSS],
+        cls.pf = mta.PostfixInstance(cls.tmp, name="mx", addresses=["alice", "dave", "carol", BOSS, ERIN],
                                      milter=cls.milter.socket_path, relay_to=(mta.LOOPBACK, cls.sink.port),
                                      main_cf={"milter_protocol": "6", "milter_default_action": "tempfail"}).start()
         cls.sender = mta.PostfixInstance(cls.tmp, name="sender", addresses=["bob@sender.test"],
@@ -98,25 +108,27 @@ class Split(MilterFixture, unittest.TestCase):
         cls.inspect_home = cls.tmp.subdir("gnupg-inspect")  # no keys: only lists packets
         return [cls.sender, cls.pf, cls.sink]
 
-    # -- policy ---------------------------------------------------------------------------------
+    # -- configuration --------------------------------------------------------------------------
     @classmethod
-    def write_policy(cls, example_extra: str = "", secure_extra: str = "") -> None:
-        """Writes the policy file the fixture's configuration names; reloads (SIGHUP) a running milter
-        and waits until the new generation is in force."""
+    def configure(cls, example_extra: str = "", secure_extra: str = "", milter_extra: str = "") -> None:
+        """Writes the policy file the fixture's configuration names and the configuration itself
+        (`milter_extra`: more [milter] settings); reloads (SIGHUP) a running milter and waits until the
+        new generation is in force."""
         (cls.tmp / "domains.toml").write_text(POLICY_TEMPLATE.format(example_extra=example_extra,
                                                                       secure_extra=secure_extra))
+        cls.milter.write_config(milter_extra)
         if cls.milter.process is not None:
             cls.generation += 1
             cls.milter.process.proc.send_signal(signal.SIGHUP)
             cls.milter.wait_for_log(rf"configuration reloaded from .* \(generation {cls.generation},")
 
     def setUp(self):
-        # Each test states its policy; the default split is per-class.
-        type(self).write_policy()
+        # Each test states its configuration; the default split is per-class, no local_mailers.
+        type(self).configure()
 
     # -- helpers ---------------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
-        out = {a: len(self.pf.maildir_messages(a)) for a in (ALICE, DAVE, CAROL, BOSS)}
+        out = {a: len(self.pf.maildir_messages(a)) for a in (ALICE, DAVE, CAROL, BOSS, ERIN)}
         out[REMOTE] = sum(REMOTE in m.rcpts for m in self.sink.messages())
         return out
 
@@ -262,7 +274,7 @@ class Split(MilterFixture, unittest.TestCase):
         self.check_remote_copy(sent)
 
     def test_1_temporary_refusal(self):
-        type(self).write_policy(secure_extra='refusal = "temporary"\n')
+        type(self).configure(secure_extra='refusal = "temporary"\n')
         sent = message("temporary")
         before = self.counts()
         res = mta.smtp_send(mta.LOOPBACK, self.pf.port, SENDER, [ALICE, BOSS], sent)
@@ -271,7 +283,7 @@ class Split(MilterFixture, unittest.TestCase):
         self.assert_done(self.pf, res.queue_id, before, {ALICE: 1})
 
     def test_1_per_recipient_second_key_gets_its_own_transaction(self):
-        type(self).write_policy(example_extra='split = "per-recipient"\n')
+        type(self).configure(example_extra='split = "per-recipient"\n')
         sent = message("own-copy")
         before = self.counts()
         res = mta.smtp_send(mta.LOOPBACK, self.pf.port, SENDER, [ALICE, DAVE, CAROL], sent)
@@ -306,7 +318,7 @@ class Split(MilterFixture, unittest.TestCase):
         self.assert_done(self.sender, qid, before, {ALICE: 1, DAVE: 1, CAROL: 1})
 
     def test_2_relayed_per_recipient_one_round_each(self):
-        type(self).write_policy(example_extra='split = "per-recipient"\n')
+        type(self).configure(example_extra='split = "per-recipient"\n')
         sent = message("per-recipient")
         before = self.counts()
         qid, rounds = self.relay([ALICE, DAVE, CAROL], sent, rounds_at_most=3)
@@ -343,6 +355,43 @@ class Split(MilterFixture, unittest.TestCase):
         self.check_shared_copy(before, sent)
         self.check_plain_copy(CAROL, before, sent)
         self.assert_done(self.sender, qid, before, {ALICE: 1, DAVE: 1, CAROL: 1})
+
+
+    # -- 4. [milter] local_mailers: the MTA's transport makes a recipient local ----------------------------
+    def test_4_local_mailers_virtual_makes_a_mailbox_outside_the_policy_file_local(self):
+        """Postfix passes each recipient's transport as {rcpt_mailer}: "virtual" for erin (hosted.test is a
+        virtual mailbox domain of the mx), "smtp" for the remote recipient the mx relays to the sink."""
+        # Without local_mailers erin is not local although she has a key: one plain copy for both.
+        sent = message("not-local")
+        before = self.counts()
+        res = mta.smtp_send(mta.LOOPBACK, self.pf.port, SENDER, [ERIN, REMOTE], sent)
+        self.assert_rcpt_replies(res, {ERIN: (250, ""), REMOTE: (250, "")})
+        self.assertTrue(res.accepted, res.transcript)
+        self.check_plain_copy(ERIN, before, sent)
+        self.assert_done(self.pf, res.queue_id, before, {ERIN: 1, REMOTE: 1})
+        self.check_remote_copy(sent)
+
+        # local_mailers = ["virtual"], reloaded: erin is local (the [default] mode, opportunistic) and keyed,
+        # so her copy is encrypted to her key alone; the remote recipient is not local and is still plain,
+        # so it has to come back in a transaction of its own.
+        type(self).configure(milter_extra='local_mailers = ["virtual"]\n')
+        sent = message("local-by-mailer")
+        before = self.counts()
+        res = mta.smtp_send(mta.LOOPBACK, self.pf.port, SENDER, [ERIN, REMOTE], sent)
+        self.assert_rcpt_replies(res, {ERIN: (250, ""), REMOTE: (452, PLAIN_452.format(REMOTE))})
+        self.assertTrue(res.accepted, res.transcript)
+        self.check_own_copy(ERIN, before, sent)
+        self.assert_done(self.pf, res.queue_id, before, {ERIN: 1})
+
+        # The same two recipients through the sender: two transactions, erin's copy encrypted, the
+        # remote recipient's copy relayed by the mx as sent.
+        sent = message("local-by-mailer-relayed")
+        before = self.counts()
+        qid, rounds = self.relay([ERIN, REMOTE], sent, rounds_at_most=2)
+        self.assertEqual(sorted(len(r) for r in rounds), [1, 1], rounds)
+        self.check_own_copy(ERIN, before, sent)
+        self.assert_done(self.sender, qid, before, {ERIN: 1, REMOTE: 1})
+        self.check_remote_copy(sent)
 
 
 if __name__ == "__main__":
