@@ -1,10 +1,10 @@
 #include "core/config.hpp"
+#include "test_files.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -42,13 +42,6 @@ public:
 private:
     fs::path path_;
 };
-
-std::string read_text(const fs::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
 
 template <class F>
 std::string config_error(F&& load) {
@@ -93,7 +86,7 @@ TEST_CASE("the example policy file loads with the modes it documents") {
 TEST_CASE("the example main file loads with every value it sets") {
     const fs::path example = fs::path(MDCRYPT_SOURCE_DIR) / "conf/mdcrypt-milter.toml";
     // It names /etc/mdcrypt-milter/domains.toml; point a copy at the example policy instead.
-    std::string text = read_text(example);
+    std::string text = mdcrypt::testing::read_file(example);
     const std::string policy_line = "file = \"/etc/mdcrypt-milter/domains.toml\"";
     const auto at = text.find(policy_line);
     REQUIRE(at != std::string::npos);
@@ -539,7 +532,7 @@ TEST_CASE("recipient entries are validated where they are written") {
 
 TEST_CASE("the example files document [keys] with its defaults and a recipient entry") {
     const fs::path example = fs::path(MDCRYPT_SOURCE_DIR) / "conf/mdcrypt-milter.toml";
-    std::string text = read_text(example);
+    std::string text = mdcrypt::testing::read_file(example);
     const std::string policy_line = "file = \"/etc/mdcrypt-milter/domains.toml\"";
     const auto at = text.find(policy_line);
     REQUIRE(at != std::string::npos);

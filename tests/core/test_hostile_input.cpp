@@ -7,8 +7,6 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -19,6 +17,7 @@
 #include "core/processor.hpp"
 #include "core/protection_detect.hpp"
 #include "fake_encryptor.hpp"
+#include "test_files.hpp"
 
 using namespace mdcrypt;
 namespace fs = std::filesystem;
@@ -29,14 +28,6 @@ namespace {
 // In the body of every case; must never appear in what is delivered.
 const std::string kSecret = "SECRET-7f3a-the-meeting-moved";
 const std::string kFingerprint = "AAAABBBBCCCCDDDDEEEEFFFF0000111122223333";
-
-std::string slurp(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    REQUIRE(in);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
 
 struct Pipeline {
     Policy policy;
@@ -135,7 +126,7 @@ TEST_CASE("missing, duplicate and garbage Content-Type", "[hostile]") {
         require_encrypted(kHead + "Content-Type: multipart/encrypted; boundary=b\r\nContent-Type: text/plain\r\n\r\n" + kBody);
     }
     SECTION("duplicate around a genuine encrypted body with plaintext after it") {
-        std::string message = slurp(fs::path(MDCRYPT_TEST_DATA) / "protected" / "encrypted" / "pgp-mime-pkesk.eml");
+        std::string message = mdcrypt::testing::read_file(fs::path(MDCRYPT_TEST_DATA) / "protected" / "encrypted" / "pgp-mime-pkesk.eml");
         message.insert(message.find("MIME-Version"), "Content-Type: text/plain\r\n");
         require_encrypted(message + kBody);
     }

@@ -6,25 +6,17 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "core/content_type.hpp"
 #include "core/edits.hpp"
 #include "core/header.hpp"
 #include "fake_encryptor.hpp"
+#include "test_files.hpp"
 
 using namespace mdcrypt;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string slurp(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    REQUIRE(in);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
 
 struct Rewritten {
     std::string message;
@@ -82,9 +74,9 @@ TEST_CASE("rewrite output matches the golden files byte for byte", "[pgp_mime][g
         for (const bool hp : {false, true}) {
             const fs::path expected_path = dir / (stem + (hp ? ".hp.out.eml" : ".out.eml"));
             SECTION(expected_path.filename().string()) {
-                const Rewritten r = rewrite(slurp(entry.path()), hp ? kHp : kNoHp);
+                const Rewritten r = rewrite(mdcrypt::testing::read_file(entry.path()), hp ? kHp : kNoHp);
                 if (update) std::ofstream(expected_path, std::ios::binary) << r.message;
-                CHECK(r.message == slurp(expected_path));
+                CHECK(r.message == mdcrypt::testing::read_file(expected_path));
             }
             ++compared;
         }
@@ -93,7 +85,7 @@ TEST_CASE("rewrite output matches the golden files byte for byte", "[pgp_mime][g
 }
 
 TEST_CASE("the encrypted entity is the original Content-* fields and body, untouched", "[pgp_mime]") {
-    const std::string input = slurp(fs::path(MDCRYPT_TEST_DATA) / "golden" / "multipart-folded.in.eml");
+    const std::string input = mdcrypt::testing::read_file(fs::path(MDCRYPT_TEST_DATA) / "golden" / "multipart-folded.in.eml");
     const ParsedHeader parsed = parse_header_block(input);
     const Rewritten r = rewrite(input, kNoHp);
     const std::string expected =
@@ -111,7 +103,7 @@ TEST_CASE("a message without Content-Type gets the RFC 2045 default inside", "[p
 }
 
 TEST_CASE("outer header is RFC 3156 and every other field stays in place", "[pgp_mime]") {
-    const std::string input = slurp(fs::path(MDCRYPT_TEST_DATA) / "golden" / "text-qp.in.eml");
+    const std::string input = mdcrypt::testing::read_file(fs::path(MDCRYPT_TEST_DATA) / "golden" / "text-qp.in.eml");
     const ParsedHeader before = parse_header_block(input);
     const Rewritten r = rewrite(input, kNoHp);
 
@@ -270,7 +262,7 @@ TEST_CASE("header protection: injected fields, HP-Outer records, then the Conten
 
 TEST_CASE("header protection: the outer Subject becomes exactly [...], every other field stays in place",
           "[pgp_mime][hp]") {
-    const std::string input = slurp(fs::path(MDCRYPT_TEST_DATA) / "golden" / "text-qp.in.eml");
+    const std::string input = mdcrypt::testing::read_file(fs::path(MDCRYPT_TEST_DATA) / "golden" / "text-qp.in.eml");
     const ParsedHeader before = parse_header_block(input);
     const Rewritten r = rewrite(input, kHp);
     CHECK(count_fields(r.fields, "Subject") == 1);
@@ -517,7 +509,7 @@ TEST_CASE("stripped fields are deleted outside, last first, and are not copied i
 
 TEST_CASE("header protection: the entity parses back to the injected fields, one HP-Outer per field, and the body",
           "[pgp_mime][hp]") {
-    const std::string input = slurp(fs::path(MDCRYPT_TEST_DATA) / "golden" / "hp-multi-recipients.in.eml");
+    const std::string input = mdcrypt::testing::read_file(fs::path(MDCRYPT_TEST_DATA) / "golden" / "hp-multi-recipients.in.eml");
     const ParsedHeader original = parse_header_block(input);
     const Rewritten r = rewrite(input, kHp);
     const ParsedHeader entity = parse_header_block(r.plaintext);

@@ -3,28 +3,19 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "fake_encryptor.hpp"
+#include "test_files.hpp"
 
 using namespace mdcrypt;
 namespace fs = std::filesystem;
 using Action = MessageDecision::Action;
 
 namespace {
-
-std::string slurp(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    REQUIRE(in);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
 
 const fs::path kProtected = fs::path(MDCRYPT_TEST_DATA) / "protected";
 
@@ -99,7 +90,7 @@ private:
 
 TEST_CASE("an already encrypted message is delivered unchanged and the log says why", "[processor]") {
     Fixture f;
-    const std::string message = slurp(kProtected / "encrypted" / "pgp-mime-pkesk.eml");
+    const std::string message = mdcrypt::testing::read_file(kProtected / "encrypted" / "pgp-mime-pkesk.eml");
     const ProcessResult r = f.run(message, {"<enc@example.test>"});
     CHECK(r.decision.action == Action::Pass);
     CHECK(r.decision.reason == "already encrypted: PGP/MIME");
@@ -114,7 +105,7 @@ TEST_CASE("an already encrypted message is delivered unchanged and the log says 
 
 TEST_CASE("every recipient class but a failed key lookup receives an encrypted message as it is", "[processor]") {
     Fixture f;
-    const std::string message = slurp(kProtected / "encrypted" / "smime-enveloped.eml");
+    const std::string message = mdcrypt::testing::read_file(kProtected / "encrypted" / "smime-enveloped.eml");
     SECTION("required without a key: no plaintext is stored, so no refusal") {
         const ProcessResult r = f.run(message, {"<req@required.example.test>"});
         CHECK(r.decision.action == Action::Pass);
@@ -137,7 +128,7 @@ TEST_CASE("every recipient class but a failed key lookup receives an encrypted m
 
 TEST_CASE("mail passed anyway is not inspected", "[processor]") {
     Fixture f;
-    const ProcessResult r = f.run(slurp(kProtected / "encrypted" / "pgp-mime-pkesk.eml"), {"<nokey@example.test>"});
+    const ProcessResult r = f.run(mdcrypt::testing::read_file(kProtected / "encrypted" / "pgp-mime-pkesk.eml"), {"<nokey@example.test>"});
     CHECK(r.decision.action == Action::Pass);
     CHECK_FALSE(r.protection.has_value());
 }
@@ -147,7 +138,7 @@ TEST_CASE("a lookalike or signed message is encrypted with its body intact", "[p
                              "signed/pgp-mime-signed.eml", "signed/smime-opaque-signed.eml"}) {
         SECTION(name) {
             Fixture f;
-            const std::string message = slurp(kProtected / name);
+            const std::string message = mdcrypt::testing::read_file(kProtected / name);
             const ProcessResult r = f.run(message, {"<enc@example.test>"});
             CHECK(r.decision.action == Action::Encrypt);
             REQUIRE(r.encrypted.has_value());

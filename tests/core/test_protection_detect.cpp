@@ -3,12 +3,11 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "core/header.hpp"
+#include "test_files.hpp"
 
 using namespace mdcrypt;
 namespace fs = std::filesystem;
@@ -16,14 +15,6 @@ namespace fs = std::filesystem;
 namespace {
 
 const fs::path kData = fs::path(MDCRYPT_TEST_DATA) / "protected";
-
-std::string slurp(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    REQUIRE(in);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
 
 Protection detect_message(std::string_view message) {
     const ParsedHeader parsed = parse_header_block(message);
@@ -101,7 +92,7 @@ TEST_CASE("every real encrypted message made with gpg and openssl is detected as
     for (const auto& path : files) {
         const std::string name = path.filename().string();
         SECTION(name) {
-            const Protection p = detect_message(slurp(path));
+            const Protection p = detect_message(mdcrypt::testing::read_file(path));
             INFO(p.detail);
             CHECK(p.kind == kind_from_name(name));
         }
@@ -113,7 +104,7 @@ TEST_CASE("lookalikes of encrypted mail are not protected, so they get encrypted
     REQUIRE(files.size() >= 20);
     for (const auto& path : files) {
         SECTION(path.filename().string()) {
-            const Protection p = detect_message(slurp(path));
+            const Protection p = detect_message(mdcrypt::testing::read_file(path));
             INFO(p.detail);
             CHECK(p.kind == ProtectionKind::None);
             CHECK_FALSE(p.detail.empty());  // the log says why
@@ -126,15 +117,15 @@ TEST_CASE("signed-only mail is not protected, so it gets encrypted", "[protectio
     REQUIRE(files.size() >= 5);
     for (const auto& path : files) {
         SECTION(path.filename().string()) {
-            CHECK(detect_message(slurp(path)).kind == ProtectionKind::None);
+            CHECK(detect_message(mdcrypt::testing::read_file(path)).kind == ProtectionKind::None);
         }
     }
 }
 
 TEST_CASE("the log reason names what was wrong with a lookalike payload", "[protection_detect]") {
-    CHECK_THAT(detect_message(slurp(kData / "lookalike" / "encrypted-holding-esk-then-literal.eml")).detail,
+    CHECK_THAT(detect_message(mdcrypt::testing::read_file(kData / "lookalike" / "encrypted-holding-esk-then-literal.eml")).detail,
                Catch::Contains("followed by tag 11"));
-    CHECK_THAT(detect_message(slurp(kData / "lookalike" / "smime-signed-data-labelled-enveloped.eml")).detail,
+    CHECK_THAT(detect_message(mdcrypt::testing::read_file(kData / "lookalike" / "smime-signed-data-labelled-enveloped.eml")).detail,
                Catch::Contains("signed-data"));
 }
 

@@ -1,13 +1,11 @@
-// Stand-ins for the layers below the milter adapter in its unit tests: an encryptor that emits an
-// armor-shaped text without OpenPGP, a key lookup from a table, and a private temporary directory.
+// Stand-ins for the layers below the milter adapter in its unit tests: the core tests' FakeEncryptor
+// (tests/support), a key lookup from a table, and a private temporary directory.
 #pragma once
 
 #include <stdlib.h>
 
-#include <atomic>
 #include <filesystem>
 #include <map>
-#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -16,37 +14,9 @@
 #include "core/encryptor.hpp"
 #include "core/header.hpp"
 #include "core/processor.hpp"
+#include "fake_encryptor.hpp"
 
-namespace mdcrypt::milter::testing {
-
-class FakeEncryptor final : public Encryptor {
-public:
-    void encrypt(ByteSource& plaintext, std::span<const std::string> fingerprints, ByteSink& armored) override {
-        ++calls;
-        last_plaintext = read_all(plaintext);
-        last_fingerprints.assign(fingerprints.begin(), fingerprints.end());
-        if (fail) throw EncryptError("fake engine failure");
-        std::string out = "-----BEGIN PGP MESSAGE-----\n\n";
-        static constexpr char hex[] = "0123456789ABCDEF";
-        std::string line;
-        for (unsigned char c : last_plaintext) {
-            line.push_back(hex[c >> 4]);
-            line.push_back(hex[c & 15]);
-            if (line.size() == 64) {
-                out += line + "\n";
-                line.clear();
-            }
-        }
-        if (!line.empty()) out += line + "\n";
-        out += "-----END PGP MESSAGE-----\n";
-        armored.write(out);
-    }
-
-    std::atomic<int> calls{0};
-    bool fail = false;
-    std::string last_plaintext;
-    std::vector<std::string> last_fingerprints;
-};
+namespace mdcrypt::testing {
 
 // address (compared case-insensitively, as KeyIndex does) -> fingerprint; addresses in `errors` fail.
 inline KeyLookupFn table_lookup(std::map<std::string, std::string> keys, std::vector<std::string> errors = {}) {
@@ -91,4 +61,4 @@ private:
     std::filesystem::path path_;
 };
 
-}  // namespace mdcrypt::milter::testing
+}  // namespace mdcrypt::testing

@@ -1,12 +1,10 @@
 #include <catch2/catch.hpp>
 
-#include <fstream>
-#include <iterator>
-
 #include "core/bytes.hpp"
 #include "core/header.hpp"
 #include "fakes.hpp"
 #include "milter/end_of_message.hpp"
+#include "test_files.hpp"
 
 using namespace mdcrypt;
 using namespace mdcrypt::milter;
@@ -190,8 +188,8 @@ TEST_CASE("a message over max_message_size is never encrypted half: tempfail for
 
 TEST_CASE("a message over max_message_size that is already encrypted is passed, even for a required recipient") {
     Fixture f;
-    std::ifstream in(std::string(MDCRYPT_TEST_DATA) + "/protected/encrypted/pgp-mime-pkesk.eml", std::ios::binary);
-    const std::string eml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string eml =
+        mdcrypt::testing::read_file(std::string(MDCRYPT_TEST_DATA) + "/protected/encrypted/pgp-mime-pkesk.eml");
     const ParsedHeader parsed = parse_header_block(eml);
     REQUIRE_FALSE(parsed.fields.empty());
     auto feed = [&](const std::vector<std::string>& recipients) {

@@ -2,6 +2,7 @@
 // was asked to encrypt and emits a deterministic armor-shaped text.
 #pragma once
 
+#include <atomic>
 #include <span>
 #include <string>
 #include <vector>
@@ -19,7 +20,7 @@ public:
     std::string last_plaintext;
     std::vector<std::string> last_fingerprints;
     std::vector<EncryptionKey> last_keys;  // set by encrypt_to only
-    int calls = 0;
+    std::atomic<int> calls{0};    // atomic: the milter's limiter tests encrypt from several threads
     bool fail = false;            // throw EncryptError instead
     std::string extra_armor_line; // inserted verbatim into the armor (boundary collision tests)
 };

@@ -52,14 +52,6 @@ void write_private_file(const std::filesystem::path& file, std::string_view data
     ::close(fd);
 }
 
-std::string read_file(const std::filesystem::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) throw std::runtime_error("cannot read " + file.string());
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
 GnupgHome::GnupgHome() : dir_("mdcrypt-gnupg-"), home_(dir_.path() / "home") {
     if (::mkdir(home_.c_str(), 0700) != 0) throw std::runtime_error("mkdir " + home_.string() + ": " + std::strerror(errno));
 }

@@ -11,6 +11,8 @@
 
 #include "run_process.hpp"
 
+#include "test_files.hpp"
+
 namespace mdcrypt::test {
 
 // A private (0700, mkdtemp) directory, removed with its contents.
@@ -28,7 +30,7 @@ private:
 
 // Writes `data` to a new file with mode 0600.
 void write_private_file(const std::filesystem::path& file, std::string_view data);
-std::string read_file(const std::filesystem::path& file);
+using mdcrypt::testing::read_file;
 
 // A throwaway GnuPG home (mode 0700) in its own TempDir. The destructor kills its gpg-agent (and any
 // other daemon) with `gpgconf --kill all` before removing it.
