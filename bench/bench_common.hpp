@@ -168,6 +168,45 @@ inline double parse_number(std::string_view text) {
     return v;
 }
 
+// What both load drivers (gpgme_raw, milter_load) measure, with the same options and defaults, so
+// their runs compare: --concurrency --messages --seconds --size --binary --warmup --variants --seed
+// --label.
+struct LoadShape {
+    unsigned concurrency = 1;
+    std::size_t messages = 0;  // total, measured (not counting warm-up)
+    double seconds = 0;        // or: run this long
+    std::size_t size = 10 * 1024;
+    bool binary = false;
+    std::size_t warmup = 1;  // per worker, not measured
+    std::size_t variants = 4;
+    std::uint64_t seed = 1;
+    std::string label;
+};
+
+// Reads `arg` when it is one of LoadShape's options (`value` yields its argument); false otherwise.
+template <class ValueFn>
+bool parse_load_option(std::string_view arg, ValueFn&& value, LoadShape& shape) {
+    if (arg == "--concurrency") shape.concurrency = static_cast<unsigned>(parse_size(value()));
+    else if (arg == "--messages") shape.messages = parse_size(value());
+    else if (arg == "--seconds") shape.seconds = parse_number(value());
+    else if (arg == "--size") shape.size = parse_size(value());
+    else if (arg == "--binary") shape.binary = true;
+    else if (arg == "--warmup") shape.warmup = parse_size(value());
+    else if (arg == "--variants") shape.variants = parse_size(value());
+    else if (arg == "--seed") shape.seed = parse_size(value());
+    else if (arg == "--label") shape.label = value();
+    else return false;
+    return true;
+}
+
+// The checks both drivers make after parsing: an error text for usage(), or empty.
+inline std::string check_load_shape(LoadShape& shape) {
+    if ((shape.messages == 0) == (shape.seconds <= 0)) return "give exactly one of --messages and --seconds";
+    if (shape.concurrency == 0) return "--concurrency must be at least 1";
+    if (shape.variants == 0) shape.variants = 1;
+    return {};
+}
+
 // Nearest-rank percentile of an unsorted sample (copied).
 inline double percentile(std::vector<double> sample, double p) {
     if (sample.empty()) return 0.0;

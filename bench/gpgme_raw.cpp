@@ -38,20 +38,11 @@ namespace {
 // --io memory: gpgme_data_new_from_mem / gpgme_data_new, the simplest GPGME program.
 bool g_stream_io = true;
 
-struct Options {
+struct Options : LoadShape {
     std::string home;
     std::vector<std::string> homes;
     std::string recipient;  // fingerprint, or an address resolved once at start-up
     std::string gpg_program;
-    unsigned concurrency = 1;
-    std::size_t messages = 0;
-    double seconds = 0;
-    std::size_t size = 10 * 1024;
-    bool binary = false;
-    std::size_t warmup = 1;
-    std::size_t variants = 4;
-    std::uint64_t seed = 1;
-    std::string label;
 };
 
 [[noreturn]] void usage(const std::string& error) {
@@ -92,19 +83,11 @@ Options parse(int argc, char** argv) {
     try {
         for (int i = 1; i < argc; ++i) {
             const std::string_view a = argv[i];
+            if (parse_load_option(a, [&] { return value(i); }, o)) continue;
             if (a == "--home") o.home = value(i);
             else if (a == "--homes") o.homes = split_commas(value(i));
             else if (a == "--recipient") o.recipient = value(i);
             else if (a == "--gpg-program") o.gpg_program = value(i);
-            else if (a == "--concurrency") o.concurrency = static_cast<unsigned>(parse_size(value(i)));
-            else if (a == "--messages") o.messages = parse_size(value(i));
-            else if (a == "--seconds") o.seconds = parse_number(value(i));
-            else if (a == "--size") o.size = parse_size(value(i));
-            else if (a == "--binary") o.binary = true;
-            else if (a == "--warmup") o.warmup = parse_size(value(i));
-            else if (a == "--variants") o.variants = parse_size(value(i));
-            else if (a == "--seed") o.seed = parse_size(value(i));
-            else if (a == "--label") o.label = value(i);
             else if (a == "--io") {
                 const std::string io = value(i);
                 if (io != "memory" && io != "callbacks") usage("--io takes memory or callbacks");
@@ -118,9 +101,7 @@ Options parse(int argc, char** argv) {
     }
     if (o.home.empty() == o.homes.empty()) usage("give exactly one of --home and --homes");
     if (o.recipient.empty()) usage("--recipient is required");
-    if ((o.messages == 0) == (o.seconds <= 0)) usage("give exactly one of --messages and --seconds");
-    if (o.concurrency == 0) usage("--concurrency must be at least 1");
-    if (o.variants == 0) o.variants = 1;
+    if (const std::string error = check_load_shape(o); !error.empty()) usage(error);
     return o;
 }
 

@@ -51,22 +51,13 @@ constexpr std::uint32_t kChangeHeaders = 0x10;
 constexpr std::size_t kBodyChunk = MILTER_CHUNK_SIZE;  // 65535: the largest SMFIC_BODY libmilter takes by default
 constexpr std::string_view kPreamble = "This is an OpenPGP/MIME encrypted message";
 
-struct Options {
+struct Options : LoadShape {
     std::string socket_path;
-    unsigned concurrency = 1;
-    std::size_t messages = 0;  // total, measured (not counting warm-up)
-    double seconds = 0;        // or: run this long
-    std::size_t size = 10 * 1024;
-    bool binary = false;
     std::vector<std::string> recipients;
     std::string sender = "<sender@example.net>";
     std::size_t per_connection = 0;  // 0: one connection per thread for the whole run
-    std::size_t warmup = 1;          // per thread, not measured
-    std::size_t variants = 4;
-    std::uint64_t seed = 1;
-    double timeout = 120;  // seconds, per socket read or write
+    double timeout = 120;            // seconds, per socket read or write
     bool expect_encrypt = true;
-    std::string label;
 };
 
 [[noreturn]] void usage(const std::string& error) {
@@ -98,20 +89,12 @@ Options parse(int argc, char** argv) {
     try {
         for (int i = 1; i < argc; ++i) {
             const std::string_view a = argv[i];
+            if (parse_load_option(a, [&] { return value(i); }, o)) continue;
             if (a == "--socket") o.socket_path = value(i);
-            else if (a == "--concurrency") o.concurrency = static_cast<unsigned>(parse_size(value(i)));
-            else if (a == "--messages") o.messages = parse_size(value(i));
-            else if (a == "--seconds") o.seconds = parse_number(value(i));
-            else if (a == "--size") o.size = parse_size(value(i));
-            else if (a == "--binary") o.binary = true;
             else if (a == "--rcpt") o.recipients.push_back(value(i));
             else if (a == "--from") o.sender = value(i);
             else if (a == "--per-connection") o.per_connection = parse_size(value(i));
-            else if (a == "--warmup") o.warmup = parse_size(value(i));
-            else if (a == "--variants") o.variants = parse_size(value(i));
-            else if (a == "--seed") o.seed = parse_size(value(i));
             else if (a == "--timeout") o.timeout = parse_number(value(i));
-            else if (a == "--label") o.label = value(i);
             else if (a == "--expect") {
                 const std::string e = value(i);
                 if (e != "encrypt" && e != "pass") usage("--expect takes encrypt or pass");
@@ -125,9 +108,7 @@ Options parse(int argc, char** argv) {
     if (o.socket_path.starts_with("unix:")) o.socket_path.erase(0, 5);
     else if (o.socket_path.starts_with("local:")) o.socket_path.erase(0, 6);
     if (o.socket_path.empty()) usage("--socket is required");
-    if ((o.messages == 0) == (o.seconds <= 0)) usage("give exactly one of --messages and --seconds");
-    if (o.concurrency == 0) usage("--concurrency must be at least 1");
-    if (o.variants == 0) o.variants = 1;
+    if (const std::string error = check_load_shape(o); !error.empty()) usage(error);
     if (o.recipients.empty()) o.recipients.push_back("alice@example.test");
     for (auto& r : o.recipients)
         if (!r.starts_with("<")) r = "<" + r + ">";
