@@ -212,6 +212,13 @@ file = "domains.toml"
         except FileNotFoundError:
             return ""
 
+    def wait_for_log(self, text, timeout=10.0):
+        """Wait until `text` appears in the daemon's log (or the timeout passes); return the log."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.log()
+
     def spool_entries(self):
         return os.listdir(self.spool) if os.path.isdir(self.spool) else []
 

@@ -248,18 +248,14 @@ class Lifecycle(unittest.TestCase):
         with open(self.milter.policy, "a") as f:
             f.write('[domain."broken.test"]\nmode = "sometimes"\n')
         self.milter.signal(signal.SIGHUP)
-        deadline = time.monotonic() + 10
-        while "reload failed" not in self.milter.log() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        self.milter.wait_for_log("reload failed")
         self.assertRegex(self.milter.log(), r"reload failed, keeping the running configuration: .*domains\.toml:\d+")
         self.assertTrue(self.encrypts())
         # A good policy that turns example.test off takes effect for new connections.
         with open(self.milter.policy, "w") as f:
             f.write('[domain."example.test"]\nmode = "off"\n')
         self.milter.signal(signal.SIGHUP)
-        deadline = time.monotonic() + 10
-        while "configuration reloaded" not in self.milter.log() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        self.milter.wait_for_log("configuration reloaded")
         self.assertIn("configuration reloaded", self.milter.log())
         self.assertFalse(self.encrypts())
         self.assertEqual(self.milter.stop(), 0)
@@ -283,9 +279,7 @@ class Lifecycle(unittest.TestCase):
             with open(self.milter.policy, "w") as f:
                 f.write('[domain."example.test"]\nmode = "off"\n')
             self.milter.signal(signal.SIGHUP)
-            deadline = time.monotonic() + 10
-            while "configuration reloaded" not in self.milter.log() and time.monotonic() < deadline:
-                time.sleep(0.05)
+            self.milter.wait_for_log("configuration reloaded")
             eom = c.send_message("<bob@example.net>", ["<alice@example.test>"], HEADERS, [BODY])
             self.assertIsNotNone(eom.new_body, "the connection's snapshot changed half way")
         self.assertFalse(self.encrypts())
@@ -398,9 +392,7 @@ class Lifecycle(unittest.TestCase):
         self.assertEqual(self.run_binary("--config", self.milter.config, "--check-config").returncode, 78)
         os.chown(self.milter.gnupg, nobody.pw_uid, nogroup.gr_gid)
         self.milter.signal(signal.SIGHUP)  # re-reading the files as nobody works too
-        deadline = time.monotonic() + 10
-        while "configuration reloaded" not in self.milter.log() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        self.milter.wait_for_log("configuration reloaded")
         self.assertIn("configuration reloaded", self.milter.log())
         self.assertTrue(self.encrypts())
         self.assertEqual(self.milter.stop(), 0)
