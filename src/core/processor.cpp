@@ -90,6 +90,13 @@ RewriteOptions rewrite_options(const Policy& policy, std::span<const RecipientDe
     return options;
 }
 
+void pass_as_already_encrypted(MessageDecision& decision, ProtectionKind kind) {
+    decision.action = MessageDecision::Action::Pass;
+    decision.fingerprints.clear();
+    decision.keys.clear();
+    decision.reason = "already encrypted: " + std::string(to_string(kind));
+}
+
 ProcessResult process_message(const ProcessContext& context, const std::vector<HeaderField>& fields,
                               ByteSource& body, std::span<const RecipientDecision> recipients) {
     ProcessResult result;
@@ -99,11 +106,7 @@ ProcessResult process_message(const ProcessContext& context, const std::vector<H
     if (passes_when_already_encrypted(result.decision, recipients)) {
         result.protection = inspect(fields, body_crlf);
         if (result.protection->is_protected()) {
-            result.decision.action = MessageDecision::Action::Pass;
-            // Nothing is encrypted: no key may reach whatever comes after (the log, an encryptor).
-            result.decision.fingerprints.clear();
-            result.decision.keys.clear();
-            result.decision.reason = "already encrypted: " + std::string(to_string(result.protection->kind));
+            pass_as_already_encrypted(result.decision, result.protection->kind);
             return result;
         }
     }

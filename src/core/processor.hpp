@@ -45,6 +45,10 @@ struct ProcessResult {
 // RFC 9788 support shows it), and the policy's strip_fields_when_encrypted.
 RewriteOptions rewrite_options(const Policy& policy, std::span<const RecipientDecision> recipients);
 
+// Makes `decision` a Pass for a message that is already encrypted (`kind`), reason "already encrypted:
+// <kind>". Nothing is encrypted, so no key may reach what comes after (the log, an encryptor).
+void pass_as_already_encrypted(MessageDecision& decision, ProtectionKind kind);
+
 struct ProcessContext {
     const Policy& policy;
     const KeyLookupFn& lookup;

@@ -143,12 +143,7 @@ EomOutcome finish_message(const EomContext& context, const MessageState& message
         if (const auto prefix = message.body_prefix(); prefix && passes_when_already_encrypted(decision, recipients)) {
             const Protection protection =
                 detect_protection(message.fields(), *prefix, prefix->size() <= kMaxInspectedBodyBytes);
-            if (protection.is_protected()) {
-                decision.action = Action::Pass;
-                decision.fingerprints.clear();
-                decision.keys.clear();
-                decision.reason = "already encrypted: " + std::string(to_string(protection.kind));
-            }
+            if (protection.is_protected()) pass_as_already_encrypted(decision, protection.kind);
         }
         return outcome_for(std::move(recipients), std::move(decision), true);
     }
