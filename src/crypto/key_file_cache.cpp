@@ -30,6 +30,12 @@ struct KeyFileCache::Loaded {
 
 namespace {
 
+// GPGME's status callback: notes gpg's IMPORT_RES, the line a complete dry-run import ends with.
+gpgme_error_t note_import_result(void* finished, const char* keyword, const char* /*args*/) noexcept {
+    if (keyword && std::string_view(keyword) == "IMPORT_RES") *static_cast<bool*>(finished) = true;
+    return 0;
+}
+
 class Fd {
 public:
     explicit Fd(int fd) : fd_(fd) {}
@@ -121,6 +127,7 @@ KeyFileCache::Loaded KeyFileCache::load(const std::filesystem::path& path, std::
 
     // gpg --show-keys: lists the keys in the data, imports nothing.
     const std::string doing = where + ": listing its keys with gpg";
+    bool finished = false;
     try {
         GpgmeContext ctx = engine_.new_context();
         gpgme_set_offline(ctx.get(), 1);
@@ -129,6 +136,8 @@ KeyFileCache::Loaded KeyFileCache::load(const std::filesystem::path& path, std::
         if (const gpgme_error_t err = gpgme_data_new_from_mem(&raw, bytes.data(), bytes.size(), 0))
             return {nullptr, KeyLookup{KeyLookup::Status::Error, std::nullopt, doing + ": " + gpgme_error_text(err)}};
         const GpgmeData data(raw);
+        (void)gpgme_set_ctx_flag(ctx.get(), "full-status", "1");  // every status line to the callback
+        gpgme_set_status_cb(ctx.get(), note_import_result, &finished);
         ++listings_;
         if (const gpgme_error_t err = gpgme_op_keylist_from_data_start(ctx.get(), data.get(), 0))
             return {nullptr, KeyLookup{KeyLookup::Status::Error, std::nullopt, doing + ": " + gpgme_error_text(err)}};
@@ -166,6 +175,18 @@ KeyFileCache::Loaded KeyFileCache::load(const std::filesystem::path& path, std::
     } catch (const std::exception& e) {  // no context: gpg cannot run at all
         return {nullptr, KeyLookup{KeyLookup::Status::Error, std::nullopt, doing + ": " + e.what()}};
     }
+    // A complete listing: gpg ended with IMPORT_RES (GPGME lists key data by a dry-run import), or listed
+    // every key of the file. Neither means gpg stopped early (killed, crashed, or "Fatal: can't open
+    // trustdb.gpg"): not the file's fault, and not cached.
+    const bool all_listed = std::all_of(split.keys.begin(), split.keys.end(), [&](const TransferableKey& cut) {
+        return cut.fingerprint.empty() || std::any_of(entry->keys.begin(), entry->keys.end(),
+                                                      [&](const KeyFacts& k) { return iequals(k.fingerprint, cut.fingerprint); });
+    });
+    if (!finished && !all_listed)
+        return {nullptr, KeyLookup{KeyLookup::Status::Error, std::nullopt,
+                                   doing + ": gpg stopped before the end of its listing (listed " +
+                                       std::to_string(entry->keys.size()) + " of " + std::to_string(split.keys.size()) +
+                                       " keys, no IMPORT_RES status)"}};
     if (entry->keys.empty()) entry->problem = "gpg found no usable OpenPGP public key in it";
     return {entry, {}};
 }

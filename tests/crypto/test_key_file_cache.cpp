@@ -13,6 +13,7 @@
 
 #include "core/openpgp_keys.hpp"
 #include "gpg_process_counter.hpp"
+#include "listing_fault.hpp"
 #include "server_home.hpp"
 
 using namespace mdcrypt;
@@ -41,8 +42,18 @@ void replace_file(const fs::path& file, std::string_view data) {
     fs::rename(tmp, file);
 }
 
+// The server's home: no keys, the keys are only in files. With a trust database, as any home that gpg
+// has listed once has: without one, gpg stops with "Fatal: can't open trustdb.gpg" on the first
+// expired or revoked key it is shown (a failure, tested below).
+struct ServerHomeWithoutKeys : GnupgHome {
+    ServerHomeWithoutKeys() {
+        if (!gpg({"--check-trustdb"}).ok() && !std::filesystem::exists(path() / "trustdb.gpg"))
+            throw std::runtime_error("gpg --check-trustdb made no trust database");
+    }
+};
+
 struct Fixture {
-    GnupgHome home;  // the server's home: empty, the keys are only in files
+    ServerHomeWithoutKeys home;
     TempDir files{"mdcrypt-keyfiles-"};
     GpgProcessCounter counter;
     KeyFileCache cache{home.path(), counting_gpg()};
@@ -206,4 +217,37 @@ TEST_CASE("the cache keeps at most max_entries files, dropping the least recentl
     CHECK(cache.listings() == 3);
     cache.lookup(files.path() / "b.asc", "file", "alice@example.test", now);
     CHECK(cache.listings() == 4);
+}
+
+TEST_CASE("a gpg that stops before the end of a key file's listing is an error, not cached") {
+    // A home without a trust database: gpg stops with a fatal error at the expired key. That once read
+    // as "no key in the file".
+    GnupgHome bare;
+    TempDir files{"mdcrypt-keyfiles-"};
+    KeyFileCache cache{bare.path()};
+    write_private_file(files.path() / "expired.asc", armored("expired"));
+    const KeyLookup failed = cache.lookup(files.path() / "expired.asc", "file", key("expired").address, now_seconds());
+    CHECK(failed.status == Status::Error);
+    CHECK_THAT(failed.reason, Catch::Contains("gpg stopped before the end of its listing"));
+    CHECK(cache.cached_files() == 0);
+
+    REQUIRE(bare.gpg({"--check-trustdb"}).ok());  // the home repaired: the next lookup lists again
+    const KeyLookup judged = cache.lookup(files.path() / "expired.asc", "file", key("expired").address, now_seconds());
+    CHECK(judged.status == Status::NotFound);
+    CHECK_THAT(judged.reason, Catch::Contains(key("expired").fingerprint) && Catch::Contains("expired"));
+}
+
+TEST_CASE("a gpg killed or failing while it lists a key file is an error, and the next lookup lists again") {
+    const auto fault_name = GENERATE(as<std::string>{}, "sigkill", "sigsegv", "oops");
+    INFO("fault " << fault_name);
+    ServerHomeWithoutKeys home;
+    TempDir files{"mdcrypt-keyfiles-"};
+    ListingFault fault(fault_name);
+    KeyFileCache cache{home.path(), listing_fault_gpg()};
+    write_private_file(files.path() / "alice.asc", armored("alice"));
+    const KeyLookup failed = cache.lookup(files.path() / "alice.asc", "file", "alice@example.test", now_seconds());
+    CHECK(failed.status == Status::Error);
+    CHECK_FALSE(failed.key);
+    fault.set("none");
+    CHECK(cache.lookup(files.path() / "alice.asc", "file", "alice@example.test", now_seconds()).status == Status::Found);
 }
