@@ -8,15 +8,23 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <unordered_map>
 
+#include "core/expected_keys.hpp"
 #include "core/header.hpp"
+#include "core/keyring_file.hpp"
 
 namespace mdcrypt {
 
 struct KeyIndex::Snapshot {
     KeyringStamp stamp;
+    bool has_expected_keys = false;  // the home has an mdcrypt-expected-keys file
     std::vector<KeyFacts> keys;
+    // Addresses whose keys the keyring should hold but does not list (lower-case), and why; a reason
+    // in every_address puts all addresses in doubt. A lookup for them fails rather than finding no key.
+    std::unordered_map<std::string, std::string> in_doubt;
+    std::string every_address;
     struct Entry {
         std::vector<KeyFacts> keys;
         std::vector<std::string> below_full_validity;  // fingerprints rejected by the trust database
@@ -47,6 +55,58 @@ void check_readable(const std::filesystem::path& file, const FileStamp& stamp, c
 }
 
 bool uid_below_full(const _gpgme_user_id& uid) { return uid.validity < GPGME_VALIDITY_FULL; }
+
+// Keyrings are read whole to check gpg's listing against them; larger ones are refused, not guessed at.
+constexpr std::size_t kMaxKeyringFile = std::size_t{256} << 20;
+
+// The whole file, or KeyListError naming it.
+std::string read_whole(const std::filesystem::path& file, const std::string& where) {
+    const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) throw KeyListError(where + ": cannot read " + file.string() + ": " + std::strerror(errno));
+    std::string bytes;
+    char buffer[65536];
+    for (;;) {
+        const ssize_t n = ::read(fd, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            const int error = errno;
+            ::close(fd);
+            throw KeyListError(where + ": cannot read " + file.string() + ": " + std::strerror(error));
+        }
+        if (n == 0) break;
+        bytes.append(buffer, static_cast<std::size_t>(n));
+        if (bytes.size() > kMaxKeyringFile) {
+            ::close(fd);
+            throw KeyListError(where + ": " + file.string() + " is larger than " + std::to_string(kMaxKeyringFile >> 20) +
+                               " MiB, more than this server reads");
+        }
+    }
+    ::close(fd);
+    return bytes;
+}
+
+// The keys gpg must list: what the keyring file in use holds by its own framing. gpg uses pubring.kbx
+// when it exists, else pubring.gpg; neither means no keys yet.
+KeyringContents keyring_contents(const std::filesystem::path& home, const KeyringStamp& stamp, const std::string& where) {
+    if (stamp.pubring_kbx.exists) {
+        KeyringContents contents = read_keybox(read_whole(home / "pubring.kbx", where));
+        if (!contents.ok()) throw KeyListError(where + ": " + (home / "pubring.kbx").string() + " is damaged: " + contents.error);
+        return contents;
+    }
+    if (stamp.pubring_gpg.exists) {
+        KeyringContents contents = read_legacy_keyring(read_whole(home / "pubring.gpg", where));
+        if (!contents.ok()) throw KeyListError(where + ": " + (home / "pubring.gpg").string() + " is damaged: " + contents.error);
+        return contents;
+    }
+    return {};
+}
+
+std::string joined(const std::vector<ExpectedKey>& keys, std::size_t at_most = 5) {
+    std::string out;
+    for (std::size_t i = 0; i < keys.size() && i < at_most; ++i) out += (i ? ", " : "") + keys[i].fingerprint;
+    if (keys.size() > at_most) out += " and " + std::to_string(keys.size() - at_most) + " more";
+    return out;
+}
 
 }  // namespace
 
@@ -96,13 +156,14 @@ bool diagnostics_report_failure(std::string_view diagnostics, std::string_view h
 }
 
 KeyringStamp stat_keyring(const std::filesystem::path& home) {
-    return KeyringStamp{stat_file(home / "pubring.kbx"), stat_file(home / "pubring.gpg"), stat_file(home / "trustdb.gpg")};
+    return KeyringStamp{stat_file(home / "pubring.kbx"), stat_file(home / "pubring.gpg"), stat_file(home / "trustdb.gpg"),
+                        stat_file(home / kExpectedKeysFile)};
 }
 
 KeyIndex::KeyIndex(std::filesystem::path home, TrustModel trust, std::filesystem::path gpg_program)
     : engine_(std::move(home), std::move(gpg_program)), trust_(trust), source_("keyring " + engine_.home().string()) {}
 
-std::shared_ptr<const KeyIndex::Snapshot> KeyIndex::build(const KeyringStamp& stamp) const {
+std::shared_ptr<KeyIndex::Snapshot> KeyIndex::build(const KeyringStamp& stamp) const {
     const std::string where = "listing the keys in GnuPG home " + engine_.home().string();
     GpgmeContext ctx = engine_.new_context();
     gpgme_set_offline(ctx.get(), 1);  // --disable-dirmngr: never the network
@@ -122,6 +183,15 @@ std::shared_ptr<const KeyIndex::Snapshot> KeyIndex::build(const KeyringStamp& st
 
     auto snapshot = std::make_shared<Snapshot>();
     snapshot->stamp = stamp;
+    const KeyringContents contents = keyring_contents(engine_.home(), stamp, where);
+    std::optional<ExpectedKeys> expected;
+    if (stamp.expected_keys.exists) {
+        const std::filesystem::path file = engine_.home() / kExpectedKeysFile;
+        expected = parse_expected_keys(read_whole(file, where), file.string());
+        if (!expected->ok()) throw KeyListError(where + ": " + expected->error);
+        snapshot->has_expected_keys = true;
+    }
+    std::vector<std::string> listed;
     if (const gpgme_error_t err = gpgme_op_keylist_start(ctx.get(), nullptr, 0)) throw fail(err);
     for (;;) {
         gpgme_key_t raw = nullptr;
@@ -130,6 +200,7 @@ std::shared_ptr<const KeyIndex::Snapshot> KeyIndex::build(const KeyringStamp& st
         if (err) throw fail(err);
         GpgmeKey key(raw);
         KeyFacts facts = key_facts_from_gpgme(*key, trust_, source_);
+        listed.push_back(facts.fingerprint);
 
         std::vector<std::string> addresses;  // each address once per key
         for (gpgme_user_id_t uid = key->uids; uid; uid = uid->next) {
@@ -154,12 +225,32 @@ std::shared_ptr<const KeyIndex::Snapshot> KeyIndex::build(const KeyringStamp& st
         const std::string shown = diagnostics.size() > 1000 ? "..." + diagnostics.substr(diagnostics.size() - 1000) : diagnostics;
         throw KeyListError(where + ": gpg reported an error: " + shown);
     }
+
+    // gpg lists nothing, and exits 0, for a keybox whose blobs it cannot parse; a gpg that dies half way
+    // lists what it got that far. Either way the file holds keys the listing lacks.
+    std::vector<ExpectedKey> in_file;
+    for (const auto& fingerprint : contents.fingerprints) in_file.push_back({fingerprint, {}});
+    if (const auto unlisted = missing_keys(in_file, listed); !unlisted.empty()) {
+        const std::string said = diagnostics.size() > 300 ? "..." + diagnostics.substr(diagnostics.size() - 300) : diagnostics;
+        throw KeyListError(where + ": gpg listed " + std::to_string(listed.size()) + " keys but the keyring holds " +
+                           std::to_string(contents.fingerprints.size()) + "; not listed: " + joined(unlisted) +
+                           (said.empty() ? "" : " (gpg: " + said + ")"));
+    }
+    if (expected) {
+        const std::string file = (engine_.home() / kExpectedKeysFile).string();
+        for (const auto& key : missing_keys(expected->keys, listed)) {
+            const std::string reason = "key " + key.fingerprint + " is listed in " + file +
+                                       " but missing from the keyring (restore it, or remove it with mdcrypt-keys remove)";
+            if (key.addresses.empty() && snapshot->every_address.empty()) snapshot->every_address = reason;
+            for (const auto& address : key.addresses) snapshot->in_doubt.emplace(address, reason);
+        }
+    }
     return snapshot;
 }
 
 std::shared_ptr<const KeyIndex::Snapshot> KeyIndex::current() {
     // The stamp is taken before any listing: a change made while gpg lists is seen by the next lookup.
-    const KeyringStamp stamp = stat_keyring(engine_.home());
+    KeyringStamp stamp = stat_keyring(engine_.home());
     {
         std::lock_guard lock(snapshot_mutex_);
         if (snapshot_ && snapshot_->stamp == stamp) return snapshot_;
@@ -169,10 +260,46 @@ std::shared_ptr<const KeyIndex::Snapshot> KeyIndex::current() {
         std::lock_guard lock(snapshot_mutex_);  // someone may have rebuilt while we waited
         if (snapshot_ && snapshot_->stamp == stamp) return snapshot_;
     }
-    std::shared_ptr<const Snapshot> fresh = build(stamp);
+    std::shared_ptr<Snapshot> fresh;
+    // A keyring rewritten between reading it and gpg's listing makes the two disagree: list again. A
+    // failure on unchanged files is final for this lookup and never cached: the next one tries again.
+    for (int attempt = 1;; ++attempt) {
+        try {
+            fresh = build(stamp);
+            break;
+        } catch (const KeyListError&) {
+            const KeyringStamp now = stat_keyring(engine_.home());
+            if (attempt == 3 || now == stamp) throw;
+            stamp = now;
+        }
+    }
+    guard_against_lost_keys(fresh);
     std::lock_guard lock(snapshot_mutex_);
     snapshot_ = fresh;
     return fresh;
+}
+
+void KeyIndex::guard_against_lost_keys(const std::shared_ptr<Snapshot>& fresh) {
+    // With an expected-keys file the administrator has said what the keyring holds; without one, a
+    // keyring that suddenly lists none, or less than half, of the keys this process saw it hold is
+    // taken for damage until it is recorded or the milter restarts.
+    if (fresh->has_expected_keys || !baseline_) {
+        baseline_ = fresh;
+        return;
+    }
+    const std::size_t before = baseline_->keys.size();
+    const std::size_t now = fresh->keys.size();
+    const bool lost = (now == 0 && before > 0) || (before >= 4 && now * 2 < before);
+    if (!lost) {
+        baseline_ = fresh;
+        return;
+    }
+    const std::string reason = "the keyring " + engine_.home().string() + " now lists " + std::to_string(now) +
+                               " keys where it listed " + std::to_string(before) +
+                               " (damaged or replaced?); if the keys were removed on purpose, run mdcrypt-keys record "
+                               "or restart the milter";
+    for (const auto& [address, entry] : baseline_->by_address)
+        if (!entry.keys.empty() && !fresh->by_address.contains(address)) fresh->in_doubt.emplace(address, reason);
 }
 
 KeyLookup KeyIndex::lookup(std::string_view address, std::int64_t now) {
@@ -185,7 +312,14 @@ KeyLookup KeyIndex::lookup(std::string_view address, std::int64_t now) {
         result.reason = e.what();
         return result;
     }
-    const auto it = snapshot->by_address.find(to_lower_ascii(address));
+    const std::string lower = to_lower_ascii(address);
+    const auto doubt = snapshot->in_doubt.find(lower);
+    if (!snapshot->every_address.empty() || doubt != snapshot->in_doubt.end()) {
+        result.status = KeyLookup::Status::Error;
+        result.reason = doubt != snapshot->in_doubt.end() ? doubt->second : snapshot->every_address;
+        return result;
+    }
+    const auto it = snapshot->by_address.find(lower);
     if (it == snapshot->by_address.end()) {
         result.status = KeyLookup::Status::NotFound;
         result.reason = "no key for " + std::string(address) + " in " + source_;
@@ -209,6 +343,12 @@ KeyLookup KeyIndex::lookup(std::string_view address, std::int64_t now) {
 
 std::size_t KeyIndex::usable_key_count(std::int64_t now) {
     const std::shared_ptr<const Snapshot> snapshot = current();
+    if (!snapshot->every_address.empty()) throw KeyListError(snapshot->every_address);
+    if (!snapshot->in_doubt.empty()) {
+        std::string addresses;
+        for (const auto& [address, reason] : snapshot->in_doubt) addresses += (addresses.empty() ? "" : ", ") + address;
+        throw KeyListError("mail to " + addresses + " is deferred: " + snapshot->in_doubt.begin()->second);
+    }
     return static_cast<std::size_t>(std::count_if(snapshot->keys.begin(), snapshot->keys.end(), [&](const KeyFacts& key) {
         return std::any_of(key.user_ids.begin(), key.user_ids.end(), [&](const UserIdFacts& uid) {
             return !uid.address.empty() && assess_key(key, uid.address, now).key.has_value();

@@ -2,10 +2,17 @@
 // starts no gpg process.
 //
 // One keylist operation (one gpg process) builds the index. Each lookup stats the keyring files
-// (pubring.kbx, pubring.gpg, trustdb.gpg: device, inode, size, mtime in ns) once, and the index is
-// rebuilt only when they changed: importing or revoking a key is seen by the next lookup, without a
-// restart. Lookups share an immutable snapshot and never wait for each other, except while one thread
-// rebuilds (the others wait for its result rather than starting gpg themselves).
+// (pubring.kbx, pubring.gpg, trustdb.gpg, mdcrypt-expected-keys: device, inode, size, mtime in ns)
+// once, and the index is rebuilt only when they changed: importing or revoking a key is seen by the
+// next lookup, without a restart. Lookups share an immutable snapshot and never wait for each other,
+// except while one thread rebuilds (the others wait for its result rather than starting gpg themselves).
+//
+// A listing is accepted only when it is complete: every key the keyring file holds by its own framing
+// (keyring_file.hpp) was listed, the file is well formed, and gpg's diagnostics report no failure.
+// Otherwise the lookup is an Error (the recipient is deferred), and nothing is cached: the next lookup
+// lists again. Keys the administrator recorded (expected_keys.hpp) but the keyring lacks make lookups
+// of their addresses an Error; without such a record, a keyring that suddenly lists none or less than
+// half of the keys it held does the same for the addresses it lost.
 #pragma once
 
 #include <gpgme.h>
@@ -62,6 +69,7 @@ struct KeyringStamp {
     FileStamp pubring_kbx;
     FileStamp pubring_gpg;
     FileStamp trustdb;
+    FileStamp expected_keys;  // the home's mdcrypt-expected-keys
     bool operator==(const KeyringStamp&) const = default;
 };
 
@@ -77,7 +85,8 @@ public:
     // Error with gpg's reason, never NotFound.
     KeyLookup lookup(std::string_view address, std::int64_t now);
 
-    // Keys usable at `now` for at least one of their user IDs' addresses. Throws KeyListError.
+    // Keys usable at `now` for at least one of their user IDs' addresses. Throws KeyListError when the
+    // listing failed or keys the keyring should hold are missing (the start-up and --check-config check).
     std::size_t usable_key_count(std::int64_t now);
 
     const std::string& source() const { return source_; }
@@ -85,7 +94,8 @@ public:
 private:
     struct Snapshot;
     std::shared_ptr<const Snapshot> current();  // throws KeyListError
-    std::shared_ptr<const Snapshot> build(const KeyringStamp& stamp) const;
+    std::shared_ptr<Snapshot> build(const KeyringStamp& stamp) const;  // throws KeyListError
+    void guard_against_lost_keys(const std::shared_ptr<Snapshot>& fresh);  // under rebuild_mutex_
 
     GpgEngine engine_;
     TrustModel trust_;
@@ -94,6 +104,7 @@ private:
     std::mutex snapshot_mutex_;  // guards snapshot_ only; held for a pointer copy
     std::shared_ptr<const Snapshot> snapshot_;
     std::mutex rebuild_mutex_;  // one rebuild at a time
+    std::shared_ptr<const Snapshot> baseline_;  // the last listing that lost no keys; under rebuild_mutex_
 };
 
 }  // namespace mdcrypt

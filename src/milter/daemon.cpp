@@ -146,6 +146,15 @@ DaemonExit run_daemon(std::shared_ptr<const Config> config, CryptoFactory crypto
         return fail(DaemonExit::Config, config->file.string() + ": [gnupg] unusable: " + e.what());
     }
     for (const auto& advice : gnupg_home_advice(config->gnupg.home)) log_warning(advice);
+    // List the keyring now: a damaged one is said at start, not first noticed in a deferral.
+    try {
+        if (const auto services = runtime->current()->crypto; services && services->usable_key_count)
+            log_info("keyring " + config->gnupg.home.string() + ": " + std::to_string(services->usable_key_count()) +
+                     " usable key(s)");
+    } catch (const std::exception& e) {
+        log_error("the keyring cannot be used, mail to recipients who may have a key is deferred until it is fixed: " +
+                  std::string(e.what()));
+    }
     // Never destroyed: libmilter's detached worker threads may still be in a callback at exit.
     Runtime* shared_runtime = runtime.release();
     set_runtime(shared_runtime);

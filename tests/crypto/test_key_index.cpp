@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "gpg_process_counter.hpp"
+#include "listing_fault.hpp"
 #include "server_home.hpp"
 
 using namespace mdcrypt;
@@ -320,4 +321,159 @@ TEST_CASE("trust model gnupg: once built, lookups start no gpg either") {
     counter.reset();
     for (int i = 0; i < 20; ++i) CHECK(index.lookup("alice@example.test", now_seconds()).status == Status::Found);
     CHECK(counter.count() == 0);  // the listing did not rewrite the trust database behind our back
+}
+
+// A keyring that cannot be fully read, or a gpg that does not finish its listing, must defer mail
+// (Error), never read as "no key": each of these once passed a keyed recipient's mail in plain text.
+namespace {
+
+std::string keybox_of(const GnupgHome& home) { return read_file(home.path() / "pubring.kbx"); }
+
+void replace_keyring(const GnupgHome& home, const std::string& name, const std::string& bytes) {
+    std::filesystem::remove(home.path() / name);
+    write_private_file(home.path() / name, bytes);
+}
+
+// The first blob's length field made huge: kbxutil calls it a "long blob", gpg skips it and every
+// blob after it, lists nothing and exits 0.
+std::string with_long_first_blob(std::string kbx) {
+    kbx.replace(32, 4, std::string("\x7f\xff\xff\xff", 4));
+    return kbx;
+}
+
+void record_expected_keys(const GnupgHome& home, const std::vector<const char*>& names) {
+    std::string text;
+    for (const char* name : names) text += key(name).fingerprint + " " + key(name).address + "\n";
+    write_private_file(home.path() / "mdcrypt-expected-keys", text);
+}
+
+void require_error_for_alice(KeyIndex& index, const std::string& words) {
+    const KeyLookup alice = index.lookup("alice@example.test", now_seconds());
+    INFO(alice.reason);
+    CHECK(alice.status == Status::Error);
+    CHECK_FALSE(alice.key);
+    CHECK_THAT(alice.reason, Catch::Contains(words));
+}
+
+}  // namespace
+
+TEST_CASE("a keybox whose blobs gpg cannot parse is an error, though gpg lists nothing and exits 0") {
+    ServerHome home;
+    KeyIndex index(home.path(), TrustModel::ServerKeyring);
+    REQUIRE(index.lookup("alice@example.test", now_seconds()).status == Status::Found);
+
+    replace_keyring(home, "pubring.kbx", with_long_first_blob(keybox_of(home)));
+    // The fail-open this guards against: the real gpg says nothing is wrong.
+    const ProcessResult listing = home.gpg({"--with-colons", "--list-keys"});
+    REQUIRE(listing.ok());
+    REQUIRE(listing.out.find("pub:") == std::string::npos);
+
+    require_error_for_alice(index, "pubring.kbx is damaged");
+    CHECK(index.lookup("nobody@example.test", now_seconds()).status == Status::Error);  // no verdict from a broken keyring
+    CHECK_THROWS_AS(index.usable_key_count(now_seconds()), KeyListError);
+}
+
+TEST_CASE("a truncated or zero-length keybox is an error") {
+    ServerHome home;
+    KeyIndex index(home.path(), TrustModel::ServerKeyring);
+    const std::string kbx = keybox_of(home);
+    REQUIRE(index.lookup("alice@example.test", now_seconds()).status == Status::Found);
+
+    replace_keyring(home, "pubring.kbx", kbx.substr(0, kbx.size() / 2));
+    require_error_for_alice(index, "cut off");
+    replace_keyring(home, "pubring.kbx", "");
+    require_error_for_alice(index, "zero bytes");
+
+    replace_keyring(home, "pubring.kbx", kbx);  // restored: found again, nothing was cached
+    CHECK(index.lookup("alice@example.test", now_seconds()).status == Status::Found);
+}
+
+TEST_CASE("a keybox cut to its header or deleted defers the addresses the expected-keys file names") {
+    ServerHome home;
+    record_expected_keys(home, {"alice", "bob"});
+    KeyIndex index(home.path(), TrustModel::ServerKeyring);
+    REQUIRE(index.lookup("alice@example.test", now_seconds()).status == Status::Found);
+    const std::string kbx = keybox_of(home);
+
+    SECTION("cut to its 32-byte header") { replace_keyring(home, "pubring.kbx", kbx.substr(0, 32)); }
+    SECTION("deleted while the index is in use") { std::filesystem::remove(home.path() / "pubring.kbx"); }
+
+    require_error_for_alice(index, "mdcrypt-expected-keys but missing from the keyring");
+    CHECK_THAT(index.lookup("alice@example.test", now_seconds()).reason, Catch::Contains(key("alice").fingerprint));
+    CHECK(index.lookup("bob@example.test", now_seconds()).status == Status::Error);
+    // Addresses nobody recorded had no key before either.
+    CHECK(index.lookup(key("carol").address, now_seconds()).status == Status::NotFound);
+}
+
+TEST_CASE("the expected-keys file: a key removed on purpose is removed from it; a damaged file is an error") {
+    ServerHome home;
+    record_expected_keys(home, {"alice", "bob"});
+    KeyIndex index(home.path(), TrustModel::ServerKeyring);
+    REQUIRE(home.gpg({"--yes", "--delete-keys", key("alice").fingerprint}).ok());
+    require_error_for_alice(index, "missing from the keyring");
+
+    record_expected_keys(home, {"bob"});  // what mdcrypt-keys remove does
+    CHECK(index.lookup("alice@example.test", now_seconds()).status == Status::NotFound);
+    CHECK(index.lookup("bob@example.test", now_seconds()).status == Status::Found);
+
+    write_private_file(home.path() / "mdcrypt-expected-keys", "not a fingerprint\n");
+    CHECK(index.lookup("bob@example.test", now_seconds()).status == Status::Error);
+}
+
+TEST_CASE("without an expected-keys file, a keyring that suddenly lists no keys defers the addresses it lost") {
+    ServerHome home;
+    KeyIndex index(home.path(), TrustModel::ServerKeyring);
+    REQUIRE(index.lookup("alice@example.test", now_seconds()).status == Status::Found);
+    const std::string kbx = keybox_of(home);
+
+    replace_keyring(home, "pubring.kbx", kbx.substr(0, 32));
+    require_error_for_alice(index, "now lists 0 keys where it listed 5");
+    CHECK(index.lookup(key("carol").address, now_seconds()).status == Status::NotFound);
+
+    replace_keyring(home, "pubring.kbx", kbx);
+    CHECK(index.lookup("alice@example.test", now_seconds()).status == Status::Found);
+
+    // What cannot be known: a process that starts on the emptied keyring never saw the keys.
+    replace_keyring(home, "pubring.kbx", kbx.substr(0, 32));
+    KeyIndex restarted(home.path(), TrustModel::ServerKeyring);
+    CHECK(restarted.lookup("alice@example.test", now_seconds()).status == Status::NotFound);
+}
+
+TEST_CASE("a legacy pubring.gpg home: damage is an error too") {
+    ServerHome source;
+    GnupgHome home;
+    const ProcessResult exported = source.gpg({"--export"});
+    REQUIRE(exported.ok());
+    std::filesystem::remove(home.path() / "pubring.kbx");
+    replace_keyring(home, "pubring.gpg", exported.out);
+    KeyIndex index(home.path(), TrustModel::ServerKeyring);
+    REQUIRE(index.lookup("alice@example.test", now_seconds()).status == Status::Found);
+    REQUIRE_FALSE(std::filesystem::exists(home.path() / "pubring.kbx"));  // gpg really read pubring.gpg
+
+    SECTION("truncated") {
+        replace_keyring(home, "pubring.gpg", exported.out.substr(0, exported.out.size() - 100));
+        require_error_for_alice(index, "pubring.gpg is damaged");
+    }
+    SECTION("zero length") {
+        replace_keyring(home, "pubring.gpg", "");
+        require_error_for_alice(index, "zero bytes");
+    }
+    SECTION("bytes after the last key that are no packet") {
+        replace_keyring(home, "pubring.gpg", exported.out + std::string(3, '\x00'));
+        require_error_for_alice(index, "not an OpenPGP packet");
+    }
+}
+
+TEST_CASE("a gpg that dies or fails while listing is an error, and the failure is not cached") {
+    const auto fault_name = GENERATE(as<std::string>{}, "sigkill", "sigsegv", "oops", "partial");
+    ServerHome home;
+    ListingFault fault(fault_name);
+    KeyIndex index(home.path(), TrustModel::ServerKeyring, listing_fault_gpg());
+    INFO("fault " << fault_name);
+    require_error_for_alice(index, "listing the keys in GnuPG home");
+    require_error_for_alice(index, "listing the keys in GnuPG home");  // asked again, fails again
+
+    fault.set("none");  // gpg is healthy again: the next lookup lists again
+    const KeyLookup healed = index.lookup("alice@example.test", now_seconds());
+    CHECK(healed.status == Status::Found);
 }
