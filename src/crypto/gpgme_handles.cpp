@@ -68,11 +68,12 @@ void init_gpgme() {
     if (gpgme_check_version(kMinimumGpgme) == nullptr)
         throw GpgmeInitError(std::string("GPGME ") + gpgme_check_version(nullptr) + " is too old; " + kMinimumGpgme +
                              " or newer is needed");
-    // gpg's messages (which end up in our error texts) in the process locale; status output is
-    // locale-independent anyway.
-    gpgme_set_locale(nullptr, LC_CTYPE, std::setlocale(LC_CTYPE, nullptr));
+    // The locale matters: gpg's diagnostics are read (key_index.cpp) and quoted in error texts, and gpg
+    // translates them from its environment, which the programs pin to C (gpg_locale.hpp). These two
+    // only reach gpg-agent's pinentry, which a server never shows; keep them C as well.
+    gpgme_set_locale(nullptr, LC_CTYPE, "C");
 #ifdef LC_MESSAGES
-    gpgme_set_locale(nullptr, LC_MESSAGES, std::setlocale(LC_MESSAGES, nullptr));
+    gpgme_set_locale(nullptr, LC_MESSAGES, "C");
 #endif
     if (const gpgme_error_t err = gpgme_engine_check_version(GPGME_PROTOCOL_OpenPGP)) {
         gpgme_engine_info_t info = nullptr;

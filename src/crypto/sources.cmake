@@ -2,6 +2,7 @@
 add_library(mdcrypt_crypto STATIC
   ${CMAKE_CURRENT_LIST_DIR}/explain.cpp
   ${CMAKE_CURRENT_LIST_DIR}/gpg_engine.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/gpg_locale.cpp
   ${CMAKE_CURRENT_LIST_DIR}/gpgme_encryptor.cpp
   ${CMAKE_CURRENT_LIST_DIR}/gpgme_handles.cpp
   ${CMAKE_CURRENT_LIST_DIR}/key_file_cache.cpp

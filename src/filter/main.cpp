@@ -15,6 +15,7 @@
 #include "core/config.hpp"
 #include "core/pipe_filter.hpp"
 #include "crypto/explain.hpp"
+#include "crypto/gpg_locale.hpp"
 #include "crypto/gpgme_encryptor.hpp"
 #include "crypto/key_sources.hpp"
 #include "filter/fd_io.hpp"
@@ -75,6 +76,7 @@ int usage_error(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    pin_gpg_locale();
     Options options;
     const std::vector<std::string> args(argv + 1, argv + argc);
     for (std::size_t i = 0; i < args.size(); ++i) {

@@ -7,6 +7,7 @@
 
 #include "core/config.hpp"
 #include "crypto/explain.hpp"
+#include "crypto/gpg_locale.hpp"
 #include "milter/crypto_services.hpp"
 #include "milter/daemon.hpp"
 #include "milter/logging.hpp"
@@ -16,6 +17,7 @@ using namespace mdcrypt;
 using namespace mdcrypt::milter;
 
 int main(int argc, char** argv) {
+    pin_gpg_locale();
     const auto parsed = parse_options(std::span<const char* const>(argv + 1, static_cast<std::size_t>(argc > 0 ? argc - 1 : 0)));
     if (!parsed.options) {
         std::cerr << "mdcrypt-milter: " << parsed.error << "\n" << usage_text("mdcrypt-milter");
