@@ -1,0 +1,188 @@
+#!/usr/bin/python3
+"""A damaged keyring, or a gpg that dies while listing keys, defers the mail (exit 75), never passes it.
+
+Each case once wrote a keyed recipient's mail out in plain text. Every case runs under the C locale
+and under LANG=de_DE.UTF-8 (gpg then speaks German, as a server's gpg does with Debian's gnupg-l10n
+and a German system locale).
+
+Usage: test_filter_keyring_faults.py --filter PATH --make-keys PATH --fault-gpg PATH
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+GPG = "/usr/bin/gpg"
+ARGS = None
+EX_TEMPFAIL = 75
+
+MESSAGE = (b"From: Bob <bob@example.net>\r\nTo: Alice <alice@example.test>\r\nSubject: numbers\r\n"
+           b"Message-ID: <k1@example.net>\r\n\r\nThe secret plan.\r\n")
+LOCALES = {"C": {"LANG": "C"}, "de_DE": {"LANG": "de_DE.UTF-8", "LANGUAGE": "de"}}
+
+
+def gpg(home, *args, stdin=None, env=None):
+    argv = [GPG, "--homedir", home, "--batch", "--no-tty"] + list(args)
+    return subprocess.run(argv, input=stdin, capture_output=True, env=env, check=False)
+
+
+class KeyringFaultTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="mdcrypt-keyring-faults.")
+        os.chmod(cls.dir, 0o700)
+        cls.keys = os.path.join(cls.dir, "keys")
+        subprocess.run(["/usr/bin/python3", ARGS.make_keys, "--output", cls.keys], check=True, capture_output=True)
+        with open(os.path.join(cls.keys, "public.asc"), "rb") as f:
+            cls.public = f.read()
+        cls.homes = []
+
+    @classmethod
+    def tearDownClass(cls):
+        for home in cls.homes:
+            subprocess.run(["/usr/bin/gpgconf", "--homedir", home, "--kill", "all"], capture_output=True)
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def make_home(self, legacy=False, expected=False):
+        home = tempfile.mkdtemp(prefix="home.", dir=self.dir)
+        self.homes.append(home)
+        if legacy:
+            source = self.make_home()
+            exported = gpg(source, "--export").stdout
+            self.assertGreater(len(exported), 1000)
+            with open(os.path.join(home, "pubring.gpg"), "wb") as f:
+                f.write(exported)
+        else:
+            self.assertEqual(gpg(home, "--import", stdin=self.public).returncode, 0)
+            subprocess.run(["/usr/bin/gpgconf", "--homedir", home, "--kill", "all"], capture_output=True)
+        if expected:
+            listing = gpg(home, "--with-colons", "--list-keys", "alice@example.test").stdout.decode()
+            fingerprint = next(l.split(":")[9] for l in listing.splitlines() if l.startswith("fpr:"))
+            with open(os.path.join(home, "mdcrypt-expected-keys"), "w") as f:
+                f.write(f"{fingerprint} alice@example.test\n")
+        return home
+
+    def write_config(self, home, gpg_program=None):
+        policy = os.path.join(home, "domains.toml")
+        with open(policy, "w") as f:
+            f.write('[default]\nmode = "opportunistic"\n\n[domain."example.test"]\n')
+        main = os.path.join(home, "main.toml")
+        with open(main, "w") as f:
+            f.write(f'[milter]\nsocket = "unix:{self.dir}/unused.sock"\n\n[gnupg]\nhome = "{home}"\n')
+            if gpg_program:
+                f.write(f'gpg_program = "{gpg_program}"\n')
+            f.write(f'\n[policy]\nfile = "{policy}"\n')
+        return main
+
+    def run_filter(self, config, locale, extra_env=None):
+        env = {"PATH": "/usr/bin:/bin", **LOCALES[locale], **(extra_env or {})}
+        return subprocess.run([ARGS.filter, "--config", config, "--recipient", "alice@example.test"],
+                              input=MESSAGE, capture_output=True, env=env, timeout=120)
+
+    def assert_deferred(self, home, damage, gpg_program=None, extra_env=None, words=None):
+        config = self.write_config(home, gpg_program)
+        healthy = self.run_filter(config, "C", extra_env=None)
+        self.assertEqual(healthy.returncode, 0, healthy.stderr)  # before the damage: encrypted
+        self.assertNotIn(b"secret plan", healthy.stdout)
+        damage()
+        for locale in LOCALES:
+            with self.subTest(locale=locale):
+                result = self.run_filter(config, locale, extra_env)
+                self.assertEqual(result.returncode, EX_TEMPFAIL, result.stderr)
+                self.assertNotIn(b"secret plan", result.stdout)
+                self.assertNotIn(b"secret plan", result.stderr)
+                if words:
+                    self.assertIn(words.encode(), result.stderr)
+
+    def keybox(self, home):
+        return os.path.join(home, "pubring.kbx")
+
+    def rewrite(self, path, data):
+        os.unlink(path)
+        with open(path, "wb") as f:
+            f.write(data)
+
+    def read(self, path):
+        with open(path, "rb") as f:
+            return f.read()
+
+    def test_german_is_what_gpg_speaks_under_de_DE(self):
+        # Proves the de_DE runs below mean something: the locale and gnupg-l10n are installed.
+        result = gpg(os.path.join(self.dir, "nonexistent"), "--list-keys", env={"LANG": "de_DE.UTF-8", "PATH": "/usr/bin"})
+        self.assertIn("Verzeichnis", result.stderr.decode("utf-8", "replace"))
+
+    def test_a_keybox_with_a_damaged_blob_that_gpg_lists_as_empty(self):
+        home = self.make_home()
+        kbx = self.keybox(home)
+        data = self.read(kbx)
+        damaged = data[:32] + b"\x7f\xff\xff\xff" + data[36:]
+        def damage():
+            self.rewrite(kbx, damaged)
+            listing = gpg(home, "--with-colons", "--list-keys")
+            self.assertEqual(listing.returncode, 0)  # gpg itself says nothing is wrong
+            self.assertNotIn(b"pub:", listing.stdout)
+        self.assert_deferred(home, damage, words="pubring.kbx is damaged")
+
+    def test_a_truncated_keybox(self):
+        home = self.make_home()
+        data = self.read(self.keybox(home))
+        self.assert_deferred(home, lambda: self.rewrite(self.keybox(home), data[:len(data) // 2]), words="cut off")
+
+    def test_a_zero_length_keybox(self):
+        home = self.make_home()
+        self.assert_deferred(home, lambda: self.rewrite(self.keybox(home), b""), words="zero bytes")
+
+    def test_an_unreadable_keybox(self):
+        home = self.make_home()
+        def damage():
+            os.unlink(self.keybox(home))
+            os.mkdir(self.keybox(home))  # root reads any file: a directory cannot be read as one
+        self.assert_deferred(home, damage, words="pubring.kbx")
+
+    def test_a_keybox_cut_to_its_header_with_the_keys_recorded(self):
+        home = self.make_home(expected=True)
+        data = self.read(self.keybox(home))
+        self.assert_deferred(home, lambda: self.rewrite(self.keybox(home), data[:32]), words="missing from the keyring")
+
+    def test_a_keybox_deleted_with_the_keys_recorded(self):
+        home = self.make_home(expected=True)
+        self.assert_deferred(home, lambda: os.unlink(self.keybox(home)), words="missing from the keyring")
+
+    def test_a_legacy_keyring_damaged_the_same_ways(self):
+        for name, cut in (("truncated", lambda d: d[:len(d) - 100]), ("zero", lambda d: b""),
+                          ("garbage after the keys", lambda d: d + b"\x00\x00\x00")):
+            with self.subTest(damage=name):
+                home = self.make_home(legacy=True)
+                ring = os.path.join(home, "pubring.gpg")
+                data = self.read(ring)
+                self.assert_deferred(home, lambda: self.rewrite(ring, cut(data)), words="pubring.gpg")
+                self.assertFalse(os.path.exists(self.keybox(home)))  # gpg read pubring.gpg, as the server would
+
+    def test_a_gpg_that_dies_or_fails_while_listing(self):
+        for fault in ("sigkill", "sigsegv", "oops", "partial"):
+            with self.subTest(fault=fault):
+                home = self.make_home()
+                fault_file = os.path.join(home, "fault")
+                with open(fault_file, "w") as f:
+                    f.write("none\n")
+                def damage():
+                    with open(fault_file, "w") as f:
+                        f.write(fault + "\n")
+                self.assert_deferred(home, damage, gpg_program=ARGS.fault_gpg,
+                                     extra_env={"MDCRYPT_GPG_FAULT": fault_file}, words="listing the keys")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--filter", required=True)
+    parser.add_argument("--make-keys", required=True)
+    parser.add_argument("--fault-gpg", required=True)
+    ARGS, rest = parser.parse_known_args()
+    runner = unittest.main(argv=[sys.argv[0]] + rest, exit=False, verbosity=2)
+    r = runner.result
+    failed = len(r.failures) + len(r.errors)
+    print(f"{r.testsRun - failed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
