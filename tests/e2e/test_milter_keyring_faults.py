@@ -1,0 +1,119 @@
+#!/usr/bin/python3
+"""A damaged keyring, or a gpg that dies while listing keys, through real Postfix and mdcrypt-milter:
+the keyed recipient is deferred at RCPT (451 4.7.0), nothing reaches the Maildir, and after the fault
+is repaired the next attempt is delivered encrypted, with no restart or reload. Each of these once gave
+250 and a plaintext copy. The milter runs in the C locale and in de_DE.UTF-8 (gpg speaks German there).
+
+Run by ctest (label e2e) as `/usr/bin/python3 tests/e2e/test_milter_keyring_faults.py`.
+"""
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mta  # noqa: E402
+from test_milter_common import MESSAGE, SENDER, MilterDaemon, MilterFixture, check_encrypted, gpg, run_tests  # noqa: E402
+
+ALICE = "alice@example.test"
+FAULT_GPG = mta.REPO_ROOT / "tests" / "support" / "gpg-listing-fault"
+
+
+class KeyringFaults(MilterFixture):
+    LOCALE: dict = {}
+
+    @classmethod
+    def start_fixture(cls):
+        cls.milter = MilterDaemon(cls.tmp)
+        cls.fault = cls.tmp / "gpg-fault"
+        cls.fault.write_text("none\n")
+        text = cls.milter.config.read_text()
+        cls.milter.config.write_text(text.replace(f'home = "{cls.milter.home}"\n',
+                                                  f'home = "{cls.milter.home}"\ngpg_program = "{FAULT_GPG}"\n'))
+        saved = dict(os.environ)
+        os.environ.update({"MDCRYPT_GPG_FAULT": str(cls.fault), **cls.LOCALE})
+        try:
+            cls.milter.start()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        cls.pf = mta.PostfixInstance(cls.tmp, addresses=("alice", "dave", "carol"), milter=cls.milter.socket_path).start()
+        cls.keybox = cls.milter.home / "pubring.kbx"
+        cls.good_keybox = cls.keybox.read_bytes()
+        return [cls.pf]
+
+    def setUp(self):
+        self.fault.write_text("none\n")
+        self.replace_keybox(self.good_keybox)
+        expected = self.milter.home / "mdcrypt-expected-keys"
+        if expected.exists():
+            expected.unlink()
+
+    def replace_keybox(self, data: bytes) -> None:
+        """As a restore or a non-atomic writer would: a new file (new inode) in place of the old."""
+        tmp = self.keybox.with_suffix(".new")
+        tmp.write_bytes(data)
+        os.replace(tmp, self.keybox)
+
+    def assert_deferred(self, reason: str) -> None:
+        before = len(self.pf.maildir_messages(ALICE))
+        res = self.pf.send(SENDER, [ALICE], MESSAGE)
+        self.assertFalse(res.accepted, res.transcript)
+        self.assertEqual(res.codes.get("rcpt"), 451, res.transcript)
+        self.milter.wait_for_log(reason)
+        self.assertEqual(len(self.pf.maildir_messages(ALICE)), before)  # the refusal was at RCPT: nothing queued
+
+    def assert_encrypted_again(self) -> None:
+        before = len(self.pf.maildir_messages(ALICE))
+        res = self.pf.send(SENDER, [ALICE], MESSAGE)
+        self.assertTrue(res.accepted, f"{res.transcript}\n{self.milter.log()[-2000:]}")
+        stored = self.pf.wait_for_maildir(ALICE, before + 1)[-1]
+        check_encrypted(self, self.milter, stored, MESSAGE, readers=["alice"], others=["dave"])
+
+    def test_a_keybox_whose_blobs_gpg_cannot_parse(self):
+        self.assert_encrypted_again()
+        self.replace_keybox(self.good_keybox[:32] + b"\x7f\xff\xff\xff" + self.good_keybox[36:])
+        self.assertNotIn(b"pub:", gpg(self.milter.home, "--with-colons", "--list-keys"))  # gpg sees no keys, no error
+        self.assert_deferred(r"pubring\.kbx is damaged")
+        self.replace_keybox(self.good_keybox)
+        self.assert_encrypted_again()
+
+    def test_a_truncated_and_a_zero_length_keybox(self):
+        self.replace_keybox(self.good_keybox[:len(self.good_keybox) // 2])
+        self.assert_deferred(r"cut off")
+        self.replace_keybox(b"")
+        self.assert_deferred(r"zero bytes")
+        self.replace_keybox(self.good_keybox)
+        self.assert_encrypted_again()
+
+    def test_a_keybox_cut_to_its_header_or_deleted_while_running(self):
+        self.assert_encrypted_again()  # the milter has seen the keys
+        self.replace_keybox(self.good_keybox[:32])
+        self.assert_deferred(r"now lists 0 keys where it listed")
+        self.replace_keybox(self.good_keybox)
+        fpr = self.milter.fingerprints["alice"]
+        (self.milter.home / "mdcrypt-expected-keys").write_text(f"{fpr} {ALICE}\n")
+        self.keybox.unlink()
+        self.assert_deferred(rf"key {fpr} is listed in .*mdcrypt-expected-keys but missing from the keyring")
+        self.replace_keybox(self.good_keybox)
+        self.assert_encrypted_again()
+
+    def test_a_gpg_that_dies_while_listing_once(self):
+        for fault in ("sigkill", "sigsegv", "oops", "partial"):
+            with self.subTest(fault=fault):
+                self.fault.write_text(fault + "\n")
+                self.replace_keybox(self.good_keybox)  # a keyring change: the next lookup lists again
+                self.assert_deferred(r"listing the keys in GnuPG home")
+                self.fault.write_text("none\n")  # healthy again: the failure was not cached
+                self.assert_encrypted_again()
+
+
+class KeyringFaultsInC(KeyringFaults, unittest.TestCase):
+    LOCALE = {"LANG": "C"}
+
+
+class KeyringFaultsInGerman(KeyringFaults, unittest.TestCase):
+    LOCALE = {"LANG": "de_DE.UTF-8", "LANGUAGE": "de"}
+
+
+if __name__ == "__main__":
+    sys.exit(run_tests(sys.modules[__name__]))
