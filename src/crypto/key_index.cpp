@@ -356,4 +356,6 @@ std::size_t KeyIndex::usable_key_count(std::int64_t now) {
     }));
 }
 
+std::vector<KeyFacts> KeyIndex::listed_keys() { return current()->keys; }
+
 }  // namespace mdcrypt

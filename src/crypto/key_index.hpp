@@ -89,6 +89,12 @@ public:
     // listing failed or keys the keyring should hold are missing (the start-up and --check-config check).
     std::size_t usable_key_count(std::int64_t now);
 
+    // Every key of a complete listing, in keyring order (what mdcrypt-keys records). Unlike
+    // usable_key_count, keys the expected-keys file names but the keyring lacks do not make it throw:
+    // recording the keyring as it is, is how the administrator says that was on purpose. Throws
+    // KeyListError when the listing failed.
+    std::vector<KeyFacts> listed_keys();
+
     const std::string& source() const { return source_; }
 
 private:
