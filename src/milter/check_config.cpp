@@ -2,6 +2,7 @@
 
 #include <fstream>
 
+#include "core/expected_keys.hpp"
 #include "milter/limiter.hpp"
 
 namespace mdcrypt::milter {
@@ -60,16 +61,24 @@ std::string describe_config(const Config& config, std::optional<std::size_t> usa
 }
 
 std::vector<std::string> gnupg_home_advice(const std::filesystem::path& home) {
+    std::vector<std::string> advice;
+    bool seed_file_off = false;
     std::ifstream conf(home / "gpg.conf");
     std::string line;
     while (conf && std::getline(conf, line)) {
         const auto start = line.find_first_not_of(" \t");
         if (start == std::string::npos || line[start] == '#') continue;
         const auto end = line.find_last_not_of(" \t\r");
-        if (line.substr(start, end - start + 1) == "no-random-seed-file") return {};
+        if (line.substr(start, end - start + 1) == "no-random-seed-file") seed_file_off = true;
     }
-    return {(home / "gpg.conf").string() + " lacks the line no-random-seed-file: concurrent encryptions then wait "
-            "for each other on the home's random_seed lock"};
+    if (!seed_file_off)
+        advice.push_back((home / "gpg.conf").string() + " lacks the line no-random-seed-file: concurrent encryptions then wait "
+                         "for each other on the home's random_seed lock");
+    if (!std::filesystem::exists(home / kExpectedKeysFile))
+        advice.push_back("no " + (home / kExpectedKeysFile).string() +
+                         ": a keyring that loses keys before the milter starts cannot be told from one that never had "
+                         "them; run mdcrypt-keys record");
+    return advice;
 }
 
 }  // namespace mdcrypt::milter

@@ -137,6 +137,8 @@ class Milter:
             fpr = make_key(self.secret_gnupg, f"{name.capitalize()} <{name}@example.test>", f"{name}@example.test")
             self.fingerprints[name] = fpr
             gpg(self.gnupg, "--import", stdin=gpg(self.secret_gnupg, "--export", "--armor", fpr))
+        with open(os.path.join(self.gnupg, "mdcrypt-expected-keys"), "w") as f:  # as mdcrypt-keys record writes it
+            f.writelines(f"{fpr} {name}@example.test\n" for name, fpr in self.fingerprints.items())
         # gpg --import started an agent for the server home; the milter itself never needs one.
         subprocess.run([GPGCONF, "--homedir", self.gnupg, "--kill", "all"], capture_output=True, check=False)
         self.secret_key_files = {}

@@ -74,10 +74,19 @@ TEST_CASE("the summary shows split and refusal for the default, every domain and
 
 TEST_CASE("a GnuPG home without no-random-seed-file in gpg.conf gets one line of advice") {
     testing::TempDir home;
+    std::ofstream(home.path() / "mdcrypt-expected-keys") << "";
     CHECK(gnupg_home_advice(home.path()).size() == 1);  // no gpg.conf at all
     std::ofstream(home.path() / "gpg.conf") << "# no-random-seed-file\nkeyid-format long\n";
     REQUIRE(gnupg_home_advice(home.path()).size() == 1);
     CHECK_THAT(gnupg_home_advice(home.path())[0], Catch::Contains("no-random-seed-file"));
     std::ofstream(home.path() / "gpg.conf", std::ios::app) << "  no-random-seed-file  \n";
     CHECK(gnupg_home_advice(home.path()).empty());
+}
+
+TEST_CASE("a GnuPG home without mdcrypt-expected-keys is told to record its keys") {
+    testing::TempDir home;
+    std::ofstream(home.path() / "gpg.conf") << "no-random-seed-file\n";
+    const auto advice = gnupg_home_advice(home.path());
+    REQUIRE(advice.size() == 1);
+    CHECK_THAT(advice[0], Catch::Contains("mdcrypt-expected-keys") && Catch::Contains("mdcrypt-keys record"));
 }

@@ -349,10 +349,25 @@ class Lifecycle(unittest.TestCase):
         self.assertIn("  example.test: opportunistic", out)
         self.assertIn("  secure.test: required", out)
         self.assertIn("configuration OK", out)
-        self.assertNotIn("warning:", out)  # the fixture's gpg.conf has no-random-seed-file
+        self.assertNotIn("warning:", out)  # the fixture's gpg.conf has no-random-seed-file, its keys are recorded
         os.remove(os.path.join(self.milter.gnupg, "gpg.conf"))
         out = self.run_binary("--config", self.milter.config, "--check-config").stdout.decode()
         self.assertIn("lacks the line no-random-seed-file", out)
+        expected = os.path.join(self.milter.gnupg, "mdcrypt-expected-keys")
+        with open(expected) as f:
+            recorded = f.read()
+        os.remove(expected)
+        out = self.run_binary("--config", self.milter.config, "--check-config").stdout.decode()
+        self.assertIn("run mdcrypt-keys record", out)
+        # A recorded key the keyring lacks fails the check, naming it.
+        with open(expected, "w") as f:
+            f.write(recorded + "0123456789ABCDEF0123456789ABCDEF01234567 ghost@example.test\n")
+        missing = self.run_binary("--config", self.milter.config, "--check-config")
+        os.remove(expected)
+        with open(expected, "w") as f:
+            f.write(recorded)
+        self.assertEqual(missing.returncode, 78, missing.stdout)
+        self.assertIn(b"0123456789ABCDEF0123456789ABCDEF01234567", missing.stderr)
         self.assertFalse(os.path.exists(self.milter.socket_path))
 
     def test_version_help_and_usage_errors(self):
