@@ -65,10 +65,10 @@ class KeyringFaultTest(unittest.TestCase):
                 f.write(f"{fingerprint} alice@example.test\n")
         return home
 
-    def write_config(self, home, gpg_program=None):
+    def write_config(self, home, gpg_program=None, mode="opportunistic"):
         policy = os.path.join(home, "domains.toml")
         with open(policy, "w") as f:
-            f.write('[default]\nmode = "opportunistic"\n\n[domain."example.test"]\n')
+            f.write(f'[default]\nmode = "{mode}"\n\n[domain."example.test"]\n')
         main = os.path.join(home, "main.toml")
         with open(main, "w") as f:
             f.write(f'[milter]\nsocket = "unix:{self.dir}/unused.sock"\n\n[gnupg]\nhome = "{home}"\n')
@@ -173,6 +173,19 @@ class KeyringFaultTest(unittest.TestCase):
                         f.write(fault + "\n")
                 self.assert_deferred(home, damage, gpg_program=ARGS.fault_gpg,
                                      extra_env={"MDCRYPT_GPG_FAULT": fault_file}, words="listing the keys")
+
+    def test_under_required_a_failed_listing_is_temporary_not_a_refusal(self):
+        # A transient gpg fault must not become a permanent "no key" refusal (exit 77, a 550 at the milter).
+        home = self.make_home()
+        fault_file = os.path.join(home, "fault")
+        with open(fault_file, "w") as f:
+            f.write("sigkill\n")
+        config = self.write_config(home, ARGS.fault_gpg, mode="required")
+        for locale in LOCALES:
+            with self.subTest(locale=locale):
+                result = self.run_filter(config, locale, {"MDCRYPT_GPG_FAULT": fault_file})
+                self.assertEqual(result.returncode, EX_TEMPFAIL, result.stderr)
+                self.assertEqual(result.stdout, b"")
 
 
 if __name__ == "__main__":
