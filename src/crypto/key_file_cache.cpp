@@ -16,7 +16,7 @@
 namespace mdcrypt {
 
 struct KeyFileCache::Entry {
-    Stamp stamp;
+    FileStamp stamp;
     std::vector<KeyFacts> keys;  // each with its key block, or marked invalid (see notes)
     std::string problem;         // why the file holds no key at all; empty when it was listed
     std::string notes;           // keys gpg listed that cannot be handed to gpg alone
@@ -49,10 +49,6 @@ public:
 private:
     int fd_;
 };
-
-std::int64_t mtime_ns(const struct stat& st) {
-    return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
-}
 
 // Errors that say "this data is not a usable key" rather than "gpg did not run through".
 bool is_data_error(gpgme_error_t err) {
@@ -94,7 +90,7 @@ KeyFileCache::Loaded KeyFileCache::load(const std::filesystem::path& path, std::
     if (::fstat(fd.get(), &st) != 0) return {nullptr, not_found(where + ": cannot stat: " + std::strerror(errno))};
 
     auto entry = std::make_shared<Entry>();
-    entry->stamp = Stamp{st.st_dev, st.st_ino, st.st_size, mtime_ns(st)};
+    entry->stamp = stamp_of(st);
     if (!S_ISREG(st.st_mode)) {
         entry->problem = "not a regular file";
         return {entry, {}};
@@ -218,7 +214,7 @@ KeyLookup KeyFileCache::lookup(const std::filesystem::path& path, std::string_vi
         if (errno == ENOENT || errno == ENOTDIR) return not_found(where + ": no such file");
         return not_found(where + ": cannot stat: " + std::strerror(errno));
     }
-    const Stamp stamp{st.st_dev, st.st_ino, st.st_size, mtime_ns(st)};
+    const FileStamp stamp = stamp_of(st);
     const auto key = std::make_pair(std::string(kind), path.string());
 
     std::shared_ptr<const Entry> entry;

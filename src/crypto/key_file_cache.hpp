@@ -28,6 +28,7 @@
 
 #include "core/decision.hpp"
 #include "core/keys.hpp"
+#include "crypto/file_stamp.hpp"
 #include "crypto/gpg_engine.hpp"
 
 namespace mdcrypt {
@@ -55,13 +56,6 @@ public:
     std::size_t cached_files() const;
 
 private:
-    struct Stamp {
-        dev_t device = 0;
-        ino_t inode = 0;
-        off_t size = 0;
-        std::int64_t mtime_ns = 0;
-        bool operator==(const Stamp&) const = default;
-    };
     struct Entry;
     struct Loaded;
 

@@ -34,17 +34,6 @@ struct KeyIndex::Snapshot {
 
 namespace {
 
-FileStamp stat_file(const std::filesystem::path& path) {
-    struct stat st{};
-    if (::stat(path.c_str(), &st) != 0) {
-        FileStamp missing;
-        if (errno != ENOENT) missing.error = errno;
-        return missing;
-    }
-    return FileStamp{0, true, st.st_dev, st.st_ino, st.st_size,
-                     static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
-}
-
 // gpg would quietly list nothing from a keyring it cannot open: check first, and say why.
 void check_readable(const std::filesystem::path& file, const FileStamp& stamp, const std::string& where) {
     if (stamp.error) throw KeyListError(where + ": cannot stat " + file.string() + ": " + std::strerror(stamp.error));

@@ -30,6 +30,7 @@
 #include "core/config.hpp"
 #include "core/decision.hpp"
 #include "core/keys.hpp"
+#include "crypto/file_stamp.hpp"
 #include "crypto/gpg_engine.hpp"
 
 namespace mdcrypt {
@@ -53,17 +54,6 @@ KeyFacts key_facts_from_gpgme(const _gpgme_key& key, TrustModel trust, const std
 // "can't open", "invalid packet", ...; ASCII case-insensitive) outside the home's own path. Benign
 // notes ("checking the trustdb", "unsafe permissions") do not count. Pure.
 bool diagnostics_report_failure(std::string_view diagnostics, std::string_view home);
-
-// When each keyring file was last seen. Files that do not exist compare equal to each other.
-struct FileStamp {
-    int error = 0;  // errno of a failed stat other than "does not exist"
-    bool exists = false;
-    dev_t device = 0;
-    ino_t inode = 0;
-    off_t size = 0;
-    std::int64_t mtime_ns = 0;
-    bool operator==(const FileStamp&) const = default;
-};
 
 struct KeyringStamp {
     FileStamp pubring_kbx;

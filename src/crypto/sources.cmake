@@ -1,6 +1,7 @@
 # The crypto library: the core's key lookup and Encryptor on GPGME. Adds GPGME to the core, nothing else.
 add_library(mdcrypt_crypto STATIC
   ${CMAKE_CURRENT_LIST_DIR}/explain.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/file_stamp.cpp
   ${CMAKE_CURRENT_LIST_DIR}/gpg_engine.cpp
   ${CMAKE_CURRENT_LIST_DIR}/gpg_locale.cpp
   ${CMAKE_CURRENT_LIST_DIR}/gpgme_encryptor.cpp
