@@ -193,8 +193,7 @@ bool base64_decode(std::string_view text, std::string& out) {
     return bits == 0;  // the unused bits of the last character must be zero
 }
 
-std::uint32_t crc24(std::string_view data) {
-    std::uint32_t crc = 0xB704CEu;
+std::uint32_t crc24_update(std::uint32_t crc, std::string_view data) {
     for (char c : data) {
         crc ^= static_cast<std::uint32_t>(static_cast<unsigned char>(c)) << 16;
         for (int i = 0; i < 8; ++i) {
@@ -204,6 +203,8 @@ std::uint32_t crc24(std::string_view data) {
     }
     return crc & 0xFFFFFFu;
 }
+
+std::uint32_t crc24(std::string_view data) { return crc24_update(kCrc24Init, data); }
 
 SplitKeys split_public_keys(std::string_view file_bytes) {
     SplitKeys result;
