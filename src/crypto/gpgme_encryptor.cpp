@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/openpgp_keys.hpp"
+#include "core/openpgp_message_check.hpp"
 
 namespace mdcrypt {
 
@@ -75,6 +76,47 @@ ssize_t write_to_sink(void* handle, const void* buffer, size_t size) noexcept {
         errno = EIO;
         return -1;
     }
+}
+
+// Passes the armored output on and checks it on the way (openpgp_message_check.hpp).
+class CheckingSink final : public ByteSink {
+public:
+    explicit CheckingSink(ByteSink& next) : next_(next) {}
+    void write(std::string_view bytes) override {
+        check_.feed(bytes);
+        next_.write(bytes);
+    }
+    std::optional<std::string> finish() { return check_.finish(); }
+
+private:
+    ByteSink& next_;
+    ArmoredMessageCheck check_;
+};
+
+// What gpg's status lines said about the operation (GPGME's status callback, full status).
+struct EncryptStatus {
+    gpgme_ctx_t ctx = nullptr;
+    bool ended = false;    // END_ENCRYPTION: gpg finished writing the message
+    bool closed = false;   // gpg's status output ended without END_ENCRYPTION: gpg is gone
+    std::string failure;   // FAILURE or ERROR: gpg's own code for what went wrong
+};
+
+gpgme_error_t note_encrypt_status(void* hook, const char* keyword, const char* args) noexcept {
+    auto* status = static_cast<EncryptStatus*>(hook);
+    const std::string_view k = keyword ? keyword : "";
+    if (k == "END_ENCRYPTION") {
+        status->ended = true;
+    } else if ((k == "FAILURE" || k == "ERROR") && status->failure.empty()) {
+        status->failure = std::string(k) + " " + printable(args ? args : "");
+    } else if (k.empty() && !status->ended) {
+        // The status output closed (GPGME passes its end as an empty keyword) before gpg finished: gpg
+        // died. GPGME 1.18 would otherwise keep polling the message pipe, whose POLLERR it never takes
+        // for an error, at full CPU and forever; cancel the operation instead. Not after END_ENCRYPTION:
+        // then the rest of the output may still be in the pipe.
+        status->closed = true;
+        gpgme_cancel_async(status->ctx);
+    }
+    return 0;
 }
 
 GpgmeData stream_data(gpgme_data_cbs* callbacks, void* handle) {
@@ -188,7 +230,8 @@ void GpgmeEncryptor::encrypt_to(ByteSource& plaintext, std::span<const Encryptio
     gpgme_data_cbs source_callbacks{read_from_source, nullptr, nullptr, nullptr};
     gpgme_data_cbs sink_callbacks{nullptr, write_to_sink, nullptr, nullptr};
     SourceStream source{plaintext, nullptr};
-    SinkStream sink{armored, nullptr};
+    CheckingSink checked(armored);
+    SinkStream sink{checked, nullptr};
     GpgmeData input = stream_data(&source_callbacks, &source);
     GpgmeData output = stream_data(&sink_callbacks, &sink);
 
@@ -203,6 +246,11 @@ void GpgmeEncryptor::encrypt_to(ByteSource& plaintext, std::span<const Encryptio
     // Belt and braces for an administrator's gpg.conf; fingerprint recipients need neither.
     (void)gpgme_set_ctx_flag(ctx.get(), "auto-key-retrieve", "0");
     (void)gpgme_set_ctx_flag(ctx.get(), "auto-key-locate", "local");
+    // GPGME does not report gpg's exit status: gpg's own END_ENCRYPTION is the sign it finished.
+    EncryptStatus status;
+    status.ctx = ctx.get();
+    (void)gpgme_set_ctx_flag(ctx.get(), "full-status", "1");
+    gpgme_set_status_cb(ctx.get(), note_encrypt_status, &status);
 
     auto flags = static_cast<gpgme_encrypt_flags_t>(0);  // never GPGME_ENCRYPT_THROW_KEYIDS
     if (trust_ == TrustModel::ServerKeyring) flags = static_cast<gpgme_encrypt_flags_t>(flags | GPGME_ENCRYPT_ALWAYS_TRUST);
@@ -219,8 +267,22 @@ void GpgmeEncryptor::encrypt_to(ByteSource& plaintext, std::span<const Encryptio
                         gpgme_error_text(invalid->reason);
     if (err || !rejected.empty()) {
         const std::string diagnostics = gpg_diagnostics(ctx.get());
-        throw EncryptError(who + " failed: " + (err ? gpgme_error_text(err) : std::string("GPGME: invalid recipients")) +
+        const std::string what = status.closed ? std::string("gpg stopped before finishing the message (killed or crashed)")
+                                 : err         ? gpgme_error_text(err)
+                                               : std::string("GPGME: invalid recipients");
+        throw EncryptError(who + " failed: " + what +
                            rejected + (diagnostics.empty() ? "" : " (gpg: " + diagnostics + ")"));
+    }
+    // A gpg killed while writing, or one that exits 0 after part of the message, gives no error here.
+    const std::optional<std::string> incomplete = checked.finish();
+    if (!status.ended || !status.failure.empty() || incomplete) {
+        const std::string diagnostics = gpg_diagnostics(ctx.get(), 300);
+        std::string why = !status.failure.empty() ? "gpg reported " + status.failure
+                          : !status.ended         ? std::string("gpg did not finish (no END_ENCRYPTION status") +
+                                                        (status.closed ? ", it stopped early)" : ")")
+                                                  : std::string();
+        if (incomplete) why += (why.empty() ? "" : "; ") + std::string("the output is not a complete OpenPGP message: ") + *incomplete;
+        throw EncryptError(who + " failed: " + why + (diagnostics.empty() ? "" : " (gpg: " + diagnostics + ")"));
     }
 }
 

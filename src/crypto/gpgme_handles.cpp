@@ -1,6 +1,8 @@
 #include "crypto/gpgme_handles.hpp"
 
 #include <clocale>
+#include <pthread.h>
+
 #include <csignal>
 #include <cstdio>
 #include <mutex>
@@ -15,6 +17,15 @@ constexpr const char* kMinimumGpgme = "1.14.0";
 
 std::mutex init_mutex;
 bool initialised = false;  // guarded by init_mutex
+
+// GPGME forks gpg from whichever thread runs the operation; libmilter's workers block HUP, INT and
+// TERM, and a blocked mask survives exec: gpg could then be stopped by nothing but SIGKILL. The child
+// gets a clean mask (sigprocmask is async-signal-safe, as a handler between fork and exec must be).
+void unblock_signals_in_child() noexcept {
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+}
 
 void ignore_default_sigpipe() {
     struct sigaction current{};
@@ -88,6 +99,7 @@ void init_gpgme() {
         throw GpgmeInitError("the OpenPGP engine " + which + " is not usable: " + gpgme_error_text(err));
     }
     ignore_default_sigpipe();
+    ::pthread_atfork(nullptr, nullptr, unblock_signals_in_child);
     initialised = true;
 }
 

@@ -1,4 +1,4 @@
-// Sets the fault of tests/support/gpg-listing-fault (a gpg that dies or fails while listing keys) for
+// Sets the fault of tests/support/gpg-fault (a gpg that dies or fails while listing keys or encrypting) for
 // as long as an instance lives.
 #pragma once
 
@@ -10,19 +10,20 @@
 
 namespace mdcrypt::test {
 
-#ifndef MDCRYPT_GPG_LISTING_FAULT
-#error "MDCRYPT_GPG_LISTING_FAULT must name tests/support/gpg-listing-fault"
+#ifndef MDCRYPT_GPG_FAULT_WRAPPER
+#error "MDCRYPT_GPG_FAULT_WRAPPER must name tests/support/gpg-fault"
 #endif
 
-class ListingFault {
+class GpgFault {
 public:
-    explicit ListingFault(const std::string& fault) : file_(dir_.path() / "fault") {
+    explicit GpgFault(const std::string& fault) : file_(dir_.path() / "fault") {
         set(fault);
         ::setenv("MDCRYPT_GPG_FAULT", file_.c_str(), 1);
     }
-    ~ListingFault() { ::unsetenv("MDCRYPT_GPG_FAULT"); }
-    ListingFault(const ListingFault&) = delete;
-    ListingFault& operator=(const ListingFault&) = delete;
+    ~GpgFault() { ::unsetenv("MDCRYPT_GPG_FAULT"); }
+    GpgFault(const GpgFault&) = delete;
+    GpgFault& operator=(const GpgFault&) = delete;
+    const std::filesystem::path& file() const { return file_; }
     void set(const std::string& fault) const {
         std::filesystem::remove(file_);
         write_private_file(file_, fault + "\n");
@@ -33,6 +34,6 @@ private:
     std::filesystem::path file_;
 };
 
-inline const char* listing_fault_gpg() { return MDCRYPT_GPG_LISTING_FAULT; }
+inline const char* fault_gpg() { return MDCRYPT_GPG_FAULT_WRAPPER; }
 
 }  // namespace mdcrypt::test

@@ -4,13 +4,17 @@
 
 #include <catch2/catch.hpp>
 
+#include <signal.h>
+
 #include <chrono>
+#include <thread>
 #include <iostream>
 #include <random>
 #include <sstream>
 
 using namespace std::string_literals;
 
+#include "gpg_fault.hpp"
 #include "gpg_process_counter.hpp"
 #include "server_home.hpp"
 
@@ -235,4 +239,42 @@ TEST_CASE("cost of encrypting a 10 KB text message to one cv25519 key") {
     WARN(report.str());
     std::cout << report.str() << '\n';
     CHECK(processes_per_message == 1.0);
+}
+
+// gpg dying or stopping early never yields output that passes for a message: each of these once gave a
+// 250 with a body no client could decrypt.
+TEST_CASE("a gpg killed while reading or writing, or exiting 0 after part of the output, is an EncryptError") {
+    const auto fault_name =
+        GENERATE(as<std::string>{}, "encrypt-kill-reading", "encrypt-kill-writing", "encrypt-partial");
+    INFO("fault " << fault_name);
+    ServerHome server;
+    GpgFault fault(fault_name);
+    GpgmeEncryptor encryptor(server.path(), TrustModel::ServerKeyring, fault_gpg());
+    const std::string body = text_body(2 << 20);
+    std::string what;
+    try {
+        encrypt(encryptor, body, {key("alice").fingerprint});
+    } catch (const EncryptError& e) {
+        what = e.what();
+    }
+    CHECK_THAT(what, Catch::Contains(key("alice").fingerprint));
+    CHECK_THAT(what, Catch::Contains("did not finish") || Catch::Contains("not a complete OpenPGP message") ||
+                         Catch::Contains("gpg reported") || Catch::Contains("stopped before finishing"));
+
+    fault.set("none");  // the same encryptor works again once gpg does
+    RecipientHome recipient;
+    CHECK(decrypt_with_gpg(recipient, encrypt(encryptor, body, {key("alice").fingerprint})) == body);
+}
+
+TEST_CASE("gpg starts with no signal blocked, whatever the calling thread blocks") {
+    ServerHome server;
+    GpgFault fault("encrypt-sigmask");
+    GpgmeEncryptor encryptor(server.path(), TrustModel::ServerKeyring, fault_gpg());
+    sigset_t blocked, old;
+    sigemptyset(&blocked);
+    for (int sig : {SIGHUP, SIGINT, SIGTERM}) sigaddset(&blocked, sig);
+    REQUIRE(::pthread_sigmask(SIG_BLOCK, &blocked, &old) == 0);  // as libmilter's worker threads do
+    encrypt(encryptor, "body", {key("alice").fingerprint});
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    CHECK_THAT(read_file(fault.file().string() + ".sigblk"), Catch::Contains("SigBlk:\t0000000000000000"));
 }

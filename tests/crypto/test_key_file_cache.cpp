@@ -13,7 +13,7 @@
 
 #include "core/openpgp_keys.hpp"
 #include "gpg_process_counter.hpp"
-#include "listing_fault.hpp"
+#include "gpg_fault.hpp"
 #include "server_home.hpp"
 
 using namespace mdcrypt;
@@ -242,8 +242,8 @@ TEST_CASE("a gpg killed or failing while it lists a key file is an error, and th
     INFO("fault " << fault_name);
     ServerHomeWithoutKeys home;
     TempDir files{"mdcrypt-keyfiles-"};
-    ListingFault fault(fault_name);
-    KeyFileCache cache{home.path(), listing_fault_gpg()};
+    GpgFault fault(fault_name);
+    KeyFileCache cache{home.path(), fault_gpg()};
     write_private_file(files.path() / "alice.asc", armored("alice"));
     const KeyLookup failed = cache.lookup(files.path() / "alice.asc", "file", "alice@example.test", now_seconds());
     CHECK(failed.status == Status::Error);

@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "gpg_process_counter.hpp"
-#include "listing_fault.hpp"
+#include "gpg_fault.hpp"
 #include "server_home.hpp"
 
 using namespace mdcrypt;
@@ -467,8 +467,8 @@ TEST_CASE("a legacy pubring.gpg home: damage is an error too") {
 TEST_CASE("a gpg that dies or fails while listing is an error, and the failure is not cached") {
     const auto fault_name = GENERATE(as<std::string>{}, "sigkill", "sigsegv", "oops", "partial");
     ServerHome home;
-    ListingFault fault(fault_name);
-    KeyIndex index(home.path(), TrustModel::ServerKeyring, listing_fault_gpg());
+    GpgFault fault(fault_name);
+    KeyIndex index(home.path(), TrustModel::ServerKeyring, fault_gpg());
     INFO("fault " << fault_name);
     require_error_for_alice(index, "listing the keys in GnuPG home");
     require_error_for_alice(index, "listing the keys in GnuPG home");  // asked again, fails again

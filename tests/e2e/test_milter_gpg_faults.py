@@ -1,10 +1,12 @@
 #!/usr/bin/python3
-"""A damaged keyring, or a gpg that dies while listing keys, through real Postfix and mdcrypt-milter:
-the keyed recipient is deferred at RCPT (451 4.7.0), nothing reaches the Maildir, and after the fault
-is repaired the next attempt is delivered encrypted, with no restart or reload. Each of these once gave
-250 and a plaintext copy. The milter runs in the C locale and in de_DE.UTF-8 (gpg speaks German there).
+"""gpg faults through real Postfix and mdcrypt-milter. A damaged keyring, or a gpg that dies while
+listing keys: the keyed recipient is deferred at RCPT (451 4.7.0). A gpg that dies while encrypting, or
+exits 0 after part of its output: the message is deferred at end of data (4xx). Either way nothing
+reaches the Maildir, and once the fault is repaired the next attempt is delivered encrypted, with no
+restart or reload. Each of these once gave 250 with a plaintext or undecryptable copy. The milter runs
+in the C locale and in de_DE.UTF-8 (gpg speaks German there).
 
-Run by ctest (label e2e) as `/usr/bin/python3 tests/e2e/test_milter_keyring_faults.py`.
+Run by ctest (label e2e) as `/usr/bin/python3 tests/e2e/test_milter_gpg_faults.py`.
 """
 import os
 import sys
@@ -15,10 +17,10 @@ import mta  # noqa: E402
 from test_milter_common import MESSAGE, SENDER, MilterDaemon, MilterFixture, check_encrypted, gpg, run_tests  # noqa: E402
 
 ALICE = "alice@example.test"
-FAULT_GPG = mta.REPO_ROOT / "tests" / "support" / "gpg-listing-fault"
+FAULT_GPG = mta.REPO_ROOT / "tests" / "support" / "gpg-fault"
 
 
-class KeyringFaults(MilterFixture):
+class GpgFaults(MilterFixture):
     LOCALE: dict = {}
 
     @classmethod
@@ -106,12 +108,26 @@ class KeyringFaults(MilterFixture):
                 self.fault.write_text("none\n")  # healthy again: the failure was not cached
                 self.assert_encrypted_again()
 
+    def test_a_gpg_that_dies_or_stops_early_while_encrypting(self):
+        big = MESSAGE + b"x" * (2 << 20) + b"\n"
+        for fault in ("encrypt-kill-reading", "encrypt-kill-writing", "encrypt-partial"):
+            with self.subTest(fault=fault):
+                self.fault.write_text(fault + "\n")
+                before = len(self.pf.maildir_messages(ALICE))
+                res = self.pf.send(SENDER, [ALICE], big)
+                self.assertFalse(res.accepted, res.transcript)
+                self.assertEqual(res.final_code // 100, 4, res.transcript)
+                self.milter.wait_for_log(r"encryption failed: encryption to " + self.milter.fingerprints["alice"])
+                self.assertEqual(len(self.pf.maildir_messages(ALICE)), before)
+                self.fault.write_text("none\n")
+                self.assert_encrypted_again()
 
-class KeyringFaultsInC(KeyringFaults, unittest.TestCase):
+
+class GpgFaultsInC(GpgFaults, unittest.TestCase):
     LOCALE = {"LANG": "C"}
 
 
-class KeyringFaultsInGerman(KeyringFaults, unittest.TestCase):
+class GpgFaultsInGerman(GpgFaults, unittest.TestCase):
     LOCALE = {"LANG": "de_DE.UTF-8", "LANGUAGE": "de"}
 
 

@@ -1,11 +1,12 @@
 #!/usr/bin/python3
-"""A damaged keyring, or a gpg that dies while listing keys, defers the mail (exit 75), never passes it.
+"""A damaged keyring, a gpg that dies while listing keys, or one that dies or stops early while
+encrypting, defers the mail (exit 75): never passes it, never writes a cut-off ciphertext.
 
 Each case once wrote a keyed recipient's mail out in plain text. Every case runs under the C locale
 and under LANG=de_DE.UTF-8 (gpg then speaks German, as a server's gpg does with Debian's gnupg-l10n
 and a German system locale).
 
-Usage: test_filter_keyring_faults.py --filter PATH --make-keys PATH --fault-gpg PATH
+Usage: test_filter_gpg_faults.py --filter PATH --make-keys PATH --fault-gpg PATH
 """
 import argparse
 import os
@@ -77,10 +78,10 @@ class KeyringFaultTest(unittest.TestCase):
             f.write(f'\n[policy]\nfile = "{policy}"\n')
         return main
 
-    def run_filter(self, config, locale, extra_env=None):
+    def run_filter(self, config, locale, extra_env=None, message=MESSAGE):
         env = {"PATH": "/usr/bin:/bin", **LOCALES[locale], **(extra_env or {})}
         return subprocess.run([ARGS.filter, "--config", config, "--recipient", "alice@example.test"],
-                              input=MESSAGE, capture_output=True, env=env, timeout=120)
+                              input=message, capture_output=True, env=env, timeout=120)
 
     def assert_deferred(self, home, damage, gpg_program=None, extra_env=None, words=None):
         config = self.write_config(home, gpg_program)
@@ -186,6 +187,23 @@ class KeyringFaultTest(unittest.TestCase):
                 result = self.run_filter(config, locale, {"MDCRYPT_GPG_FAULT": fault_file})
                 self.assertEqual(result.returncode, EX_TEMPFAIL, result.stderr)
                 self.assertEqual(result.stdout, b"")
+
+    def test_a_gpg_that_dies_or_stops_early_while_encrypting(self):
+        big = MESSAGE + b"x" * (2 << 20) + b"\r\n"  # 2 MB: gpg is still reading or writing when it dies
+        for fault in ("encrypt-kill-reading", "encrypt-kill-writing", "encrypt-partial"):
+            with self.subTest(fault=fault):
+                home = self.make_home()
+                fault_file = os.path.join(home, "fault")
+                with open(fault_file, "w") as f:
+                    f.write(fault + "\n")
+                config = self.write_config(home, ARGS.fault_gpg)
+                tmp = os.path.join(home, "tmp")
+                os.mkdir(tmp, 0o700)
+                result = self.run_filter(config, "C", {"MDCRYPT_GPG_FAULT": fault_file, "TMPDIR": tmp}, message=big)
+                self.assertEqual(result.returncode, EX_TEMPFAIL, result.stderr)
+                self.assertEqual(result.stdout, b"")  # nothing written: no cut-off body, no plaintext
+                self.assertIn(b"alice@example.test", result.stderr)
+                self.assertEqual(os.listdir(tmp), [])  # the filter's private directory is gone
 
 
 if __name__ == "__main__":
