@@ -165,6 +165,8 @@ std::vector<KeyReport> KeyringAdmin::import_keys(std::string_view key_data, std:
         const std::filesystem::path home = scratch.path() / "gnupg";
         std::filesystem::create_directory(home);
         std::filesystem::permissions(home, std::filesystem::perms::owner_all);
+        // A scratch home needs no agent; one started by the import would outlive the directory.
+        write_atomically(home / "gpg.conf", "no-autostart\n");
         gpg_import(home, gpg_program_, key_data, split.keys.size());
         for (const auto& key : list(home, TrustModel::ServerKeyring, gpg_program_)) judged.push_back(judge(key, now));
     }
