@@ -10,6 +10,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "core/log_line.hpp"
 #include "core/pgp_mime.hpp"
 #include "milter/connection_state.hpp"
 #include "milter/edit_applier.hpp"
@@ -34,22 +35,6 @@ constexpr unsigned long kNoReply = SMFIP_NR_MAIL | SMFIP_NR_HDR | SMFIP_NR_EOH;
 
 std::atomic<Runtime*> g_runtime{nullptr};
 std::atomic<std::size_t> g_in_progress{0};
-
-struct Negotiated {
-    bool leading_space = false;
-    bool can_skip = false;
-    bool no_reply_mail = false;
-    bool no_reply_header = false;
-    bool no_reply_eoh = false;
-
-    void apply_to(ConnectionState& state) const {
-        state.leading_space = leading_space;
-        state.can_skip = can_skip;
-        state.no_reply_mail = no_reply_mail;
-        state.no_reply_header = no_reply_header;
-        state.no_reply_eoh = no_reply_eoh;
-    }
-};
 
 // What was negotiated, per libmilter context. The connection state is freed at xxfi_close, but
 // after SMFIC_QUIT_NC (Sendmail after STARTTLS) the same context carries on without a new
@@ -82,7 +67,7 @@ ConnectionState& connection(SMFICTX* ctx) {
     Runtime* runtime = g_runtime.load();
     if (!runtime) throw std::runtime_error("not ready: no configuration loaded yet");
     auto created = std::make_unique<ConnectionState>(runtime->current());
-    g_negotiated.recall(ctx).apply_to(*created);
+    created->negotiated = g_negotiated.recall(ctx);
     if (smfi_setpriv(ctx, created.get()) != MI_SUCCESS) throw std::runtime_error("smfi_setpriv failed");
     return *created.release();
 }
@@ -102,15 +87,18 @@ void capture_queue_id(SMFICTX* ctx, MessageState& message) {
 
 void fail(SMFICTX* ctx, const char* stage, bool no_reply, const char* what) noexcept {
     try {
-        std::string queue_id = "-";
+        std::string queue_id;
         if (auto* state = state_of(ctx); state && state->has_message()) {
             auto& message = state->message();
-            if (!message.queue_id().empty()) queue_id = message.queue_id();
+            queue_id = message.queue_id();
             // Nothing more is collected; end of message tempfails it (the MTA may never hear of this
             // failure before then: a step without a reply).
             message.fail(std::string(stage) + ": " + what);
         }
-        log_error("queue_id=" + queue_id + " stage=" + stage + " failed, the message will be tempfailed: " + what);
+        log_error(LogLine(queue_id)
+                      .add("stage", stage)
+                      .add("reason", std::string("failed, the message will be deferred: ") + what)
+                      .str());
         if (!no_reply) set_reply(ctx, {"451", "4.3.0", "temporary failure in the encryption milter, try again later"});
     } catch (...) {
         // Nothing more can be done; the tempfail still follows.
@@ -134,8 +122,7 @@ sfsistat guard(SMFICTX* ctx, const char* stage, bool no_reply, Fn&& fn) noexcept
 
 // What was negotiated, readable before a connection state exists (and after QUIT_NC freed it).
 Negotiated negotiated(SMFICTX* ctx) noexcept {
-    if (const auto* state = state_of(ctx))
-        return {state->leading_space, state->can_skip, state->no_reply_mail, state->no_reply_header, state->no_reply_eoh};
+    if (const auto* state = state_of(ctx)) return state->negotiated;
     try {
         return g_negotiated.recall(ctx);
     } catch (...) {
@@ -159,18 +146,15 @@ long long milliseconds_since(std::chrono::steady_clock::time_point start) {
 
 void log_recipients(const std::string& queue_id, const EomOutcome& outcome) {
     if (!log_verbose()) return;
-    for (const auto& r : outcome.recipients)
-        log_debug("queue_id=" + (queue_id.empty() ? std::string("-") : queue_id) + " rcpt=<" + r.address +
-                  "> local=" + (r.local ? "yes" : "no") + " mode=" + std::string(to_string(r.mode)) +
-                  " class=" + std::string(to_string(r.cls)) + " reason=\"" + r.reason + "\"");
+    for (const auto& r : outcome.recipients) log_debug(format_recipient_line(queue_id, r, nullptr, true));
 }
 
-sfsistat status_for(EomOutcome::Verdict verdict) {
+sfsistat status_for(MessageDecision::Action verdict) {
     switch (verdict) {
-        case EomOutcome::Verdict::Accept:
-        case EomOutcome::Verdict::Encrypt: return SMFIS_CONTINUE;
-        case EomOutcome::Verdict::Reject: return SMFIS_REJECT;
-        case EomOutcome::Verdict::Tempfail: return SMFIS_TEMPFAIL;
+        case MessageDecision::Action::Pass:
+        case MessageDecision::Action::Encrypt: return SMFIS_CONTINUE;
+        case MessageDecision::Action::Reject: return SMFIS_REJECT;
+        case MessageDecision::Action::Defer: return SMFIS_TEMPFAIL;
     }
     return SMFIS_TEMPFAIL;
 }
@@ -186,17 +170,17 @@ sfsistat finish(SMFICTX* ctx, const ConnectionState& connection, const MessageSt
     EomOutcome outcome = finish_message(context, message);
 
     std::uint64_t bytes_out = 0;
-    if (outcome.verdict == EomOutcome::Verdict::Encrypt) {
+    if (outcome.verdict == MessageDecision::Action::Encrypt) {
         try {
             const auto ops = libmilter_ops(ctx);
-            bytes_out = EditApplier(*ops, connection.leading_space).apply(*outcome.encrypted).body_bytes;
+            bytes_out = EditApplier(*ops, connection.negotiated.leading_space).apply(*outcome.encrypted).body_bytes;
         } catch (const std::exception& e) {
             outcome = application_failed(std::move(outcome), e.what());
         }
     }
     if (outcome.reply) set_reply(ctx, *outcome.reply);
     log_recipients(message.queue_id(), outcome);
-    log_line(outcome.verdict == EomOutcome::Verdict::Tempfail ? Severity::Warning : Severity::Info,
+    log_line(outcome.verdict == MessageDecision::Action::Defer ? Severity::Warning : Severity::Info,
              format_message_line(log_record(message, outcome, bytes_out, milliseconds_since(start))));
     return status_for(outcome.verdict);
 }
@@ -235,7 +219,7 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
                   ((*pf0 & SMFIF_SETSYMLIST) != 0 ? "yes" : "no") + ", no reply to mail/header/eoh " +
                   (n.no_reply_mail ? "yes" : "no") + "/" + (n.no_reply_header ? "yes" : "no") + "/" +
                   (n.no_reply_eoh ? "yes" : "no"));
-        n.apply_to(connection(ctx));
+        connection(ctx).negotiated = n;
         return SMFIS_CONTINUE;
     });
 }
@@ -276,7 +260,7 @@ sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
     const bool no_reply = negotiated(ctx).no_reply_header;
     return guard(ctx, "header", no_reply, [&] {
         auto& state = connection(ctx);
-        state.message().add_header(name ? name : "", value ? value : "", state.leading_space);
+        state.message().add_header(name ? name : "", value ? value : "", state.negotiated.leading_space);
         return answer(no_reply);
     });
 }
@@ -295,7 +279,7 @@ sfsistat on_body(SMFICTX* ctx, unsigned char* bytes, size_t length) {
         auto& message = state.message();
         message.append_body(std::string_view(reinterpret_cast<const char*>(bytes), length));
         // Too large to encrypt, and its start kept for detection: the rest is not needed to decide.
-        return message.needs_no_more_body() && state.can_skip ? SMFIS_SKIP : SMFIS_CONTINUE;
+        return message.needs_no_more_body() && state.negotiated.can_skip ? SMFIS_SKIP : SMFIS_CONTINUE;
     });
 }
 

@@ -48,7 +48,7 @@ class PostfixWithMilter(MilterFixture, unittest.TestCase):
         self.assertIn(f"with ESMTP id {res.queue_id}".encode(), received[0])
         self.assertEqual(values(got["fields"], "Return-Path"), [b" <bob@sender.test>"])
         # One log line for the message, keyed by Postfix's queue id.
-        self.milter.wait_for_log(rf"queue_id={res.queue_id} verdict=encrypt recipients=1 keys="
+        self.milter.wait_for_log(rf"{res.queue_id}: verdict=encrypt recipients=1 keys="
                                  rf"{self.milter.fingerprints['alice']} size_in=\d+ size_out=\d+ ms=\d+")
 
     def test_header_values_as_postfix_stores_them(self):

@@ -42,7 +42,7 @@ class SendmailWithMilter(MilterFixture, unittest.TestCase):
         check_encrypted(self, self.milter, stored, MESSAGE, readers=["alice"], others=["dave"])
         # Sendmail sends the queue id (macro i): the milter's log line is keyed by it.
         self.assertIsNotNone(res.queue_id, res.transcript)
-        self.milter.wait_for_log(rf"queue_id={res.queue_id} verdict=encrypt recipients=1 keys="
+        self.milter.wait_for_log(rf"{res.queue_id}: verdict=encrypt recipients=1 keys="
                                  rf"{self.milter.fingerprints['alice']}")
 
     def test_header_values_as_sendmail_stores_them(self):
