@@ -4,8 +4,10 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <stdexcept>
 
+#include "milter/connection_limit.hpp"
 #include "milter/message_state.hpp"
 #include "milter/runtime.hpp"
 
@@ -36,6 +38,11 @@ public:
     const Config& config() const { return *snapshot_->config; }
 
     Negotiated negotiated;
+    // Its place under [milter] max_connections, taken at negotiation; none when over the limit (the
+    // connection is then tempfailed at connect) and none for a state re-created after SMFIC_QUIT_NC,
+    // which the MTA continues without a new negotiation (counted once, at its start).
+    std::optional<ConnectionLimit::Slot> slot;
+    bool over_limit = false;
 
     // MAIL FROM: a fresh message replaces whatever was left.
     MessageState& begin_message();

@@ -47,7 +47,7 @@ EomOutcome outcome_for(std::vector<RecipientDecision> recipients, MessageDecisio
             if (too_large) {
                 out.verdict = Action::Defer;
                 out.reply = reply("452", "4.3.4", "message too large to encrypt");
-                out.log_reason = "message too large to encrypt (milter.max_message_size)";
+                out.log_reason = "message too large to encrypt";
             } else {
                 out.verdict = Action::Encrypt;
             }
@@ -134,7 +134,9 @@ EomOutcome finish_message(const EomContext& context, const MessageState& message
                 detect_protection(message.fields(), *prefix, prefix->size() <= kMaxInspectedBodyBytes);
             if (protection.is_protected()) pass_as_already_encrypted(decision, protection.kind);
         }
-        return outcome_for(std::move(recipients), std::move(decision), true);
+        auto out = outcome_for(std::move(recipients), std::move(decision), true);
+        if (out.reply && out.reply->rcode == "452") out.log_reason += " (" + message.too_large_cause() + ")";
+        return out;
     }
 
     const SpoolSettings spool{context.config.milter.spool_directory, context.config.milter.body_memory_limit};

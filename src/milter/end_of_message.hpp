@@ -41,7 +41,7 @@ std::string smtp_reply_text(std::string_view text);
 // The pure part: given the recipients' decisions and the message decision (after any encryption
 // attempt), what the MTA is told. `too_large`: the body was not kept (see message_state.hpp).
 //
-// max_message_size rule: a message too large to keep is passed untouched when the decision is Pass
+// max_message_size rule (and the header block's limit, kMaxHeaderBlockBytes): a message too large to keep is passed untouched when the decision is Pass
 // (no recipient needs encryption), rejected or deferred for the same reasons as any other message,
 // and deferred with 452 4.3.4 "message too large to encrypt" when it would have been encrypted.
 EomOutcome outcome_for(std::vector<RecipientDecision> recipients, MessageDecision decision, bool too_large);

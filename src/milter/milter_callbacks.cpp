@@ -12,6 +12,7 @@
 
 #include "core/log_line.hpp"
 #include "core/pgp_mime.hpp"
+#include "milter/connection_limit.hpp"
 #include "milter/connection_state.hpp"
 #include "milter/edit_applier.hpp"
 #include "milter/end_of_message.hpp"
@@ -35,6 +36,8 @@ constexpr unsigned long kNoReply = SMFIP_NR_MAIL | SMFIP_NR_HDR | SMFIP_NR_EOH;
 
 std::atomic<Runtime*> g_runtime{nullptr};
 std::atomic<std::size_t> g_in_progress{0};
+ConnectionLimit g_connections;
+constexpr std::chrono::seconds kRefusalLogPeriod{60};
 
 // What was negotiated, per libmilter context. The connection state is freed at xxfi_close, but
 // after SMFIC_QUIT_NC (Sendmail after STARTTLS) the same context carries on without a new
@@ -195,9 +198,21 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
             return SMFIS_REJECT;
         }
         *pf0 = kActions;
+        auto& state = connection(ctx);
+        const auto limit = state.config().milter.max_connections;
+        state.slot = g_connections.try_acquire(limit);
+        state.over_limit = !state.slot;
         // Only flags the MTA offered: asking for more makes libmilter abort the connection.
         // (libmilter offers the no-reply flags even to an MTA without them, and answers for us then.)
-        *pf1 = f1 & (kStepsOff | kNoReply | SMFIP_SKIP | SMFIP_HDR_LEADSPC);
+        // Over the limit the connect step is kept, to be answered with a tempfail.
+        *pf1 = f1 & ((state.over_limit ? kStepsOff & ~SMFIP_NOCONNECT : kStepsOff) | kNoReply | SMFIP_SKIP |
+                     SMFIP_HDR_LEADSPC);
+        if (state.over_limit)
+            if (const auto refused = g_connections.refusals_to_report(std::chrono::steady_clock::now(), kRefusalLogPeriod))
+                log_warning(std::to_string(limit) + " connections in use ([milter] max_connections in " +
+                            state.config().file.string() + "): " + std::to_string(*refused) +
+                            " new connection(s) tempfailed at connect since the last report; the MTA applies "
+                            "milter_default_action");
         *pf2 = 0;
         *pf3 = 0;
         if ((f0 & SMFIF_SETSYMLIST) != 0) {
@@ -219,9 +234,14 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
                   ((*pf0 & SMFIF_SETSYMLIST) != 0 ? "yes" : "no") + ", no reply to mail/header/eoh " +
                   (n.no_reply_mail ? "yes" : "no") + "/" + (n.no_reply_header ? "yes" : "no") + "/" +
                   (n.no_reply_eoh ? "yes" : "no"));
-        connection(ctx).negotiated = n;
+        state.negotiated = n;
         return SMFIS_CONTINUE;
     });
+}
+
+// Asked for only over max_connections (on_negotiate): the MTA defers the whole session.
+sfsistat on_connect(SMFICTX* ctx, char*, _SOCK_ADDR*) {
+    return guard(ctx, "connect", false, [&] { return connection(ctx).over_limit ? SMFIS_TEMPFAIL : SMFIS_CONTINUE; });
 }
 
 sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
@@ -318,6 +338,7 @@ int register_filter() {
     description.xxfi_name = name;
     description.xxfi_version = SMFI_VERSION;
     description.xxfi_flags = kActions;
+    description.xxfi_connect = on_connect;
     description.xxfi_envfrom = on_envfrom;
     description.xxfi_envrcpt = on_envrcpt;
     description.xxfi_header = on_header;

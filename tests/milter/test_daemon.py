@@ -435,6 +435,7 @@ class Lifecycle(unittest.TestCase):
         self.milter.socket_path = os.path.join(run_dir, "milter.sock")
         self.milter.write_config('user = "nobody"\ngroup = "nogroup"', socket="unix:" + self.milter.socket_path)
         self.milter.start()
+        self.assertNotIn("running as root", self.milter.log())
         with open(f"/proc/{self.milter.process.pid}/status") as f:
             status = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
         self.assertEqual(status["Uid"].split(), [str(nobody.pw_uid)] * 4)
@@ -470,10 +471,90 @@ class Lifecycle(unittest.TestCase):
         self.assertEqual(self.milter.stop(), 0)
 
     def test_socket_mode_is_applied(self):
-        self.milter.write_config('socket_mode = "0660"')
+        self.milter.write_config('socket_mode = "0640"')
         self.milter.start()
+        self.assertEqual(stat.S_IMODE(os.stat(self.milter.socket_path).st_mode), 0o640)
+        self.assertEqual(self.milter.stop(), 0)
+
+    def test_socket_mode_defaults_to_0660_whatever_the_umask(self):
+        old = os.umask(0)  # the daemon inherits it: with umask 000 the socket used to be srwxrwxrwx
+        try:
+            self.milter.start()
+        finally:
+            os.umask(old)
         self.assertEqual(stat.S_IMODE(os.stat(self.milter.socket_path).st_mode), 0o660)
         self.assertEqual(self.milter.stop(), 0)
+
+    def test_running_as_root_without_a_user_is_warned_about_at_start_and_by_check_config(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root")
+        self.milter.start()
+        self.assertIn("WARNING: running as root: ", self.milter.log())
+        self.assertIn("sets no [milter] user", self.milter.log())
+        check = self.run_binary("--config", self.milter.config, "--check-config")
+        self.assertEqual(check.returncode, 0, check.stderr)
+        self.assertIn(b"WARNING: running as root: ", check.stdout)
+        self.assertEqual(self.milter.stop(), 0)
+
+
+class ConnectionLimit(unittest.TestCase):
+    """[milter] max_connections: each connection costs libmilter a thread, so their number is bounded."""
+
+    LIMIT = 3
+
+    def setUp(self):
+        self.milter = Milter(MILTER_BINARY, main_extra=f"max_connections = {self.LIMIT}\n")
+        self.addCleanup(self.milter.close)
+        self.milter.start()
+        self.clients = []
+        self.addCleanup(lambda: [c.close(polite=False) for c in self.clients])
+
+    def connection(self):
+        c = mc.MilterClient(self.milter.socket_path)
+        self.clients.append(c)
+        c.negotiate()
+        return c
+
+    def admitted(self, c):
+        """Whether the milter took the connection: it negotiated the connect step away (it has no use
+        for it), where a connection over the limit keeps it, to be answered with a tempfail."""
+        return bool(c.protocol & mc.SMFIP_NOCONNECT)
+
+    def test_one_connection_over_the_limit_is_tempfailed_at_connect_and_a_freed_slot_is_reused(self):
+        held = [self.connection() for _ in range(self.LIMIT)]
+        self.assertTrue(all(self.admitted(c) for c in held))
+        over = self.connection()
+        self.assertFalse(self.admitted(over))
+        self.assertEqual(over.connect()[0], b"t")  # SMFIR_TEMPFAIL: the MTA applies milter_default_action
+        self.milter.wait_for_log("new connection(s) tempfailed at connect")
+        self.assertEqual(self.milter.log().count("max_connections"), 1, self.milter.log()[-2000:])
+        self.assertIn(f"{self.LIMIT} connections in use ([milter] max_connections", self.milter.log())
+        over.close()
+        # A second refusal within the minute is counted, not logged again.
+        again = self.connection()
+        self.assertFalse(self.admitted(again))
+        self.assertEqual(again.connect()[0], b"t")
+        again.close()
+        # The connections held still work.
+        eom = held[0].send_message("<bob@example.net>", ["<alice@example.test>"], HEADERS, [BODY], queue_id="LIM1")
+        self.assertEqual(eom.reply, "c")
+        self.assertIsNotNone(eom.new_body)
+        # A closed connection frees its slot once the milter has seen the close: wait for a new
+        # connection to be admitted (the positive event), then use it.
+        held.pop().close()
+        deadline = time.monotonic() + 30
+        while True:
+            c = self.connection()
+            if self.admitted(c):
+                break
+            c.close()
+            self.assertLess(time.monotonic(), deadline, "the freed slot was never given to a new connection")
+            time.sleep(0.05)
+        eom = c.send_message("<bob@example.net>", ["<alice@example.test>"], HEADERS, [BODY], queue_id="LIM2")
+        self.assertEqual(eom.reply, "c")
+        self.assertIsNotNone(eom.new_body)
+        self.assertFalse(self.admitted(self.connection()))  # full again
+        self.assertEqual(self.milter.log().count("max_connections"), 1)
 
 
 def main():

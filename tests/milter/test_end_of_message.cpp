@@ -179,11 +179,25 @@ TEST_CASE("a message over max_message_size is never encrypted half: tempfail for
     const auto o = finish_message(f.context(), m);
     CHECK(o.verdict == Verdict::Defer);
     CHECK(o.reply->rcode == "452");
+    CHECK(o.log_reason == "message too large to encrypt (over milter.max_message_size = 50 bytes)");
     CHECK(f.encryptor.calls == 0);
 
     auto plain = f.message({"<carol@example.test>"}, 50);
     plain.append_body(std::string(100, 'x'));
     CHECK(finish_message(f.context(), plain).verdict == Verdict::Pass);
+}
+
+TEST_CASE("a header block over the core's limit is named as such, not as max_message_size, when that is unset") {
+    Fixture f;
+    auto m = f.message({"<alice@example.test>"}, 0);
+    m.add_header("X-Big", " " + std::string(kMaxHeaderBlockBytes, 'h'), true);
+    REQUIRE(m.too_large());
+    const auto o = finish_message(f.context(), m);
+    CHECK(o.verdict == Verdict::Defer);
+    CHECK(o.reply->rcode == "452");
+    CHECK(o.log_reason == "message too large to encrypt (header block over " + std::to_string(kMaxHeaderBlockBytes) +
+                              " bytes)");
+    CHECK(o.log_reason.find("max_message_size") == std::string::npos);
 }
 
 TEST_CASE("a message over max_message_size that is already encrypted is passed, even for a required recipient") {
