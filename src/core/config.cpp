@@ -223,6 +223,8 @@ const Key<MilterSettings> milter_keys[] = {
     {"socket_group", [](const Field& f, MilterSettings& m) { m.socket_group = f.string(); }},
     {"user", [](const Field& f, MilterSettings& m) { m.user = f.string(); }},
     {"group", [](const Field& f, MilterSettings& m) { m.group = f.string(); }},
+    // 0 would refuse every connection.
+    {"max_connections", [](const Field& f, MilterSettings& m) { m.max_connections = f.number<unsigned>(1); }},
     {"max_concurrent_encryptions",
      [](const Field& f, MilterSettings& m) { m.max_concurrent_encryptions = f.number<unsigned>(0); }},
     {"max_message_size", [](const Field& f, MilterSettings& m) { m.max_message_size = f.size(); }},

@@ -25,12 +25,16 @@ enum class TrustModel {
     GnupgTrustDb,   // gpg's own trust database decides (keys must be signed or ownertrusted)
 };
 
+// Owner and group may connect, nobody else: the umask never decides who may talk to the milter.
+inline constexpr std::uint32_t kDefaultSocketMode = 0660;
+
 struct MilterSettings {
     std::string socket = "unix:/run/mdcrypt-milter/mdcrypt-milter.sock";
-    std::optional<std::uint32_t> socket_mode;  // e.g. 0660 for a unix socket; default: umask
+    std::optional<std::uint32_t> socket_mode;  // a unix socket's mode; unset: kDefaultSocketMode
     std::string socket_group;                  // group that owns a unix socket; empty = unchanged
     std::string user;                          // drop privileges to this user after binding; empty = stay
     std::string group;
+    unsigned max_connections = 512;            // MTA connections served at once (one thread each)
     unsigned max_concurrent_encryptions = 0;   // 0 = twice the number of cores
     std::uint64_t max_message_size = 0;        // bytes; 0 = unlimited
     std::size_t body_memory_limit = 1 << 20;   // bytes of a body kept in memory before spooling to disk

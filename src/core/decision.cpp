@@ -4,26 +4,6 @@
 
 namespace mdcrypt {
 
-std::string_view to_string(RecipientClass c) {
-    switch (c) {
-        case RecipientClass::Encrypt: return "encrypt";
-        case RecipientClass::Plain: return "plain";
-        case RecipientClass::Refuse: return "refuse";
-        case RecipientClass::Defer: return "defer";
-    }
-    return "?";
-}
-
-std::string_view to_string(MessageDecision::Action a) {
-    switch (a) {
-        case MessageDecision::Action::Encrypt: return "encrypt";
-        case MessageDecision::Action::Pass: return "pass";
-        case MessageDecision::Action::Tempfail: return "tempfail";
-        case MessageDecision::Action::Reject: return "reject";
-    }
-    return "?";
-}
-
 RecipientDecision classify_recipient(const std::string& address, const std::optional<DomainPolicy>& domain_policy,
                                      const KeyLookup& lookup) {
     RecipientDecision d;
@@ -67,7 +47,7 @@ MessageDecision decide_message(std::span<const RecipientDecision> recipients) {
     using Action = MessageDecision::Action;
     MessageDecision m;
     if (recipients.empty()) {
-        m.action = Action::Tempfail;
+        m.action = Action::Defer;
         m.reason = "no recipients";
         return m;
     }
@@ -75,12 +55,12 @@ MessageDecision decide_message(std::span<const RecipientDecision> recipients) {
         return std::find_if(recipients.begin(), recipients.end(), [c](const RecipientDecision& r) { return r.cls == c; });
     };
     if (auto r = first_of(RecipientClass::Defer); r != recipients.end()) {
-        m.action = Action::Tempfail;
+        m.action = Action::Defer;
         m.reason = r->address + ": " + r->reason;
         return m;
     }
     if (auto r = first_of(RecipientClass::Refuse); r != recipients.end()) {
-        m.action = r->refusal == Refusal::Temporary ? Action::Tempfail : Action::Reject;
+        m.action = r->refusal == Refusal::Temporary ? Action::Defer : Action::Reject;
         m.reason = r->address + ": " + r->reason;
         return m;
     }
@@ -92,7 +72,7 @@ MessageDecision decide_message(std::span<const RecipientDecision> recipients) {
         return m;
     }
     if (plain != recipients.end()) {
-        m.action = Action::Tempfail;
+        m.action = Action::Defer;
         m.mixed = true;
         m.reason = "recipients need different forms (" + encrypt->address + " encrypted, " + plain->address +
                    " plain); deliver them in separate transactions";
@@ -102,7 +82,7 @@ MessageDecision decide_message(std::span<const RecipientDecision> recipients) {
         if (r.cls != RecipientClass::Encrypt || r.split != Split::PerRecipient) continue;
         for (const auto& other : recipients)
             if (other.cls == RecipientClass::Encrypt && other.key && r.key && other.key->fingerprint != r.key->fingerprint) {
-                m.action = Action::Tempfail;
+                m.action = Action::Defer;
                 m.mixed = true;
                 m.reason = r.address + " gets a copy of its own (split = per-recipient), not shared with " +
                            other.address + "; deliver them in separate transactions";

@@ -19,8 +19,6 @@ enum class RecipientClass {
     Defer,    // the key lookup failed: try again later, never downgrade
 };
 
-std::string_view to_string(RecipientClass c);
-
 // The outcome of looking up a recipient's key.
 struct KeyLookup {
     enum class Status { Found, NotFound, Error };
@@ -50,26 +48,24 @@ struct MessageDecision {
     enum class Action {
         Encrypt,   // encrypt to `keys`
         Pass,      // deliver unchanged
-        Tempfail,  // 4xx: the sender keeps the message and retries
+        Defer,     // 4xx: the sender keeps the message and retries
         Reject,    // 5xx: the sender bounces it
     };
     Action action = Action::Pass;
     std::vector<std::string> fingerprints;  // for logs: the keys' fingerprints
     std::vector<EncryptionKey> keys;        // what to encrypt to: the same keys, in the same order
     std::string reason;
-    bool mixed = false;  // Tempfail because the recipients need different copies (never one body)
+    bool mixed = false;  // Defer because the recipients need different copies (never one body)
 };
-
-std::string_view to_string(MessageDecision::Action a);
 
 // One body serves every recipient of a message, so it is encrypted only when every recipient can
 // read the ciphertext, and passed only when no recipient requires encryption. In order:
-//   a Defer recipient                      -> Tempfail (the key lookup failed)
-//   a Refuse recipient                     -> Reject, or Tempfail when its refusal is temporary
+//   a Defer recipient                      -> Defer (the key lookup failed)
+//   a Refuse recipient                     -> Reject, or Defer when its refusal is temporary
 //   no Encrypt recipient                   -> Pass
-//   Encrypt and Plain recipients together  -> Tempfail: no single form is safe for both
+//   Encrypt and Plain recipients together  -> Defer: no single form is safe for both
 //   Encrypt recipients with different keys
-//     where one has split = per-recipient  -> Tempfail: it must not share a copy
+//     where one has split = per-recipient  -> Defer: it must not share a copy
 //   otherwise                              -> Encrypt to every distinct key, in recipient order
 // The milter avoids the two mixes at RCPT time (recipient_admission.hpp); this is the safety net
 // for front ends that cannot defer a recipient.
@@ -77,8 +73,8 @@ MessageDecision decide_message(std::span<const RecipientDecision> recipients);
 
 // An already encrypted message holds no plaintext, so it is delivered as it is to every recipient:
 // the ones we would encrypt for, plain ones, and those without a key where encryption is required
-// (the mailbox still gets only ciphertext). Not when a key lookup failed: that stays a temporary
-// failure, whatever the message. A message passed anyway needs no inspection.
+// (the mailbox still gets only ciphertext). Not when a key lookup failed: that stays a deferral,
+// whatever the message. A message passed anyway needs no inspection.
 bool passes_when_already_encrypted(const MessageDecision& decision, std::span<const RecipientDecision> recipients);
 
 }  // namespace mdcrypt

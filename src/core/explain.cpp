@@ -3,6 +3,7 @@
 #include <ctime>
 
 #include "core/address.hpp"
+#include "core/log_line.hpp"
 #include "core/processor.hpp"
 
 namespace mdcrypt {
@@ -74,7 +75,7 @@ Explanation explain_recipient(const Policy& policy, std::string_view address, co
             if (traced->answers.empty()) text += "  key sources: none configured\n";
         }
     }
-    text += "  class: " + std::string(to_string(out.decision.cls)) + " (" + out.decision.reason + ")\n";
+    text += "  class: " + std::string(log_word(out.decision.cls)) + " (" + out.decision.reason + ")\n";
     return out;
 }
 

@@ -6,6 +6,7 @@
 #include "core/edits.hpp"
 #include "core/header.hpp"
 #include "core/line_ends.hpp"
+#include "core/log_line.hpp"
 #include "core/spool.hpp"
 
 namespace mdcrypt {
@@ -106,7 +107,7 @@ FilterReport run_pipe_filter(const ProcessContext& context, std::span<const std:
             report.exit = FilterExit::Ok;
             break;
         }
-        case MessageDecision::Action::Tempfail:
+        case MessageDecision::Action::Defer:
             report.exit = FilterExit::TempFail;
             break;
         case MessageDecision::Action::Reject:
@@ -117,18 +118,31 @@ FilterReport run_pipe_filter(const ProcessContext& context, std::span<const std:
     return report;
 }
 
-std::string describe(const FilterReport& report) {
-    std::string line = "action=";
-    line += report.error.empty() ? std::string(to_string(report.result.decision.action)) : "error";
-    line += " exit=" + std::to_string(static_cast<int>(report.exit));
-    line += " recipients=" + std::to_string(report.result.recipients.size());
-    for (const auto& r : report.result.recipients) {
-        line += " rcpt=" + r.address + ":" + std::string(to_string(r.cls));
-        if (r.key) line += ":" + r.key->fingerprint;
-    }
-    line += " size_in=" + std::to_string(report.bytes_in) + " size_out=" + std::to_string(report.bytes_out);
-    line += " reason=\"" + (report.error.empty() ? report.result.decision.reason : report.error) + "\"";
-    return line;
+std::string describe(const FilterReport& report, long long milliseconds) {
+    // Without a decision the exit says what happened: 75 defers, 65 (unusable input) rejects.
+    std::string_view verdict = log_word(report.result.decision.action);
+    if (!report.error.empty())
+        verdict = log_word(report.exit == FilterExit::TempFail ? MessageDecision::Action::Defer : MessageDecision::Action::Reject);
+    LogLine line;
+    line.add("verdict", verdict).add("exit", static_cast<std::uint64_t>(report.exit));
+    line.add("recipients", static_cast<std::uint64_t>(report.result.recipients.size()));
+    for (const auto& r : report.result.recipients) line.add("rcpt", "<" + r.address + ">").add("class", log_word(r.cls));
+    line.add_list("keys", report.result.decision.action == MessageDecision::Action::Encrypt
+                              ? std::span<const std::string>(report.result.decision.fingerprints)
+                              : std::span<const std::string>());
+    line.add("size_in", report.bytes_in).add("size_out", report.bytes_out);
+    line.add("ms", static_cast<std::uint64_t>(milliseconds < 0 ? 0 : milliseconds));
+    line.add("reason", report.error.empty() ? report.result.decision.reason : report.error);
+    return line.str();
+}
+
+std::string describe_failure(std::string_view what, long long milliseconds) {
+    LogLine line;
+    line.add("verdict", log_word(MessageDecision::Action::Defer))
+        .add("exit", static_cast<std::uint64_t>(FilterExit::TempFail))
+        .add("ms", static_cast<std::uint64_t>(milliseconds < 0 ? 0 : milliseconds))
+        .add("reason", std::string("temporary failure: ") + std::string(what));
+    return line.str();
 }
 
 }  // namespace mdcrypt

@@ -34,7 +34,11 @@ struct FilterReport {
 FilterReport run_pipe_filter(const ProcessContext& context, std::span<const std::string> recipients, ByteSource& in,
                              ByteSink& out);
 
-// One log line for the report: decision, recipients, fingerprints, sizes. Never content.
-std::string describe(const FilterReport& report);
+// The one log line for the report (core/log_line.hpp): verdict, exit, recipients with their class,
+// fingerprints, sizes, time, reason. Never content.
+std::string describe(const FilterReport& report, long long milliseconds);
+
+// The line for a failure before any report existed (an exception): defer, exit 75.
+std::string describe_failure(std::string_view what, long long milliseconds);
 
 }  // namespace mdcrypt

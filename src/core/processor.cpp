@@ -13,7 +13,7 @@ namespace {
 
 // The body source with its first bytes read ahead for detection and given back, in front of the
 // rest, to whoever reads it next. A read error while peeking is kept and thrown by read(), so the
-// encryption fails on it (Tempfail) rather than encrypting a body with a hole in it.
+// encryption fails on it (Defer) rather than encrypting a body with a hole in it.
 class PeekedBody final : public ByteSource {
 public:
     explicit PeekedBody(ByteSource& source) : source_(source) {}
@@ -119,7 +119,7 @@ ProcessResult process_message(const ProcessContext& context, const std::vector<H
     } catch (const std::exception& e) {
         result.encrypted.reset();
         result.header_protected = false;
-        result.decision.action = MessageDecision::Action::Tempfail;
+        result.decision.action = MessageDecision::Action::Defer;
         result.decision.reason = std::string("encryption failed: ") + e.what();
     }
     return result;

@@ -58,7 +58,7 @@ struct ProcessContext {
     std::int64_t now;
 };
 
-// Never fails open: an encryption or spool error turns an Encrypt decision into Tempfail with the
+// Never fails open: an encryption or spool error turns an Encrypt decision into Defer with the
 // reason, and no edits are returned.
 // A message that is already encrypted (detect_protection) is passed unchanged, reason "already
 // encrypted: <kind>", unless a recipient's key lookup failed; an error while inspecting it means "not

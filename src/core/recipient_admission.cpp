@@ -18,16 +18,6 @@ Admission answer(Admission::Verdict verdict, const char* rcode, const char* xcod
 
 }  // namespace
 
-std::string_view to_string(Admission::Verdict v) {
-    switch (v) {
-        case Admission::Verdict::Accept: return "accept";
-        case Admission::Verdict::Refuse: return "refuse";
-        case Admission::Verdict::Retry: return "retry";
-        case Admission::Verdict::Separate: return "separate";
-    }
-    return "?";
-}
-
 std::optional<RecipientClass> transaction_class(std::span<const RecipientDecision> accepted) {
     for (const auto& r : accepted)
         if (r.cls == RecipientClass::Encrypt || r.cls == RecipientClass::Plain) return r.cls;
@@ -47,7 +37,7 @@ Admission admit_recipient(std::span<const RecipientDecision> accepted, const Rec
             return answer(Verdict::Refuse, "550", "5.7.1",
                           "<" + who + ">: encryption is required but no usable OpenPGP key is known");
         case RecipientClass::Defer:
-            return answer(Verdict::Retry, "451", "4.7.0", "<" + who + ">: key lookup failed, try again later");
+            return answer(Verdict::Defer, "451", "4.7.0", "<" + who + ">: key lookup failed, try again later");
         case RecipientClass::Encrypt:
         case RecipientClass::Plain:
             break;

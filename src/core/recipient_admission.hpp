@@ -25,14 +25,12 @@ struct Admission {
     enum class Verdict {
         Accept,    // the recipient joins the transaction
         Refuse,    // `required` without a usable key: 550 5.7.1, or 450 4.7.1 (policy refusal = temporary)
-        Retry,     // its key lookup failed: 451 4.7.0
+        Defer,     // its key lookup failed: 451 4.7.0
         Separate,  // it needs another copy than the transaction's: 452 4.5.3
     };
     Verdict verdict = Verdict::Accept;
     std::optional<SmtpReply> reply;  // set unless Accept
 };
-
-std::string_view to_string(Admission::Verdict v);
 
 // The transaction's class so far: the class of its first accepted Encrypt or Plain recipient, if any.
 std::optional<RecipientClass> transaction_class(std::span<const RecipientDecision> accepted);

@@ -126,8 +126,11 @@ int main(int argc, char** argv) {
         }
     }
 
+    const auto started = std::chrono::steady_clock::now();
+    const auto elapsed_ms = [&] {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+    };
     try {
-        const auto started = std::chrono::steady_clock::now();
         PrivateTempDir spool_dir;
         const SpoolSettings spool{spool_dir.path(), config->milter.body_memory_limit};
         const GnupgSettings& gnupg = config->gnupg;
@@ -145,12 +148,11 @@ int main(int argc, char** argv) {
         FdSink out(STDOUT_FILENO);
         const FilterReport report = run_pipe_filter(context, options.recipients, in, out);
         if (report.exit == FilterExit::Ok) out.flush();
-        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
-        std::cerr << "mdcrypt-filter: " << describe(report) << " ms=" << ms << "\n";
+        std::cerr << "mdcrypt-filter: " << describe(report, elapsed_ms()) << "\n";
         return static_cast<int>(report.exit);
     } catch (const std::exception& e) {
         // Whatever failed, nothing usable was written: the caller must keep the message and retry.
-        std::cerr << "mdcrypt-filter: temporary failure: " << e.what() << "\n";
+        std::cerr << "mdcrypt-filter: " << describe_failure(e.what(), elapsed_ms()) << "\n";
         return EX_TEMPFAIL;
     }
 }

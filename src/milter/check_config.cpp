@@ -1,5 +1,7 @@
 #include "milter/check_config.hpp"
 
+#include <cstdio>
+
 #include <fstream>
 
 #include "core/expected_keys.hpp"
@@ -38,10 +40,17 @@ std::string describe_config(const Config& config, std::optional<std::size_t> usa
     std::string out;
     out += "configuration: " + config.file.string() + "\n";
     out += "policy: " + config.policy_file.string() + "\n";
-    out += "socket: " + m.socket + "\n";
+    out += "socket: " + m.socket;
+    if (m.socket.starts_with("unix:") || m.socket.starts_with("local:")) {
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(m.socket_mode.value_or(kDefaultSocketMode)));
+        out += std::string(" (mode ") + mode + (m.socket_mode ? "" : ", the default") + ")";
+    }
+    out += "\n";
     out += "spool directory: " + m.spool_directory.string() + " (bodies above " + std::to_string(m.body_memory_limit) +
            " bytes spill to disk)\n";
     out += "max message size: " + (m.max_message_size ? std::to_string(m.max_message_size) + " bytes" : std::string("unlimited")) + "\n";
+    out += "max connections: " + std::to_string(m.max_connections) + "\n";
     out += "concurrent encryptions: " + std::to_string(effective_encryption_limit(m.max_concurrent_encryptions)) + "\n";
     out += "gnupg home: " + config.gnupg.home.string() + " (trust model " +
            (config.gnupg.trust_model == TrustModel::ServerKeyring ? "server-keyring" : "gnupg") + ")\n";
@@ -79,6 +88,13 @@ std::vector<std::string> gnupg_home_advice(const std::filesystem::path& home) {
                          ": a keyring that loses keys before the milter starts cannot be told from one that never had "
                          "them; run mdcrypt-keys record");
     return advice;
+}
+
+std::optional<std::string> root_warning(const Config& config, unsigned euid) {
+    if (euid != 0 || !config.milter.user.empty()) return std::nullopt;
+    return "running as root: " + config.file.string() +
+           " sets no [milter] user, so every message is parsed with root's privileges; set user (and group) "
+           "to an account that owns the GnuPG home and the spool directory";
 }
 
 }  // namespace mdcrypt::milter

@@ -22,4 +22,8 @@ std::string describe_config(const Config& config, std::optional<std::size_t> usa
 // encryptions queue behind each other (bench/README.md measured it).
 std::vector<std::string> gnupg_home_advice(const std::filesystem::path& home);
 
+// The warning for a daemon that keeps running as root (`euid` 0 and no [milter] user): every
+// parser of hostile mail then runs as root. nullopt when there is nothing to say.
+std::optional<std::string> root_warning(const Config& config, unsigned euid);
+
 }  // namespace mdcrypt::milter

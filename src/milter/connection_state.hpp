@@ -4,8 +4,10 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <stdexcept>
 
+#include "milter/connection_limit.hpp"
 #include "milter/message_state.hpp"
 #include "milter/runtime.hpp"
 
@@ -18,6 +20,16 @@ public:
     NoMessage() : std::logic_error("no mail transaction in progress") {}
 };
 
+// What was negotiated with the MTA: the one copy of these flags. The callback layer fills it from
+// the protocol bits, and keeps it per libmilter context too (it must survive SMFIC_QUIT_NC).
+struct Negotiated {
+    bool leading_space = false;    // SMFIP_HDR_LEADSPC: header values arrive with their leading space
+    bool can_skip = false;         // SMFIP_SKIP: the body callback may return SMFIS_SKIP
+    bool no_reply_mail = false;    // SMFIP_NR_MAIL: MAIL FROM is not answered (SMFIS_NOREPLY)
+    bool no_reply_header = false;  // SMFIP_NR_HDR: header fields are not answered
+    bool no_reply_eoh = false;     // SMFIP_NR_EOH: end of header is not answered
+};
+
 class ConnectionState {
 public:
     explicit ConnectionState(std::shared_ptr<const Snapshot> snapshot) : snapshot_(std::move(snapshot)) {}
@@ -25,12 +37,12 @@ public:
     const Snapshot& snapshot() const { return *snapshot_; }
     const Config& config() const { return *snapshot_->config; }
 
-    // What was negotiated with the MTA.
-    bool leading_space = false;    // SMFIP_HDR_LEADSPC: header values arrive with their leading space
-    bool can_skip = false;         // SMFIP_SKIP: the body callback may return SMFIS_SKIP
-    bool no_reply_mail = false;    // SMFIP_NR_MAIL: MAIL FROM is not answered (SMFIS_NOREPLY)
-    bool no_reply_header = false;  // SMFIP_NR_HDR: header fields are not answered
-    bool no_reply_eoh = false;     // SMFIP_NR_EOH: end of header is not answered
+    Negotiated negotiated;
+    // Its place under [milter] max_connections, taken at negotiation; none when over the limit (the
+    // connection is then tempfailed at connect) and none for a state re-created after SMFIC_QUIT_NC,
+    // which the MTA continues without a new negotiation (counted once, at its start).
+    std::optional<ConnectionLimit::Slot> slot;
+    bool over_limit = false;
 
     // MAIL FROM: a fresh message replaces whatever was left.
     MessageState& begin_message();

@@ -2,6 +2,7 @@
 
 #include <libmilter/mfapi.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <chrono>
@@ -82,6 +83,7 @@ DaemonExit check_config(const Config& config, const CryptoFactory& crypto) {
         return DaemonExit::Config;
     }
     std::cout << describe_config(config, keys);
+    if (const auto warning = root_warning(config, ::geteuid())) std::cout << "WARNING: " << *warning << "\n";
     for (const auto& advice : gnupg_home_advice(config.gnupg.home)) std::cout << "warning: " << advice << "\n";
     std::cout << "configuration OK\n";
     return DaemonExit::Ok;
@@ -102,6 +104,7 @@ DaemonExit run_daemon(std::shared_ptr<const Config> config, CryptoFactory crypto
         return fail(DaemonExit::Config, config->file.string() + ": " + e.what());
     }
 
+    if (const auto warning = root_warning(*config, ::geteuid())) log_warning("WARNING: " + *warning);
     if (register_filter() != MI_SUCCESS) return fail(DaemonExit::Failure, "smfi_register failed");
     if (smfi_setconn(socket.spec.data()) != MI_SUCCESS)
         return fail(DaemonExit::Config, "libmilter does not accept the socket '" + socket.spec + "'");
@@ -113,14 +116,17 @@ DaemonExit run_daemon(std::shared_ptr<const Config> config, CryptoFactory crypto
         return fail(DaemonExit::SocketUnavailable, e.what());
     }
     // true: libmilter removes a socket file left at the path (we just made sure nobody listens on it).
-    if (smfi_opensocket(true) != MI_SUCCESS)
-        return fail(DaemonExit::SocketUnavailable, "cannot open the milter socket " + socket.spec);
+    // The socket is born 0600 whatever the umask, so nobody else can connect before its mode is set.
+    const mode_t umask_before = ::umask(0177);
+    const bool opened = smfi_opensocket(true) == MI_SUCCESS;
+    ::umask(umask_before);
+    if (!opened) return fail(DaemonExit::SocketUnavailable, "cannot open the milter socket " + socket.spec);
     std::optional<SocketFileCleanup> socket_cleanup;
     if (socket.kind == SocketSpec::Kind::Unix)
         if (const auto id = socket_file_id(socket.path)) socket_cleanup.emplace(socket.path, *id);
     try {
         if (socket.kind == SocketSpec::Kind::Unix) {
-            set_unix_socket_access(socket.path, settings.socket_mode, settings.socket_group);
+            set_unix_socket_access(socket.path, settings.socket_mode.value_or(kDefaultSocketMode), settings.socket_group);
             // The unprivileged daemon must be able to remove its socket when it stops.
             if (identity && ::chown(socket.path.c_str(), identity->uid, static_cast<gid_t>(-1)) != 0)
                 throw SocketError("cannot give the socket to user " + identity->user);

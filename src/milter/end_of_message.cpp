@@ -10,7 +10,6 @@ namespace {
 
 constexpr std::size_t kMaxReplyText = 200;
 
-using Verdict = EomOutcome::Verdict;
 using Action = MessageDecision::Action;
 
 const RecipientDecision* first_of(const std::vector<RecipientDecision>& recipients, RecipientClass cls) {
@@ -23,16 +22,6 @@ SmtpReply reply(const char* rcode, const char* xcode, std::string_view text) {
 }
 
 }  // namespace
-
-std::string_view to_string(EomOutcome::Verdict v) {
-    switch (v) {
-        case Verdict::Accept: return "accept";
-        case Verdict::Encrypt: return "encrypt";
-        case Verdict::Tempfail: return "tempfail";
-        case Verdict::Reject: return "reject";
-    }
-    return "?";
-}
 
 std::string smtp_reply_text(std::string_view text) {
     std::string out;
@@ -52,27 +41,27 @@ EomOutcome outcome_for(std::vector<RecipientDecision> recipients, MessageDecisio
     out.log_reason = decision.reason;
     switch (decision.action) {
         case Action::Pass:
-            out.verdict = Verdict::Accept;
+            out.verdict = Action::Pass;
             break;
         case Action::Encrypt:
             if (too_large) {
-                out.verdict = Verdict::Tempfail;
+                out.verdict = Action::Defer;
                 out.reply = reply("452", "4.3.4", "message too large to encrypt");
-                out.log_reason = "message too large to encrypt (milter.max_message_size)";
+                out.log_reason = "message too large to encrypt";
             } else {
-                out.verdict = Verdict::Encrypt;
+                out.verdict = Action::Encrypt;
             }
             break;
         case Action::Reject: {
-            out.verdict = Verdict::Reject;
+            out.verdict = Action::Reject;
             const auto* refused = first_of(recipients, RecipientClass::Refuse);
             out.reply = reply("550", "5.7.1",
                               (refused ? refused->address + ": " : std::string()) +
                                   "encryption is required but no usable OpenPGP key is known");
             break;
         }
-        case Action::Tempfail: {
-            out.verdict = Verdict::Tempfail;
+        case Action::Defer: {
+            out.verdict = Action::Defer;
             // Replies name the cause but never engine output, paths or content: those go to the log.
             if (const auto* deferred = first_of(recipients, RecipientClass::Defer))
                 out.reply = reply("451", "4.7.0", deferred->address + ": key lookup failed, try again later");
@@ -96,7 +85,7 @@ EomOutcome outcome_for(std::vector<RecipientDecision> recipients, MessageDecisio
 }
 
 EomOutcome application_failed(EomOutcome outcome, std::string_view what) {
-    outcome.verdict = Verdict::Tempfail;
+    outcome.verdict = Action::Defer;
     outcome.reply = reply("451", "4.3.0", "encryption failed, try again later");
     outcome.log_reason = "applying the encrypted message failed: " + std::string(what);
     outcome.encrypted.reset();
@@ -107,10 +96,10 @@ MessageLogRecord log_record(const MessageState& message, const EomOutcome& outco
                             long long milliseconds) {
     MessageLogRecord record;
     record.queue_id = message.queue_id();
-    record.verdict = std::string(to_string(outcome.verdict));
+    record.verdict = outcome.verdict;
     if (outcome.reply) record.reply = outcome.reply->rcode + " " + outcome.reply->xcode;
     record.recipients = message.recipients().size();
-    if (outcome.verdict == Verdict::Encrypt) record.fingerprints = outcome.decision.fingerprints;
+    if (outcome.verdict == Action::Encrypt) record.fingerprints = outcome.decision.fingerprints;
     record.size_in = message.bytes_received();
     record.size_out = body_bytes_out;
     record.milliseconds = milliseconds;
@@ -122,10 +111,10 @@ MessageLogRecord log_record(const MessageState& message, const EomOutcome& outco
 EomOutcome finish_message(const EomContext& context, const MessageState& message) {
     if (message.failed()) {
         EomOutcome out;
-        out.verdict = Verdict::Tempfail;
+        out.verdict = Action::Defer;
         out.reply = reply("451", "4.3.0", "temporary failure in the encryption milter, try again later");
         out.log_reason = "an earlier step failed: " + message.failure();
-        out.decision.action = Action::Tempfail;
+        out.decision.action = Action::Defer;
         out.decision.reason = out.log_reason;
         return out;
     }
@@ -145,7 +134,9 @@ EomOutcome finish_message(const EomContext& context, const MessageState& message
                 detect_protection(message.fields(), *prefix, prefix->size() <= kMaxInspectedBodyBytes);
             if (protection.is_protected()) pass_as_already_encrypted(decision, protection.kind);
         }
-        return outcome_for(std::move(recipients), std::move(decision), true);
+        auto out = outcome_for(std::move(recipients), std::move(decision), true);
+        if (out.reply && out.reply->rcode == "452") out.log_reason += " (" + message.too_large_cause() + ")";
+        return out;
     }
 
     const SpoolSettings spool{context.config.milter.spool_directory, context.config.milter.body_memory_limit};
@@ -158,9 +149,9 @@ EomOutcome finish_message(const EomContext& context, const MessageState& message
         out.log_reason += " (this submission, without {rcpt_mailer}, cannot be split at RCPT time: it waits in the "
                           "MTA's queue until its recipients' classes agree; route local submissions through the "
                           "delivery-side placement, or remove it with postsuper -d)";
-    if (out.verdict == Verdict::Encrypt) {
+    if (out.verdict == Action::Encrypt) {
         if (!result.encrypted || !result.encrypted->body) {  // cannot happen per processor.hpp; never pass it
-            out.verdict = Verdict::Tempfail;
+            out.verdict = Action::Defer;
             out.reply = reply("451", "4.3.0", "encryption failed, try again later");
             out.log_reason = "internal error: encrypt decision without an encrypted message";
         } else {

@@ -2,7 +2,7 @@
 // decision says so, and say what the MTA must be told. The callback layer only applies the result.
 //
 // Never fails open: every path that cannot deliver ciphertext to a recipient who must get it ends
-// in Tempfail (or Reject, for a `required` recipient without a key), never in Accept.
+// in Defer (or Reject, for a `required` recipient without a key), never in Pass.
 #pragma once
 
 #include <cstdint>
@@ -22,13 +22,10 @@
 namespace mdcrypt::milter {
 
 struct EomOutcome {
-    enum class Verdict {
-        Accept,    // deliver untouched
-        Encrypt,   // apply `encrypted` (header edits, new body), then accept
-        Tempfail,  // 4xx with `reply`
-        Reject,    // 5xx with `reply`
-    };
-    Verdict verdict = Verdict::Tempfail;
+    // Pass: deliver untouched. Encrypt: apply `encrypted` (header edits, new body), then accept.
+    // Defer: 4xx with `reply`. Reject: 5xx with `reply`. Not always decision.action: a message decided
+    // Encrypt that cannot be encrypted is deferred.
+    MessageDecision::Action verdict = MessageDecision::Action::Defer;
     std::optional<SmtpReply> reply;  // text already made safe with smtp_reply_text
     std::vector<RecipientDecision> recipients;
     MessageDecision decision;
@@ -37,8 +34,6 @@ struct EomOutcome {
     std::string log_reason;  // the full reason, for the log only
 };
 
-std::string_view to_string(EomOutcome::Verdict v);
-
 // Makes text safe as an SMTP reply through smfi_setreply: control characters become spaces, '%' is
 // doubled (libmilter treats the text as a format), at most 200 characters.
 std::string smtp_reply_text(std::string_view text);
@@ -46,9 +41,9 @@ std::string smtp_reply_text(std::string_view text);
 // The pure part: given the recipients' decisions and the message decision (after any encryption
 // attempt), what the MTA is told. `too_large`: the body was not kept (see message_state.hpp).
 //
-// max_message_size rule: a message too large to keep is passed untouched when the decision is Pass
-// (no recipient needs encryption), rejected or tempfailed for the same reasons as any other message,
-// and tempfailed with 452 4.3.4 "message too large to encrypt" when it would have been encrypted.
+// max_message_size rule (and the header block's limit, kMaxHeaderBlockBytes): a message too large to keep is passed untouched when the decision is Pass
+// (no recipient needs encryption), rejected or deferred for the same reasons as any other message,
+// and deferred with 452 4.3.4 "message too large to encrypt" when it would have been encrypted.
 EomOutcome outcome_for(std::vector<RecipientDecision> recipients, MessageDecision decision, bool too_large);
 
 struct EomContext {
@@ -60,11 +55,11 @@ struct EomContext {
 };
 
 // The whole end of message for one transaction. A message that failed earlier (MessageState::fail) is
-// tempfailed with 451 4.3.0 whatever its recipients.
+// deferred with 451 4.3.0 whatever its recipients.
 EomOutcome finish_message(const EomContext& context, const MessageState& message);
 
 // The MTA refused part of the encrypted message (header change or new body): some changes may have
-// reached it, and only a tempfail makes it drop them all.
+// reached it, and only a 4xx makes it drop them all.
 EomOutcome application_failed(EomOutcome outcome, std::string_view what);
 
 // The one log line for the message: decision, recipients, keys, sizes, time. `body_bytes_out`: what

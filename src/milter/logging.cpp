@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <mutex>
 
+#include "core/log_line.hpp"
+
 namespace mdcrypt::milter {
 
 namespace {
@@ -37,27 +39,6 @@ const char* label(Severity s) {
     return "?";
 }
 
-// Values that may contain spaces are quoted; quotes, backslashes and control characters escaped,
-// so one message is always one line whatever a reason contains.
-void append_quoted(std::string& out, std::string_view value) {
-    out.push_back('"');
-    for (char c : value) {
-        const auto u = static_cast<unsigned char>(c);
-        if (c == '"' || c == '\\') {
-            out.push_back('\\');
-            out.push_back(c);
-        } else if (u < 0x20 || u == 0x7f) {
-            static constexpr char hex[] = "0123456789abcdef";
-            out += "\\x";
-            out.push_back(hex[u >> 4]);
-            out.push_back(hex[u & 15]);
-        } else {
-            out.push_back(c);
-        }
-    }
-    out.push_back('"');
-}
-
 }  // namespace
 
 void init_logging(const LogOptions& options) {
@@ -86,29 +67,29 @@ void log_line(Severity severity, std::string_view text) {
 }
 
 std::string format_message_line(const MessageLogRecord& r) {
-    std::string out = "queue_id=";
-    if (r.queue_id.empty()) out += "-";
-    for (char c : r.queue_id) {  // the MTA's text: keep the line parseable whatever it sent
-        const bool plain = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '.' ||
-                           c == '-' || c == '_';
-        out.push_back(plain ? c : '?');
+    LogLine line(r.queue_id);
+    line.add("verdict", log_word(r.verdict));
+    if (!r.reply.empty()) line.add("reply", r.reply);
+    line.add("recipients", static_cast<std::uint64_t>(r.recipients));
+    line.add_list("keys", r.fingerprints);
+    line.add("size_in", r.size_in).add("size_out", r.size_out);
+    line.add("ms", static_cast<std::uint64_t>(r.milliseconds < 0 ? 0 : r.milliseconds));
+    if (r.too_large) line.add("too_large", true);
+    line.add("reason", r.reason);
+    return line.str();
+}
+
+std::string format_recipient_line(std::string_view queue_id, const RecipientDecision& d, const Admission* admission,
+                                  bool deferrable) {
+    LogLine line(queue_id);
+    line.add("rcpt", "<" + d.address + ">").add("local", d.local).add("mode", to_string(d.mode)).add("class", log_word(d.cls));
+    if (admission) {
+        line.add("admission", log_word(admission->verdict));
+        if (admission->reply) line.add("reply", admission->reply->rcode + " " + admission->reply->xcode);
     }
-    out += " verdict=" + r.verdict;
-    if (!r.reply.empty()) {
-        out += " reply=";
-        append_quoted(out, r.reply);
-    }
-    out += " recipients=" + std::to_string(r.recipients);
-    out += " keys=";
-    if (r.fingerprints.empty()) out += "-";
-    for (std::size_t i = 0; i < r.fingerprints.size(); ++i) out += (i ? "," : "") + r.fingerprints[i];
-    out += " size_in=" + std::to_string(r.size_in);
-    out += " size_out=" + std::to_string(r.size_out);
-    out += " ms=" + std::to_string(r.milliseconds);
-    if (r.too_large) out += " too_large=yes";
-    out += " reason=";
-    append_quoted(out, r.reason);
-    return out;
+    if (!deferrable) line.add("deferrable", false);
+    line.add("reason", d.reason);
+    return line.str();
 }
 
 }  // namespace mdcrypt::milter

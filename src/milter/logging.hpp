@@ -7,6 +7,9 @@
 #include <string_view>
 #include <vector>
 
+#include "core/decision.hpp"
+#include "core/recipient_admission.hpp"
+
 namespace mdcrypt::milter {
 
 enum class Severity { Error, Warning, Info, Debug };
@@ -29,11 +32,11 @@ inline void log_warning(std::string_view text) { log_line(Severity::Warning, tex
 inline void log_info(std::string_view text) { log_line(Severity::Info, text); }
 inline void log_debug(std::string_view text) { log_line(Severity::Debug, text); }
 
-// What is logged about one message at end of message (or when it is tempfailed earlier).
+// What is logged about one message at end of message (or when it is deferred earlier).
 struct MessageLogRecord {
-    std::string queue_id;      // empty if the MTA did not send the `i` macro
-    std::string verdict;       // accept, encrypt, tempfail, reject
-    std::string reply;         // "451 4.7.0" when one was set
+    std::string queue_id;  // empty if the MTA did not send the `i` macro
+    MessageDecision::Action verdict = MessageDecision::Action::Defer;
+    std::string reply;     // "451 4.7.0" when one was set
     std::size_t recipients = 0;
     std::vector<std::string> fingerprints;
     std::uint64_t size_in = 0;   // header + body bytes received
@@ -43,7 +46,13 @@ struct MessageLogRecord {
     std::string reason;
 };
 
-// "queue_id=4Xy.. verdict=encrypt recipients=1 keys=ABC.. size_in=123 size_out=456 ms=7 reason=\"..\""
+// "4Xy..: verdict=encrypt recipients=1 keys=ABC.. size_in=123 size_out=456 ms=7 reason=\"..\""
+// (core/log_line.hpp: no queue id, no prefix; every value escaped).
 std::string format_message_line(const MessageLogRecord& record);
+
+// One recipient: "QID: rcpt=<..> local=yes mode=.. class=.. [admission=.. reply=\"..\" deferrable=no] reason=..".
+// `admission` null at end of message (verbose lines), where no admission is made.
+std::string format_recipient_line(std::string_view queue_id, const RecipientDecision& decision,
+                                  const Admission* admission, bool deferrable);
 
 }  // namespace mdcrypt::milter

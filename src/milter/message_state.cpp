@@ -11,6 +11,12 @@ namespace mdcrypt::milter {
 MessageState::MessageState(SpoolSettings spool, std::uint64_t max_message_size)
     : spool_settings_(spool), max_message_size_(max_message_size), body_(std::move(spool)) {}
 
+std::string MessageState::too_large_cause() const {
+    if (!too_large_) return {};
+    if (header_overflow_) return "header block over " + std::to_string(kMaxHeaderBlockBytes) + " bytes";
+    return "over milter.max_message_size = " + std::to_string(max_message_size_) + " bytes";
+}
+
 void MessageState::check_limits() {
     const bool header_overflow = header_bytes_ > kMaxHeaderBlockBytes;
     if (too_large_) {
@@ -23,6 +29,7 @@ void MessageState::check_limits() {
     }
     if (header_overflow || (max_message_size_ != 0 && header_bytes_ + body_bytes_ > max_message_size_)) {
         too_large_ = true;
+        header_overflow_ = header_overflow;
         // The header is whole: keep the start of the body, so end of message can still see that the
         // message is already encrypted and pass it (too large to encrypt, not to pass).
         if (!header_overflow) {

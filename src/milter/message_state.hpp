@@ -67,6 +67,9 @@ public:
     const std::vector<HeaderField>& fields() const { return fields_; }
 
     bool too_large() const { return too_large_; }
+    // Which limit made it too large, for the log: the header block's (kMaxHeaderBlockBytes) or
+    // max_message_size. Empty when not too large.
+    std::string too_large_cause() const;
     std::uint64_t bytes_received() const { return header_bytes_ + body_bytes_; }
     std::uint64_t body_bytes_received() const { return body_bytes_; }
     bool body_on_disk() const { return body_.on_disk(); }
@@ -101,6 +104,7 @@ private:
     std::uint64_t header_bytes_ = 0;
     std::uint64_t body_bytes_ = 0;
     bool too_large_ = false;
+    bool header_overflow_ = false;
     bool inspect_prefix_ = false;  // too large by size, header whole: body_prefix_ is being kept
     std::string body_prefix_;
     bool last_was_cr_ = false;

@@ -10,7 +10,9 @@
 #include <string>
 #include <unordered_map>
 
+#include "core/log_line.hpp"
 #include "core/pgp_mime.hpp"
+#include "milter/connection_limit.hpp"
 #include "milter/connection_state.hpp"
 #include "milter/edit_applier.hpp"
 #include "milter/end_of_message.hpp"
@@ -34,22 +36,8 @@ constexpr unsigned long kNoReply = SMFIP_NR_MAIL | SMFIP_NR_HDR | SMFIP_NR_EOH;
 
 std::atomic<Runtime*> g_runtime{nullptr};
 std::atomic<std::size_t> g_in_progress{0};
-
-struct Negotiated {
-    bool leading_space = false;
-    bool can_skip = false;
-    bool no_reply_mail = false;
-    bool no_reply_header = false;
-    bool no_reply_eoh = false;
-
-    void apply_to(ConnectionState& state) const {
-        state.leading_space = leading_space;
-        state.can_skip = can_skip;
-        state.no_reply_mail = no_reply_mail;
-        state.no_reply_header = no_reply_header;
-        state.no_reply_eoh = no_reply_eoh;
-    }
-};
+ConnectionLimit g_connections;
+constexpr std::chrono::seconds kRefusalLogPeriod{60};
 
 // What was negotiated, per libmilter context. The connection state is freed at xxfi_close, but
 // after SMFIC_QUIT_NC (Sendmail after STARTTLS) the same context carries on without a new
@@ -82,7 +70,7 @@ ConnectionState& connection(SMFICTX* ctx) {
     Runtime* runtime = g_runtime.load();
     if (!runtime) throw std::runtime_error("not ready: no configuration loaded yet");
     auto created = std::make_unique<ConnectionState>(runtime->current());
-    g_negotiated.recall(ctx).apply_to(*created);
+    created->negotiated = g_negotiated.recall(ctx);
     if (smfi_setpriv(ctx, created.get()) != MI_SUCCESS) throw std::runtime_error("smfi_setpriv failed");
     return *created.release();
 }
@@ -102,15 +90,18 @@ void capture_queue_id(SMFICTX* ctx, MessageState& message) {
 
 void fail(SMFICTX* ctx, const char* stage, bool no_reply, const char* what) noexcept {
     try {
-        std::string queue_id = "-";
+        std::string queue_id;
         if (auto* state = state_of(ctx); state && state->has_message()) {
             auto& message = state->message();
-            if (!message.queue_id().empty()) queue_id = message.queue_id();
+            queue_id = message.queue_id();
             // Nothing more is collected; end of message tempfails it (the MTA may never hear of this
             // failure before then: a step without a reply).
             message.fail(std::string(stage) + ": " + what);
         }
-        log_error("queue_id=" + queue_id + " stage=" + stage + " failed, the message will be tempfailed: " + what);
+        log_error(LogLine(queue_id)
+                      .add("stage", stage)
+                      .add("reason", std::string("failed, the message will be deferred: ") + what)
+                      .str());
         if (!no_reply) set_reply(ctx, {"451", "4.3.0", "temporary failure in the encryption milter, try again later"});
     } catch (...) {
         // Nothing more can be done; the tempfail still follows.
@@ -134,8 +125,7 @@ sfsistat guard(SMFICTX* ctx, const char* stage, bool no_reply, Fn&& fn) noexcept
 
 // What was negotiated, readable before a connection state exists (and after QUIT_NC freed it).
 Negotiated negotiated(SMFICTX* ctx) noexcept {
-    if (const auto* state = state_of(ctx))
-        return {state->leading_space, state->can_skip, state->no_reply_mail, state->no_reply_header, state->no_reply_eoh};
+    if (const auto* state = state_of(ctx)) return state->negotiated;
     try {
         return g_negotiated.recall(ctx);
     } catch (...) {
@@ -159,18 +149,15 @@ long long milliseconds_since(std::chrono::steady_clock::time_point start) {
 
 void log_recipients(const std::string& queue_id, const EomOutcome& outcome) {
     if (!log_verbose()) return;
-    for (const auto& r : outcome.recipients)
-        log_debug("queue_id=" + (queue_id.empty() ? std::string("-") : queue_id) + " rcpt=<" + r.address +
-                  "> local=" + (r.local ? "yes" : "no") + " mode=" + std::string(to_string(r.mode)) +
-                  " class=" + std::string(to_string(r.cls)) + " reason=\"" + r.reason + "\"");
+    for (const auto& r : outcome.recipients) log_debug(format_recipient_line(queue_id, r, nullptr, true));
 }
 
-sfsistat status_for(EomOutcome::Verdict verdict) {
+sfsistat status_for(MessageDecision::Action verdict) {
     switch (verdict) {
-        case EomOutcome::Verdict::Accept:
-        case EomOutcome::Verdict::Encrypt: return SMFIS_CONTINUE;
-        case EomOutcome::Verdict::Reject: return SMFIS_REJECT;
-        case EomOutcome::Verdict::Tempfail: return SMFIS_TEMPFAIL;
+        case MessageDecision::Action::Pass:
+        case MessageDecision::Action::Encrypt: return SMFIS_CONTINUE;
+        case MessageDecision::Action::Reject: return SMFIS_REJECT;
+        case MessageDecision::Action::Defer: return SMFIS_TEMPFAIL;
     }
     return SMFIS_TEMPFAIL;
 }
@@ -186,17 +173,17 @@ sfsistat finish(SMFICTX* ctx, const ConnectionState& connection, const MessageSt
     EomOutcome outcome = finish_message(context, message);
 
     std::uint64_t bytes_out = 0;
-    if (outcome.verdict == EomOutcome::Verdict::Encrypt) {
+    if (outcome.verdict == MessageDecision::Action::Encrypt) {
         try {
             const auto ops = libmilter_ops(ctx);
-            bytes_out = EditApplier(*ops, connection.leading_space).apply(*outcome.encrypted).body_bytes;
+            bytes_out = EditApplier(*ops, connection.negotiated.leading_space).apply(*outcome.encrypted).body_bytes;
         } catch (const std::exception& e) {
             outcome = application_failed(std::move(outcome), e.what());
         }
     }
     if (outcome.reply) set_reply(ctx, *outcome.reply);
     log_recipients(message.queue_id(), outcome);
-    log_line(outcome.verdict == EomOutcome::Verdict::Tempfail ? Severity::Warning : Severity::Info,
+    log_line(outcome.verdict == MessageDecision::Action::Defer ? Severity::Warning : Severity::Info,
              format_message_line(log_record(message, outcome, bytes_out, milliseconds_since(start))));
     return status_for(outcome.verdict);
 }
@@ -211,9 +198,21 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
             return SMFIS_REJECT;
         }
         *pf0 = kActions;
+        auto& state = connection(ctx);
+        const auto limit = state.config().milter.max_connections;
+        state.slot = g_connections.try_acquire(limit);
+        state.over_limit = !state.slot;
         // Only flags the MTA offered: asking for more makes libmilter abort the connection.
         // (libmilter offers the no-reply flags even to an MTA without them, and answers for us then.)
-        *pf1 = f1 & (kStepsOff | kNoReply | SMFIP_SKIP | SMFIP_HDR_LEADSPC);
+        // Over the limit the connect step is kept, to be answered with a tempfail.
+        *pf1 = f1 & ((state.over_limit ? kStepsOff & ~SMFIP_NOCONNECT : kStepsOff) | kNoReply | SMFIP_SKIP |
+                     SMFIP_HDR_LEADSPC);
+        if (state.over_limit)
+            if (const auto refused = g_connections.refusals_to_report(std::chrono::steady_clock::now(), kRefusalLogPeriod))
+                log_warning(std::to_string(limit) + " connections in use ([milter] max_connections in " +
+                            state.config().file.string() + "): " + std::to_string(*refused) +
+                            " new connection(s) tempfailed at connect since the last report; the MTA applies "
+                            "milter_default_action");
         *pf2 = 0;
         *pf3 = 0;
         if ((f0 & SMFIF_SETSYMLIST) != 0) {
@@ -235,9 +234,14 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
                   ((*pf0 & SMFIF_SETSYMLIST) != 0 ? "yes" : "no") + ", no reply to mail/header/eoh " +
                   (n.no_reply_mail ? "yes" : "no") + "/" + (n.no_reply_header ? "yes" : "no") + "/" +
                   (n.no_reply_eoh ? "yes" : "no"));
-        n.apply_to(connection(ctx));
+        state.negotiated = n;
         return SMFIS_CONTINUE;
     });
+}
+
+// Asked for only over max_connections (on_negotiate): the MTA defers the whole session.
+sfsistat on_connect(SMFICTX* ctx, char*, _SOCK_ADDR*) {
+    return guard(ctx, "connect", false, [&] { return connection(ctx).over_limit ? SMFIS_TEMPFAIL : SMFIS_CONTINUE; });
 }
 
 sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
@@ -276,7 +280,7 @@ sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
     const bool no_reply = negotiated(ctx).no_reply_header;
     return guard(ctx, "header", no_reply, [&] {
         auto& state = connection(ctx);
-        state.message().add_header(name ? name : "", value ? value : "", state.leading_space);
+        state.message().add_header(name ? name : "", value ? value : "", state.negotiated.leading_space);
         return answer(no_reply);
     });
 }
@@ -295,7 +299,7 @@ sfsistat on_body(SMFICTX* ctx, unsigned char* bytes, size_t length) {
         auto& message = state.message();
         message.append_body(std::string_view(reinterpret_cast<const char*>(bytes), length));
         // Too large to encrypt, and its start kept for detection: the rest is not needed to decide.
-        return message.needs_no_more_body() && state.can_skip ? SMFIS_SKIP : SMFIS_CONTINUE;
+        return message.needs_no_more_body() && state.negotiated.can_skip ? SMFIS_SKIP : SMFIS_CONTINUE;
     });
 }
 
@@ -334,6 +338,7 @@ int register_filter() {
     description.xxfi_name = name;
     description.xxfi_version = SMFI_VERSION;
     description.xxfi_flags = kActions;
+    description.xxfi_connect = on_connect;
     description.xxfi_envfrom = on_envfrom;
     description.xxfi_envrcpt = on_envrcpt;
     description.xxfi_header = on_header;

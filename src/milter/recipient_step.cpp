@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "milter/end_of_message.hpp"
+#include "milter/logging.hpp"
 
 namespace mdcrypt::milter {
 
@@ -23,16 +24,7 @@ RcptOutcome check_recipient(const RcptContext& context, MessageState& message, s
 }
 
 std::string format_rcpt_line(std::string_view queue_id, const RcptOutcome& outcome) {
-    const auto& d = outcome.decision;
-    std::string line = "queue_id=" + (queue_id.empty() ? std::string("-") : std::string(queue_id)) + " rcpt=<" +
-                       d.address + "> local=" + (d.local ? "yes" : "no") + " mode=" + std::string(to_string(d.mode)) +
-                       " class=" + std::string(to_string(d.cls)) + " admission=" +
-                       std::string(to_string(outcome.admission.verdict));
-    if (outcome.admission.reply)
-        line += " reply=\"" + outcome.admission.reply->rcode + " " + outcome.admission.reply->xcode + "\"";
-    if (!outcome.can_defer) line += " deferrable=no";
-    line += " reason=\"" + d.reason + "\"";
-    return line;
+    return format_recipient_line(queue_id, outcome.decision, &outcome.admission, outcome.can_defer);
 }
 
 }  // namespace mdcrypt::milter

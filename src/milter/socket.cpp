@@ -66,8 +66,7 @@ void prepare_unix_socket(const std::filesystem::path& path) {
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) fail_errno("cannot remove stale socket " + path.string());
 }
 
-void set_unix_socket_access(const std::filesystem::path& path, std::optional<std::uint32_t> mode,
-                            const std::string& group) {
+void set_unix_socket_access(const std::filesystem::path& path, std::uint32_t mode, const std::string& group) {
     if (!group.empty()) {
         std::vector<char> buffer(16384);
         struct group* found = nullptr;
@@ -77,7 +76,7 @@ void set_unix_socket_access(const std::filesystem::path& path, std::optional<std
         if (::chown(path.c_str(), static_cast<uid_t>(-1), found->gr_gid) != 0)
             fail_errno("cannot give socket " + path.string() + " to group " + group);
     }
-    if (mode && ::chmod(path.c_str(), static_cast<mode_t>(*mode)) != 0)
+    if (::chmod(path.c_str(), static_cast<mode_t>(mode)) != 0)
         fail_errno("cannot set the mode of socket " + path.string());
 }
 

@@ -34,8 +34,7 @@ SocketSpec parse_socket_spec(std::string_view text);
 void prepare_unix_socket(const std::filesystem::path& path);
 
 // After binding: mode (e.g. 0660) and group so the MTA's user can connect. Throws SocketError.
-void set_unix_socket_access(const std::filesystem::path& path, std::optional<std::uint32_t> mode,
-                            const std::string& group);
+void set_unix_socket_access(const std::filesystem::path& path, std::uint32_t mode, const std::string& group);
 
 // Connects to the unix socket and hangs up at once. After smfi_stop() this wakes libmilter's
 // listener from its poll(), which otherwise notices the stop only after its 5-second timeout.

@@ -139,6 +139,7 @@ TEST_CASE("socket, gnupg home and policy file alone make a configuration, the re
     CHECK(config->milter.socket_group.empty());
     CHECK(config->milter.user.empty());
     CHECK(config->milter.group.empty());
+    CHECK(config->milter.max_connections == 512);
     CHECK(config->milter.max_concurrent_encryptions == 0);
     CHECK(config->milter.max_message_size == 0);
     CHECK(config->milter.body_memory_limit == 1u << 20);
@@ -270,6 +271,10 @@ TEST_CASE("bad values say what is wrong and what is allowed") {
                Contains("key 'milter.max_message_size': bad size '99999999999G'"));
     CHECK_THAT(main_error(tmp, policy + "[milter]\nmax_message_size = -1\n"),
                Contains("main.toml:4:20: key 'milter.max_message_size': must be between 0 and"));
+    CHECK_THAT(main_error(tmp, policy + "[milter]\nmax_connections = 0\n"),
+               Contains("main.toml:4:19: key 'milter.max_connections': must be between 1 and"));
+    CHECK_THAT(main_error(tmp, policy + "[milter]\nmax_connections = \"512\"\n"),
+               Contains("main.toml:4:19: key 'milter.max_connections': "));
     CHECK_THAT(main_error(tmp, policy + "[milter]\ntimeout_seconds = 0\n"),
                Contains("main.toml:4:19: key 'milter.timeout_seconds': must be between 1 and"));
     CHECK_THAT(main_error(tmp, policy + "[gnupg]\ntrust_model = \"always\"\n"),

@@ -66,7 +66,7 @@ TEST_CASE("decide_message: one body must suit every recipient", "[decision]") {
     SECTION("a mix of encrypt and plain never yields one form for both") {
         const std::vector<RecipientDecision> v{r("a@x", RecipientClass::Encrypt, "FA"), r("c@y", RecipientClass::Plain)};
         const MessageDecision m = decide_message(v);
-        CHECK(m.action == Action::Tempfail);
+        CHECK(m.action == Action::Defer);
         CHECK_THAT(m.reason, Catch::Contains("a@x") && Catch::Contains("c@y"));
         CHECK(m.fingerprints.empty());
         CHECK(m.mixed);
@@ -82,7 +82,7 @@ TEST_CASE("decide_message: one body must suit every recipient", "[decision]") {
         boss.refusal = Refusal::Temporary;
         const std::vector<RecipientDecision> v{boss};
         const MessageDecision m = decide_message(v);
-        CHECK(m.action == Action::Tempfail);
+        CHECK(m.action == Action::Defer);
         CHECK_THAT(m.reason, Catch::StartsWith("boss@x"));
     }
     SECTION("split = per-recipient: a recipient never shares a copy with another key") {
@@ -90,7 +90,7 @@ TEST_CASE("decide_message: one body must suit every recipient", "[decision]") {
         a.split = Split::PerRecipient;
         const std::vector<RecipientDecision> shared{a, r("b@x", RecipientClass::Encrypt, "FB")};
         const MessageDecision m = decide_message(shared);
-        CHECK(m.action == Action::Tempfail);
+        CHECK(m.action == Action::Defer);
         CHECK(m.fingerprints.empty());
         CHECK_THAT(m.reason, Catch::Contains("a@x") && Catch::Contains("b@x") && Catch::Contains("per-recipient"));
         CHECK(m.mixed);
@@ -103,10 +103,10 @@ TEST_CASE("decide_message: one body must suit every recipient", "[decision]") {
     }
     SECTION("a failed lookup defers the whole message, ahead of a refusal") {
         const std::vector<RecipientDecision> v{r("boss@x", RecipientClass::Refuse), r("a@x", RecipientClass::Defer)};
-        CHECK(decide_message(v).action == Action::Tempfail);
+        CHECK(decide_message(v).action == Action::Defer);
     }
     SECTION("no recipients is not a pass") {
-        CHECK(decide_message({}).action == Action::Tempfail);
+        CHECK(decide_message({}).action == Action::Defer);
     }
 }
 

@@ -105,7 +105,7 @@ void require_encrypted(const std::string& message) {
 
     std::string written;
     const FilterReport report = run_filter(message, written);
-    INFO("filter: " << describe(report));
+    INFO("filter: " << describe(report, 0));
     CHECK(report.exit == FilterExit::Ok);
     CHECK(report.result.decision.action == Action::Encrypt);
     CHECK_FALSE(contains(written, kSecret));

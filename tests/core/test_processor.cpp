@@ -117,11 +117,11 @@ TEST_CASE("every recipient class but a failed key lookup receives an encrypted m
     }
     SECTION("a failed key lookup still tempfails") {
         const ProcessResult r = f.run(message, {"<enc@example.test>", "<broken@required.example.test>"});
-        CHECK(r.decision.action == Action::Tempfail);
+        CHECK(r.decision.action == Action::Defer);
         CHECK_THAT(r.decision.reason, Catch::Contains("key lookup failed"));
     }
     SECTION("no recipients still tempfails") {
-        CHECK(f.run(message, {}).decision.action == Action::Tempfail);
+        CHECK(f.run(message, {}).decision.action == Action::Defer);
     }
     CHECK(f.encryptor.calls == 0);
 }
@@ -169,14 +169,14 @@ TEST_CASE("a body that cannot be read is never passed", "[processor]") {
     SECTION("while reading ahead: the encryption fails on it and the message is tempfailed") {
         FailingSource body(100);
         const ProcessResult r = f.process(parsed.fields, body, {"<enc@example.test>"});
-        CHECK(r.decision.action == Action::Tempfail);
+        CHECK(r.decision.action == Action::Defer);
         CHECK_THAT(r.decision.reason, Catch::Contains("spool read error"));
         CHECK_FALSE(r.encrypted.has_value());
     }
     SECTION("after the read-ahead limit") {
         FailingSource body(kMaxInspectedBodyBytes + 5);
         const ProcessResult r = f.process(parsed.fields, body, {"<enc@example.test>"});
-        CHECK(r.decision.action == Action::Tempfail);
+        CHECK(r.decision.action == Action::Defer);
         CHECK_FALSE(r.encrypted.has_value());
     }
     SECTION("a refusal stays a refusal") {

@@ -60,7 +60,7 @@ TEST_CASE("admit_recipient: replies per class", "[admission]") {
     }
     SECTION("a failed key lookup is 451 4.7.0, never a silent downgrade") {
         const Admission a = admit_recipient({}, broken, true);
-        CHECK(a.verdict == Verdict::Retry);
+        CHECK(a.verdict == Verdict::Defer);
         REQUIRE(a.reply);
         CHECK(a.reply->rcode == "451");
         CHECK(a.reply->xcode == "4.7.0");
@@ -92,7 +92,7 @@ TEST_CASE("admit_recipient: a sequence of RCPTs, split per class", "[admission]"
         CHECK(admit_sequence({alice, bob, carol, remote}) == std::vector<V>{V::Accept, V::Accept, V::Separate, V::Separate});
     }
     SECTION("refused and deferred recipients do not fix the class") {
-        CHECK(admit_sequence({boss, broken, carol, alice}) == std::vector<V>{V::Refuse, V::Retry, V::Accept, V::Separate});
+        CHECK(admit_sequence({boss, broken, carol, alice}) == std::vector<V>{V::Refuse, V::Defer, V::Accept, V::Separate});
         CHECK(admit_sequence({boss, alice, carol}) == std::vector<V>{V::Refuse, V::Accept, V::Separate});
     }
     SECTION("the deferred recipients of a retry form the next transaction") {

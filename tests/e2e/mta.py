@@ -116,8 +116,10 @@ DEFAULT_DOMAIN = "example.test"
 # libraries of the extracted sendmail (mostly already pulled in by postfix and gnupg's dirmngr).
 APT_PACKAGES = ("postfix", "swaks", "gcc", "libc6-dev", "python3", "util-linux", "gnupg", "gpg-agent",
                 "libdb5.3", "libldap-2.5-0", "libnsl2", "libsasl2-2", "libssl3")
-# Fetched with `apt-get download` into the cache dir and extracted there (never installed).
+# Fetched by scripts/install-deps (`apt-get download`) into SENDMAIL_DEBS_DIR and extracted into the
+# cache dir (never installed). The tests download nothing.
 SENDMAIL_DEBS = ("sendmail-bin", "sendmail-cf", "m4", "liblockfile1", "libwrap0")
+SENDMAIL_DEBS_DIR = Path(os.environ.get("MDCRYPT_SENDMAIL_DEBS", "/var/cache/mdcrypt-milter-tests/sendmail-debs"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -1638,9 +1640,9 @@ def _run_checked(argv: Sequence[str], **kw) -> subprocess.CompletedProcess:
 
 
 def ensure_sendmail(cache: str | os.PathLike | None = None) -> SendmailDist:
-    """Fetch (apt-get download) and extract sendmail once into cache/sendmail; build the LD_PRELOAD shim.
+    """Extract sendmail from the .debs in SENDMAIL_DEBS_DIR once into cache/sendmail; build the LD_PRELOAD shim.
 
-    Safe to call concurrently (flock).  Re-downloads only if the extraction is missing; rebuilds the
+    Safe to call concurrently (flock).  Re-extracts when the .debs changed; rebuilds the
     shim when its source is newer.
     """
     base = Path(cache) if cache else cache_dir()
@@ -1650,23 +1652,19 @@ def ensure_sendmail(cache: str | os.PathLike | None = None) -> SendmailDist:
         fcntl.flock(lock, fcntl.LOCK_EX)
         root = sm / "root"
         stamp = sm / "extracted.stamp"
-        if not stamp.exists():
-            debs = sm / "debs"
-            if debs.exists():
-                shutil.rmtree(debs)
-            debs.mkdir()
-            try:
-                _run_checked(["apt-get", "download", "-o", "APT::Sandbox::User=root", *SENDMAIL_DEBS],
-                             cwd=debs, timeout=300)
-            except RuntimeError as exc:
-                raise RuntimeError(f"{exc}\n(hint: run `apt-get update` first; needs the Debian mirrors)") from None
+        files = sorted(SENDMAIL_DEBS_DIR.glob("*.deb"))
+        missing = [p for p in SENDMAIL_DEBS if not any(f.name.startswith(p + "_") for f in files)]
+        if missing:
+            raise RuntimeError(f"{SENDMAIL_DEBS_DIR} lacks the .debs of {missing}: run scripts/install-deps "
+                               "(it fetches them there; set MDCRYPT_SENDMAIL_DEBS for another directory)")
+        wanted = "".join(f.name + "\n" for f in files)
+        if not stamp.exists() or stamp.read_text() != wanted:
             if root.exists():
                 shutil.rmtree(root)
             root.mkdir()
-            files = sorted(debs.glob("*.deb"))
             for deb in files:
                 _run_checked(["dpkg", "-x", str(deb), str(root)], timeout=120)
-            stamp.write_text("".join(f.name + "\n" for f in files))
+            stamp.write_text(wanted)
         binpath = root / "usr" / "libexec" / "sendmail" / "sendmail"
         mode = binpath.stat().st_mode
         if mode & (stat.S_ISGID | stat.S_ISUID):

@@ -153,7 +153,7 @@ class DeliverySide(MilterFixture, unittest.TestCase):
 
         hops = self.assert_one_hop_then_final_delivery(res.queue_id, [ALICE, CAROL])
         # One log line per loopback transaction, each with one recipient: alice's encrypted to her key.
-        self.milter.wait_for_log(rf"queue_id={hops[ALICE]} verdict=encrypt recipients=1 keys="
+        self.milter.wait_for_log(rf"{hops[ALICE]}: verdict=encrypt recipients=1 keys="
                                  rf"{self.milter.fingerprints['alice']} ")
         # XFORWARD: the loopback smtpd logs each copy with the queue id and client it came from.
         for second in hops.values():

@@ -106,7 +106,7 @@ wkd_root = "{cls.wkd_root}"
         the original, `others` cannot, and the milter logged it as encrypted to `reader`'s key only."""
         res, stored = self.deliver(local)
         check_encrypted(self, self.milter, stored, MESSAGE, readers=[reader], others=list(others))
-        self.milter.wait_for_log(rf"queue_id={res.queue_id} verdict=encrypt recipients=1 "
+        self.milter.wait_for_log(rf"{res.queue_id}: verdict=encrypt recipients=1 "
                                  rf"keys={self.milter.fingerprints[reader]} ")
 
     def assert_plaintext(self, local: str) -> None:

@@ -11,6 +11,9 @@ import sys
 import tempfile
 import unittest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import log_line  # noqa: E402
+
 GPG = "/usr/bin/gpg"
 ARGS = None
 
@@ -134,8 +137,47 @@ class FilterTest(unittest.TestCase):
                               input=armor_of(out), capture_output=True, timeout=60)
         self.assertEqual(sqop.returncode, 0, sqop.stderr)
         self.assertEqual(sqop.stdout, expected)
-        self.assertIn(b"action=encrypt", result.stderr)
+        _, fields = self.log_fields(result)
+        self.assertEqual(fields[0], ("verdict", "encrypt"))
         self.assertNotIn(b"Revenue", result.stderr)  # logs never carry content
+
+    def log_fields(self, result):
+        """The filter's one log line on stderr, parsed (tests/support/log_line.py): (queue id, fields)."""
+        lines = result.stderr.decode("utf-8", "replace").splitlines()
+        self.assertEqual(len(lines), 1, result.stderr)
+        self.assertTrue(lines[0].startswith("mdcrypt-filter: "), lines[0])
+        return log_line.parse(lines[0][len("mdcrypt-filter: "):])
+
+    def test_a_sender_chosen_address_can_neither_add_a_log_field_nor_end_one(self):
+        hostile = '"a verdict=encrypt x"@example.test'  # local domain, no key: opportunistic passes it
+        result = self.run_filter(MESSAGE, hostile)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout, MESSAGE)
+        queue_id, fields = self.log_fields(result)
+        self.assertIsNone(queue_id)
+        keys = [k for k, _ in fields]
+        self.assertEqual(keys, ["verdict", "exit", "recipients", "rcpt", "class", "keys", "size_in", "size_out",
+                                "ms", "reason"], fields)
+        f = dict(fields)
+        self.assertEqual(f["verdict"], "pass")
+        self.assertEqual(f["exit"], "0")
+        self.assertEqual(f["rcpt"], f"<{hostile}>")
+        self.assertEqual(f["class"], "plain")
+        self.assertEqual(f["keys"], "-")
+        self.assertIn(f"no key for {hostile}", f["reason"])
+
+    def test_log_words_are_the_shared_vocabulary(self):
+        cases = [((MESSAGE, "someone@elsewhere.example"), 0, "pass", "plain"),
+                 ((MESSAGE, "nokey@secure.test"), 77, "reject", "refuse"),
+                 ((MESSAGE, "alice@example.test", "someone@elsewhere.example"), 75, "defer", None)]
+        for args, code, verdict, cls in cases:
+            with self.subTest(verdict):
+                result = self.run_filter(*args)
+                self.assertEqual(result.returncode, code, result.stderr)
+                fields = dict(self.log_fields(result)[1])
+                self.assertEqual(fields["verdict"], verdict)
+                if cls:
+                    self.assertEqual(fields["class"], cls)
 
     def test_lf_input_keeps_lf_outside_and_crlf_inside(self):
         lf = MESSAGE.replace(b"\r\n", b"\n")

@@ -128,7 +128,7 @@ void check_must_encrypt(const std::string& input) {
             expect(written.find("-----BEGIN PGP MESSAGE-----") != std::string::npos, "no ciphertext in the output");
             return;
         }
-        case MessageDecision::Action::Tempfail:
+        case MessageDecision::Action::Defer:
         case MessageDecision::Action::Reject:
             break;
     }

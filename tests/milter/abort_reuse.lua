@@ -1,6 +1,6 @@
 -- A message aborted in the middle (RSET), then the same connection carries the next message:
 -- nothing of the aborted one (its keyless recipient, its body) may leak into the next.
--- expect-log: queue_id=MT-AFTER-ABORT verdict=encrypt recipients=1
+-- expect-log: MT-AFTER-ABORT: verdict=encrypt recipients=1
 dofile(scriptdir .. "/common.lua")
 
 local conn = connect()

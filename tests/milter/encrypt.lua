@@ -1,6 +1,6 @@
 -- A keyed local recipient: the body is replaced and the MIME header rewritten; routing and
 -- threading headers stay as they were.
--- expect-log: queue_id=MT-ENC-1 verdict=encrypt recipients=1 keys=
+-- expect-log: MT-ENC-1: verdict=encrypt recipients=1 keys=
 dofile(scriptdir .. "/common.lua")
 
 local conn = connect()

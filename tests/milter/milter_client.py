@@ -113,6 +113,13 @@ class MilterClient:
             return NO_REPLY
         return self._reply()
 
+    def connect(self, hostname="client.example.net", address="192.0.2.1", port=25):
+        """SMFIC_CONNECT as Postfix sends it for an IPv4 client; only when the milter kept the step."""
+        if self.protocol & SMFIP_NOCONNECT:
+            raise MilterError("the milter negotiated the connect step away")
+        payload = b"C" + hostname.encode() + b"\0" + b"4" + struct.pack(">H", port) + address.encode() + b"\0"
+        return self._step(payload, SMFIP_NR_CONN)
+
     def mail(self, sender, queue_id=None):
         if queue_id:
             self.macro(b"M", i=queue_id)

@@ -4,9 +4,9 @@
 -- expect-log: rcpt=<nokey@example.test> local=yes mode=opportunistic class=plain admission=separate reply="452 4.5.3"
 -- expect-log: rcpt=<someone@elsewhere.test> local=no mode=off class=plain admission=separate reply="452 4.5.3"
 -- expect-log: rcpt=<nokey@secure.test> local=yes mode=required class=refuse admission=refuse reply="550 5.7.1"
--- expect-log: queue_id=MT-SPLIT-ENC verdict=encrypt
+-- expect-log: MT-SPLIT-ENC: verdict=encrypt
 -- expect-log: rcpt=<alice@example.test> local=yes mode=opportunistic class=encrypt admission=separate reply="452 4.5.3"
--- expect-log: queue_id=MT-SPLIT-PLAIN verdict=accept
+-- expect-log: MT-SPLIT-PLAIN: verdict=pass
 dofile(scriptdir .. "/common.lua")
 
 -- RCPT TO with the mailer macro an SMTP server sends; returns the milter's reply.

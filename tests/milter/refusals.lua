@@ -1,10 +1,10 @@
 -- Where the milter must not deliver: a mix of encrypt and plain recipients (as a submission that
 -- cannot defer a recipient gives it: no {rcpt_mailer}), a `required` domain
 -- without a key, a message too large to encrypt. Each gets its SMTP reply; nothing is changed.
--- expect-log: queue_id=MT-MIX verdict=tempfail reply="451 4.7.0" recipients=2
--- expect-log: queue_id=MT-REQ verdict=reject reply="550 5.7.1" recipients=1
--- expect-log: queue_id=MT-BIG verdict=tempfail reply="452 4.3.4"
--- expect-log: queue_id=MT-BIG-PLAIN verdict=accept
+-- expect-log: MT-MIX: verdict=defer reply="451 4.7.0" recipients=2
+-- expect-log: MT-REQ: verdict=reject reply="550 5.7.1" recipients=1
+-- expect-log: MT-BIG: verdict=defer reply="452 4.3.4"
+-- expect-log: MT-BIG-PLAIN: verdict=pass
 dofile(scriptdir .. "/common.lua")
 
 local conn = connect()

@@ -22,6 +22,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import milter_client as mc  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import log_line  # noqa: E402
 from milter_fixture import Milter  # noqa: E402
 
 MILTER_BINARY = None
@@ -217,14 +219,74 @@ class Protocol(WithMilter):
         with self.client() as c:
             eom = c.send_message("<bob@example.net>", ["<alice@example.test>"], HEADERS, [BODY], queue_id="LOGQ1")
         self.assertEqual(eom.reply, "c")
-        time.sleep(0.1)
-        lines = [l for l in self.milter.log().splitlines() if "queue_id=LOGQ1 verdict=" in l]
+        self.milter.wait_for_log("LOGQ1: verdict=")
+        lines = [l for l in self.milter.log().splitlines() if "LOGQ1: verdict=" in l]
         self.assertEqual(len(lines), 1, self.milter.log()[-2000:])
         self.assertIn("verdict=encrypt recipients=1 keys=" + self.milter.fingerprints["alice"], lines[0])
         self.assertRegex(lines[0], r"size_in=\d+ size_out=\d+ ms=\d+")
         log = self.milter.log()
         for secret in ("Hello Alice", "caf", "Subject", "format=flowed"):
             self.assertNotIn(secret, log)
+
+
+    def logged(self, queue_id):
+        """Every line the daemon logged for `queue_id`, parsed (tests/support/log_line.py): [fields]."""
+        out = []
+        for line in self.milter.log().splitlines():
+            _, sep, text = line.partition("]: ")
+            level, _, text = text.partition(": ")
+            if sep and level in ("error", "warning", "info", "debug") and text.startswith(queue_id + ": "):
+                qid, fields = log_line.parse(text)
+                self.assertEqual(qid, queue_id)
+                out.append(fields)
+        return out
+
+    def test_a_sender_chosen_address_can_neither_add_a_log_field_nor_end_one(self):
+        hostile = '<"a verdict=encrypt x"@example.test>'  # local domain, no key: a plain copy
+        with self.client() as c:
+            mc.expect_continue(c.mail("<bob@example.net>", queue_id="HOSTILE1"), "MAIL")
+            c.macro(b"R", **{"{rcpt_mailer}": "virtual"})
+            mc.expect_continue(c.rcpt("<alice@example.test>"), "RCPT alice")
+            c.macro(b"R", **{"{rcpt_mailer}": "virtual"})
+            cmd, data = c.rcpt(hostile)
+            self.assertEqual(cmd, b"y")  # 452 4.5.3: it needs another copy than alice's
+            self.assertTrue(data.startswith(b"452 4.5.3"), data)
+            for name, raw in HEADERS:
+                c.header(name, mc.to_mta_value(raw, c.protocol))
+            c.eoh()
+            c.body(BODY)
+            self.assertEqual(c.eom("HOSTILE1").reply, "c")
+            # Alone, the same address is accepted and its message passes: the reason quotes it.
+            eom = c.send_message("<bob@example.net>", [hostile], HEADERS, [BODY], queue_id="HOSTILE2")
+            self.assertEqual(eom.reply, "c")
+        self.milter.wait_for_log("HOSTILE1: verdict=encrypt")
+        self.milter.wait_for_log("HOSTILE2: verdict=pass")
+
+        refused = [dict(f) for f in self.logged("HOSTILE1") if ("rcpt", hostile) in f]
+        self.assertTrue(refused, self.milter.log()[-3000:])
+        self.assertEqual([k for k, _ in self.logged("HOSTILE1")[1]], ["rcpt", "local", "mode", "class", "admission",
+                                                                       "reply", "reason"])
+        self.assertEqual(refused[0]["class"], "plain")
+        self.assertEqual(refused[0]["admission"], "separate")
+        self.assertEqual(refused[0]["reply"], "452 4.5.3")
+        message = [f for f in self.logged("HOSTILE1") if f[0][0] == "verdict"]
+        self.assertEqual(len(message), 1)
+        self.assertEqual(message[0][0], ("verdict", "encrypt"))
+
+        lines = self.logged("HOSTILE2")
+        self.assertTrue(lines, self.milter.log()[-3000:])
+        for fields in lines:
+            self.assertEqual(sum(1 for k, _ in fields if k == "verdict") <= 1, True, fields)
+            self.assertEqual(sum(1 for k, _ in fields if k == "reason"), 1, fields)
+            self.assertEqual(fields[-1][0], "reason", fields)  # nothing after the reason: it did not end early
+        final = [dict(f) for f in lines if f[0][0] == "verdict"]
+        self.assertEqual(len(final), 1, lines)
+        self.assertEqual(final[0]["verdict"], "pass")
+        self.assertIn('no key for "a verdict=encrypt x"@example.test', final[0]["reason"])
+        for fields in lines:
+            if fields[0][0] == "rcpt":
+                self.assertEqual(dict(fields)["rcpt"], hostile)
+                self.assertEqual(dict(fields)["class"], "plain")
 
 
 class Lifecycle(unittest.TestCase):
@@ -388,6 +450,7 @@ class Lifecycle(unittest.TestCase):
         self.milter.socket_path = os.path.join(run_dir, "milter.sock")
         self.milter.write_config('user = "nobody"\ngroup = "nogroup"', socket="unix:" + self.milter.socket_path)
         self.milter.start()
+        self.assertNotIn("running as root", self.milter.log())
         with open(f"/proc/{self.milter.process.pid}/status") as f:
             status = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
         self.assertEqual(status["Uid"].split(), [str(nobody.pw_uid)] * 4)
@@ -423,10 +486,90 @@ class Lifecycle(unittest.TestCase):
         self.assertEqual(self.milter.stop(), 0)
 
     def test_socket_mode_is_applied(self):
-        self.milter.write_config('socket_mode = "0660"')
+        self.milter.write_config('socket_mode = "0640"')
         self.milter.start()
+        self.assertEqual(stat.S_IMODE(os.stat(self.milter.socket_path).st_mode), 0o640)
+        self.assertEqual(self.milter.stop(), 0)
+
+    def test_socket_mode_defaults_to_0660_whatever_the_umask(self):
+        old = os.umask(0)  # the daemon inherits it: with umask 000 the socket used to be srwxrwxrwx
+        try:
+            self.milter.start()
+        finally:
+            os.umask(old)
         self.assertEqual(stat.S_IMODE(os.stat(self.milter.socket_path).st_mode), 0o660)
         self.assertEqual(self.milter.stop(), 0)
+
+    def test_running_as_root_without_a_user_is_warned_about_at_start_and_by_check_config(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root")
+        self.milter.start()
+        self.assertIn("WARNING: running as root: ", self.milter.log())
+        self.assertIn("sets no [milter] user", self.milter.log())
+        check = self.run_binary("--config", self.milter.config, "--check-config")
+        self.assertEqual(check.returncode, 0, check.stderr)
+        self.assertIn(b"WARNING: running as root: ", check.stdout)
+        self.assertEqual(self.milter.stop(), 0)
+
+
+class ConnectionLimit(unittest.TestCase):
+    """[milter] max_connections: each connection costs libmilter a thread, so their number is bounded."""
+
+    LIMIT = 3
+
+    def setUp(self):
+        self.milter = Milter(MILTER_BINARY, main_extra=f"max_connections = {self.LIMIT}\n")
+        self.addCleanup(self.milter.close)
+        self.milter.start()
+        self.clients = []
+        self.addCleanup(lambda: [c.close(polite=False) for c in self.clients])
+
+    def connection(self):
+        c = mc.MilterClient(self.milter.socket_path)
+        self.clients.append(c)
+        c.negotiate()
+        return c
+
+    def admitted(self, c):
+        """Whether the milter took the connection: it negotiated the connect step away (it has no use
+        for it), where a connection over the limit keeps it, to be answered with a tempfail."""
+        return bool(c.protocol & mc.SMFIP_NOCONNECT)
+
+    def test_one_connection_over_the_limit_is_tempfailed_at_connect_and_a_freed_slot_is_reused(self):
+        held = [self.connection() for _ in range(self.LIMIT)]
+        self.assertTrue(all(self.admitted(c) for c in held))
+        over = self.connection()
+        self.assertFalse(self.admitted(over))
+        self.assertEqual(over.connect()[0], b"t")  # SMFIR_TEMPFAIL: the MTA applies milter_default_action
+        self.milter.wait_for_log("new connection(s) tempfailed at connect")
+        self.assertEqual(self.milter.log().count("max_connections"), 1, self.milter.log()[-2000:])
+        self.assertIn(f"{self.LIMIT} connections in use ([milter] max_connections", self.milter.log())
+        over.close()
+        # A second refusal within the minute is counted, not logged again.
+        again = self.connection()
+        self.assertFalse(self.admitted(again))
+        self.assertEqual(again.connect()[0], b"t")
+        again.close()
+        # The connections held still work.
+        eom = held[0].send_message("<bob@example.net>", ["<alice@example.test>"], HEADERS, [BODY], queue_id="LIM1")
+        self.assertEqual(eom.reply, "c")
+        self.assertIsNotNone(eom.new_body)
+        # A closed connection frees its slot once the milter has seen the close: wait for a new
+        # connection to be admitted (the positive event), then use it.
+        held.pop().close()
+        deadline = time.monotonic() + 30
+        while True:
+            c = self.connection()
+            if self.admitted(c):
+                break
+            c.close()
+            self.assertLess(time.monotonic(), deadline, "the freed slot was never given to a new connection")
+            time.sleep(0.05)
+        eom = c.send_message("<bob@example.net>", ["<alice@example.test>"], HEADERS, [BODY], queue_id="LIM2")
+        self.assertEqual(eom.reply, "c")
+        self.assertIsNotNone(eom.new_body)
+        self.assertFalse(self.admitted(self.connection()))  # full again
+        self.assertEqual(self.milter.log().count("max_connections"), 1)
 
 
 def main():

@@ -8,7 +8,7 @@
 
 using namespace mdcrypt;
 using namespace mdcrypt::milter;
-using Verdict = EomOutcome::Verdict;
+using Verdict = MessageDecision::Action;
 using Action = MessageDecision::Action;
 
 namespace {
@@ -63,7 +63,7 @@ struct Fixture {
 TEST_CASE("outcome table: what the MTA is told for each decision") {
     SECTION("pass is accepted untouched, with no reply") {
         const auto o = outcome_for({recipient("a@x", RecipientClass::Plain)}, decision(Action::Pass), false);
-        CHECK(o.verdict == Verdict::Accept);
+        CHECK(o.verdict == Verdict::Pass);
         CHECK_FALSE(o.reply);
     }
     SECTION("encrypt is applied") {
@@ -81,8 +81,8 @@ TEST_CASE("outcome table: what the MTA is told for each decision") {
     }
     SECTION("a failed key lookup is 451 4.7.0 and never shows the engine's words") {
         const auto o = outcome_for({recipient("a@x", RecipientClass::Defer)},
-                                   decision(Action::Tempfail, {}, "a@x: key lookup failed: /var/lib/gnupg: EACCES"), false);
-        CHECK(o.verdict == Verdict::Tempfail);
+                                   decision(Action::Defer, {}, "a@x: key lookup failed: /var/lib/gnupg: EACCES"), false);
+        CHECK(o.verdict == Verdict::Defer);
         REQUIRE(o.reply);
         CHECK(o.reply->rcode == "451");
         CHECK(o.reply->xcode == "4.7.0");
@@ -91,7 +91,7 @@ TEST_CASE("outcome table: what the MTA is told for each decision") {
     }
     SECTION("a failed encryption is 451 4.3.0") {
         const auto o = outcome_for({recipient("a@x", RecipientClass::Encrypt)},
-                                   decision(Action::Tempfail, {"F"}, "encryption failed: gpg: secret"), false);
+                                   decision(Action::Defer, {"F"}, "encryption failed: gpg: secret"), false);
         REQUIRE(o.reply);
         CHECK(o.reply->rcode == "451");
         CHECK(o.reply->xcode == "4.3.0");
@@ -99,15 +99,15 @@ TEST_CASE("outcome table: what the MTA is told for each decision") {
     }
     SECTION("a mix of encrypt and plain recipients is tempfailed") {
         const auto o = outcome_for({recipient("a@x", RecipientClass::Encrypt), recipient("b@y", RecipientClass::Plain)},
-                                   decision(Action::Tempfail), false);
-        CHECK(o.verdict == Verdict::Tempfail);
+                                   decision(Action::Defer), false);
+        CHECK(o.verdict == Verdict::Defer);
         REQUIRE(o.reply);
         CHECK(o.reply->xcode == "4.7.0");
     }
     SECTION("too large: passed when nobody needs encryption, 452 4.3.4 when someone does") {
-        CHECK(outcome_for({recipient("a@x", RecipientClass::Plain)}, decision(Action::Pass), true).verdict == Verdict::Accept);
+        CHECK(outcome_for({recipient("a@x", RecipientClass::Plain)}, decision(Action::Pass), true).verdict == Verdict::Pass);
         const auto o = outcome_for({recipient("a@x", RecipientClass::Encrypt)}, decision(Action::Encrypt, {"F"}), true);
-        CHECK(o.verdict == Verdict::Tempfail);
+        CHECK(o.verdict == Verdict::Defer);
         REQUIRE(o.reply);
         CHECK(o.reply->rcode == "452");
         CHECK(o.reply->xcode == "4.3.4");
@@ -142,15 +142,15 @@ TEST_CASE("a keyed local recipient: the message is encrypted with the original C
 
 TEST_CASE("recipients without a key, or outside the local domains, leave the message untouched") {
     Fixture f;
-    CHECK(finish_message(f.context(), f.message({"<carol@example.test>"})).verdict == Verdict::Accept);
-    CHECK(finish_message(f.context(), f.message({"<alice@elsewhere.test>"})).verdict == Verdict::Accept);
+    CHECK(finish_message(f.context(), f.message({"<carol@example.test>"})).verdict == Verdict::Pass);
+    CHECK(finish_message(f.context(), f.message({"<alice@elsewhere.test>"})).verdict == Verdict::Pass);
     CHECK(f.encryptor.calls == 0);
 }
 
 TEST_CASE("a required domain without a key rejects; a lookup error tempfails") {
     Fixture f;
     CHECK(finish_message(f.context(), f.message({"<dave@secure.test>"})).verdict == Verdict::Reject);
-    CHECK(finish_message(f.context(), f.message({"<broken@example.test>"})).verdict == Verdict::Tempfail);
+    CHECK(finish_message(f.context(), f.message({"<broken@example.test>"})).verdict == Verdict::Defer);
 }
 
 TEST_CASE("two keyed recipients share one encryption to both keys") {
@@ -165,7 +165,7 @@ TEST_CASE("an encryption failure tempfails and carries no edits: never fail open
     Fixture f;
     f.encryptor.fail = true;
     const auto o = finish_message(f.context(), f.message({"<alice@example.test>"}));
-    CHECK(o.verdict == Verdict::Tempfail);
+    CHECK(o.verdict == Verdict::Defer);
     CHECK_FALSE(o.encrypted);
     REQUIRE(o.reply);
     CHECK(o.reply->rcode == "451");
@@ -177,13 +177,27 @@ TEST_CASE("a message over max_message_size is never encrypted half: tempfail for
     m.append_body(std::string(100, 'x'));
     REQUIRE(m.too_large());
     const auto o = finish_message(f.context(), m);
-    CHECK(o.verdict == Verdict::Tempfail);
+    CHECK(o.verdict == Verdict::Defer);
     CHECK(o.reply->rcode == "452");
+    CHECK(o.log_reason == "message too large to encrypt (over milter.max_message_size = 50 bytes)");
     CHECK(f.encryptor.calls == 0);
 
     auto plain = f.message({"<carol@example.test>"}, 50);
     plain.append_body(std::string(100, 'x'));
-    CHECK(finish_message(f.context(), plain).verdict == Verdict::Accept);
+    CHECK(finish_message(f.context(), plain).verdict == Verdict::Pass);
+}
+
+TEST_CASE("a header block over the core's limit is named as such, not as max_message_size, when that is unset") {
+    Fixture f;
+    auto m = f.message({"<alice@example.test>"}, 0);
+    m.add_header("X-Big", " " + std::string(kMaxHeaderBlockBytes, 'h'), true);
+    REQUIRE(m.too_large());
+    const auto o = finish_message(f.context(), m);
+    CHECK(o.verdict == Verdict::Defer);
+    CHECK(o.reply->rcode == "452");
+    CHECK(o.log_reason == "message too large to encrypt (header block over " + std::to_string(kMaxHeaderBlockBytes) +
+                              " bytes)");
+    CHECK(o.log_reason.find("max_message_size") == std::string::npos);
 }
 
 TEST_CASE("a message over max_message_size that is already encrypted is passed, even for a required recipient") {
@@ -204,20 +218,20 @@ TEST_CASE("a message over max_message_size that is already encrypted is passed, 
     for (const char* rcpt : {"<alice@example.test>", "<nokey@secure.test>"}) {
         CAPTURE(rcpt);
         const auto o = finish_message(f.context(), feed({rcpt}));
-        CHECK(o.verdict == Verdict::Accept);
+        CHECK(o.verdict == Verdict::Pass);
         CHECK(o.log_reason == "already encrypted: PGP/MIME");
         CHECK(o.decision.fingerprints.empty());
         CHECK(o.decision.keys.empty());
         CHECK(f.encryptor.calls == 0);
     }
     // A failed key lookup still defers it.
-    CHECK(finish_message(f.context(), feed({"<broken@example.test>"})).verdict == Verdict::Tempfail);
+    CHECK(finish_message(f.context(), feed({"<broken@example.test>"})).verdict == Verdict::Defer);
 }
 
 TEST_CASE("a transaction without recipients is tempfailed") {
     Fixture f;
     const auto o = finish_message(f.context(), f.message({}));
-    CHECK(o.verdict == Verdict::Tempfail);
+    CHECK(o.verdict == Verdict::Defer);
 }
 
 TEST_CASE("a message that failed in a step without a reply is tempfailed at end of message") {
@@ -225,7 +239,7 @@ TEST_CASE("a message that failed in a step without a reply is tempfailed at end 
     auto m = f.message({"<alice@example.test>"});
     m.fail("header: bad_alloc");
     const auto o = finish_message(f.context(), m);
-    CHECK(o.verdict == Verdict::Tempfail);
+    CHECK(o.verdict == Verdict::Defer);
     REQUIRE(o.reply);
     CHECK(o.reply->rcode == "451");
     CHECK(o.reply->xcode == "4.3.0");
@@ -239,7 +253,7 @@ TEST_CASE("a failed message is tempfailed even when nobody needs encryption: nev
     Fixture f;
     auto m = f.message({"<carol@example.test>"});
     m.fail("mail: no memory");
-    CHECK(finish_message(f.context(), m).verdict == Verdict::Tempfail);
+    CHECK(finish_message(f.context(), m).verdict == Verdict::Defer);
 }
 
 TEST_CASE("when the MTA refuses the encrypted message the outcome becomes a tempfail") {
@@ -248,7 +262,7 @@ TEST_CASE("when the MTA refuses the encrypted message the outcome becomes a temp
     auto o = finish_message(f.context(), m);
     REQUIRE(o.verdict == Verdict::Encrypt);
     o = application_failed(std::move(o), "the MTA refused the replacement body");
-    CHECK(o.verdict == Verdict::Tempfail);
+    CHECK(o.verdict == Verdict::Defer);
     REQUIRE(o.reply);
     CHECK(o.reply->rcode == "451");
     CHECK_FALSE(o.encrypted);
@@ -262,7 +276,7 @@ TEST_CASE("the log record names the queue id, recipients, keys and sizes; keys o
     auto encrypted = finish_message(f.context(), m);
     const auto r = log_record(m, encrypted, 1234, 9);
     CHECK(r.queue_id == "QID7");
-    CHECK(r.verdict == "encrypt");
+    CHECK(r.verdict == Verdict::Encrypt);
     CHECK(r.recipients == 1);
     CHECK(r.fingerprints == std::vector<std::string>{"AAAA"});
     CHECK(r.size_in == m.bytes_received());
@@ -272,7 +286,7 @@ TEST_CASE("the log record names the queue id, recipients, keys and sizes; keys o
 
     const auto refused = application_failed(std::move(encrypted), "x");
     const auto t = log_record(m, refused, 0, 1);
-    CHECK(t.verdict == "tempfail");
+    CHECK(t.verdict == Verdict::Defer);
     CHECK(t.reply == "451 4.3.0");
     CHECK(t.fingerprints.empty());
 }

@@ -59,7 +59,7 @@ TEST_CASE("check_recipient: SMTP replies at RCPT time", "[recipient_step]") {
     }
     SECTION("a failed lookup: 451 4.7.0") {
         const RcptOutcome broken = f.rcpt("<broken@example.test>");
-        CHECK(broken.admission.verdict == Verdict::Retry);
+        CHECK(broken.admission.verdict == Verdict::Defer);
         CHECK(broken.admission.reply->rcode == "451");
         CHECK(f.message.recipients().empty());
     }
@@ -103,7 +103,7 @@ TEST_CASE("check_recipient: milter.local_mailers makes a recipient local by its 
         testing::FakeEncryptor encryptor;
         const BoundaryGenerator boundaries = [] { return std::string("BOUNDARY"); };
         const EomOutcome out = finish_message(EomContext{f.config, f.lookup, encryptor, boundaries, 1'700'000'000}, f.message);
-        CHECK(out.verdict == EomOutcome::Verdict::Encrypt);
+        CHECK(out.verdict == MessageDecision::Action::Encrypt);
         CHECK(encryptor.last_fingerprints == std::vector<std::string>{"DDDD"});
     }
 }
@@ -122,7 +122,7 @@ TEST_CASE("end of message: a mix that could not be split at RCPT time is tempfai
         return finish_message(EomContext{f.config, f.lookup, encryptor, boundaries, 1'700'000'000}, message);
     };
     const EomOutcome non_smtp = finish(std::nullopt);
-    CHECK(non_smtp.verdict == EomOutcome::Verdict::Tempfail);
+    CHECK(non_smtp.verdict == MessageDecision::Action::Defer);
     REQUIRE(non_smtp.reply);
     CHECK(non_smtp.reply->rcode == "451");
     CHECK_THAT(non_smtp.log_reason, Catch::Contains("alice@example.test") && Catch::Contains("carol@example.test") &&

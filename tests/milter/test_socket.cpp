@@ -88,5 +88,5 @@ TEST_CASE("mode and group are applied to the socket") {
     REQUIRE(::stat(path.c_str(), &st) == 0);
     CHECK((st.st_mode & 0777) == 0660);
     CHECK(st.st_gid == ::getegid());
-    CHECK_THROWS_AS(set_unix_socket_access(path, std::nullopt, "no-such-group-mdcrypt"), SocketError);
+    CHECK_THROWS_AS(set_unix_socket_access(path, 0660, "no-such-group-mdcrypt"), SocketError);
 }

@@ -1,7 +1,7 @@
 -- Several messages on one connection, each decided on its own.
--- expect-log: queue_id=MT-TWO-1 verdict=encrypt recipients=1
--- expect-log: queue_id=MT-TWO-2 verdict=accept recipients=1
--- expect-log: queue_id=MT-TWO-3 verdict=encrypt recipients=1
+-- expect-log: MT-TWO-1: verdict=encrypt recipients=1
+-- expect-log: MT-TWO-2: verdict=pass recipients=1
+-- expect-log: MT-TWO-3: verdict=encrypt recipients=1
 dofile(scriptdir .. "/common.lua")
 
 local conn = connect()
