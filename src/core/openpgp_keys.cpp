@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "core/base64.hpp"
 #include "core/sha1.hpp"
 
 namespace mdcrypt {
@@ -165,14 +166,6 @@ std::string fingerprint_of(std::string_view body) {
 }  // namespace
 
 bool base64_decode(std::string_view text, std::string& out) {
-    auto value = [](char c) -> int {
-        if (c >= 'A' && c <= 'Z') return c - 'A';
-        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-        if (c >= '0' && c <= '9') return c - '0' + 52;
-        if (c == '+') return 62;
-        if (c == '/') return 63;
-        return -1;
-    };
     out.clear();
     if (text.size() % 4 != 0) return false;
     std::size_t padding = 0;
@@ -180,7 +173,7 @@ bool base64_decode(std::string_view text, std::string& out) {
     std::uint32_t bits = 0;
     int count = 0;
     for (std::size_t i = 0; i < text.size() - padding; ++i) {
-        const int v = value(text[i]);
+        const int v = base64_value(text[i]);
         if (v < 0) return false;
         bits = (bits << 6) | static_cast<std::uint32_t>(v);
         count += 6;

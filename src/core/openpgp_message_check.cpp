@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/base64.hpp"
 #include "core/openpgp_keys.hpp"
 
 namespace mdcrypt {
@@ -14,15 +15,6 @@ constexpr std::string_view kEnd = "-----END PGP MESSAGE-----";
 constexpr int kTagSessionKey = 1;
 constexpr int kTagSeipd = 18;
 constexpr int kTagAead = 20;
-
-int base64_value(char c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
 
 std::uint32_t octet(const std::string& s, std::size_t i) { return static_cast<unsigned char>(s[i]); }
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "core/base64.hpp"
 #include "core/content_type.hpp"
 
 namespace mdcrypt {
@@ -60,15 +61,6 @@ private:
     std::string_view text_;
     std::size_t pos_ = 0;
 };
-
-int base64_value(char c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
 
 // Decodes base64 fed in pieces, up to `limit` output bytes. White space is skipped; '=' ends the data;
 // any other byte outside the alphabet makes it invalid (a lookalike, not a lenient case worth keeping).
