@@ -5,7 +5,6 @@ on purpose), and that check gives the milter's verdict.
 
 Usage: test_mdcrypt_keys.py --keys-tool PATH --filter PATH --make-keys PATH
 """
-import argparse
 import os
 import shutil
 import subprocess
@@ -139,13 +138,6 @@ class MdcryptKeysTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--keys-tool", required=True)
-    parser.add_argument("--filter", required=True)
-    parser.add_argument("--make-keys", required=True)
-    ARGS, rest = parser.parse_known_args()
-    runner = unittest.main(argv=[sys.argv[0]] + rest, exit=False, verbosity=2)
-    r = runner.result
-    failed = len(r.failures) + len(r.errors)
-    print(f"{r.testsRun - failed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+    import unittest_main  # noqa: E402
+    unittest_main.run(sys.modules[__name__], "--keys-tool", "--filter", "--make-keys")
