@@ -186,15 +186,29 @@ bool base64_decode(std::string_view text, std::string& out) {
     return bits == 0;  // the unused bits of the last character must be zero
 }
 
-std::uint32_t crc24_update(std::uint32_t crc, std::string_view data) {
-    for (char c : data) {
-        crc ^= static_cast<std::uint32_t>(static_cast<unsigned char>(c)) << 16;
+namespace {
+
+// CRC-24 of each byte value, so the checksum costs a table look-up per byte (the armor check runs it
+// over every byte gpg writes).
+constexpr std::array<std::uint32_t, 256> kCrc24Table = [] {
+    std::array<std::uint32_t, 256> table{};
+    for (std::uint32_t b = 0; b < 256; ++b) {
+        std::uint32_t crc = b << 16;
         for (int i = 0; i < 8; ++i) {
             crc <<= 1;
             if (crc & 0x1000000u) crc ^= 0x1864CFBu;
         }
+        table[b] = crc & 0xFFFFFFu;
     }
-    return crc & 0xFFFFFFu;
+    return table;
+}();
+
+}  // namespace
+
+std::uint32_t crc24_update(std::uint32_t crc, std::string_view data) {
+    for (char c : data)
+        crc = ((crc << 8) ^ kCrc24Table[((crc >> 16) ^ static_cast<unsigned char>(c)) & 0xff]) & 0xFFFFFFu;
+    return crc;
 }
 
 std::uint32_t crc24(std::string_view data) { return crc24_update(kCrc24Init, data); }

@@ -1,6 +1,7 @@
 #include "core/openpgp_message_check.hpp"
 
 #include <algorithm>
+#include <array>
 
 #include "core/base64.hpp"
 #include "core/openpgp_keys.hpp"
@@ -15,6 +16,13 @@ constexpr std::string_view kEnd = "-----END PGP MESSAGE-----";
 constexpr int kTagSessionKey = 1;
 constexpr int kTagSeipd = 18;
 constexpr int kTagAead = 20;
+
+// base64_value for every byte, looked up once per character of gpg's output.
+constexpr std::array<std::int8_t, 256> kBase64Table = [] {
+    std::array<std::int8_t, 256> table{};
+    for (int c = 0; c < 256; ++c) table[static_cast<std::size_t>(c)] = static_cast<std::int8_t>(base64_value(static_cast<char>(c)));
+    return table;
+}();
 
 std::uint32_t octet(const std::string& s, std::size_t i) { return static_cast<unsigned char>(s[i]); }
 
@@ -126,6 +134,8 @@ std::optional<std::string> EncryptedPacketsCheck::finish() const {
     return std::nullopt;
 }
 
+std::string ArmoredMessageCheck::where() const { return " (armor line " + std::to_string(line_number_) + ")"; }
+
 void ArmoredMessageCheck::fail(std::string why) {
     if (state_ == State::Failed) return;
     state_ = State::Failed;
@@ -133,23 +143,29 @@ void ArmoredMessageCheck::fail(std::string why) {
 }
 
 void ArmoredMessageCheck::feed(std::string_view bytes) {
-    for (const char c : bytes) {
-        if (state_ == State::Failed) return;
-        if (c == '\n') {
+    while (!bytes.empty() && state_ != State::Failed) {
+        const std::size_t end = bytes.find('\n');
+        const std::string_view piece = bytes.substr(0, end);
+        if (line_.size() + piece.size() > kMaxArmorLine)
+            return fail("an armor line longer than " + std::to_string(kMaxArmorLine) + " bytes");
+        if (end == std::string_view::npos) {
+            line_.append(piece);
+            return;
+        }
+        if (line_.empty()) {
+            line(piece);  // the whole line is in this piece: no copy
+        } else {
+            line_.append(piece);
             line(line_);
             line_.clear();
-        } else if (line_.size() >= kMaxArmorLine) {
-            fail("an armor line longer than " + std::to_string(kMaxArmorLine) + " bytes");
-        } else {
-            line_.push_back(c);
         }
+        bytes.remove_prefix(end + 1);
     }
 }
 
 void ArmoredMessageCheck::line(std::string_view text) {
     ++line_number_;
     while (!text.empty() && (text.back() == '\r' || text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-    const std::string where = " (armor line " + std::to_string(line_number_) + ")";
     switch (state_) {
         case State::Begin:
             if (text.empty()) return;
@@ -158,16 +174,16 @@ void ArmoredMessageCheck::line(std::string_view text) {
             return;
         case State::Headers:
             if (text.empty()) state_ = State::Body;
-            else if (text.find(": ") == std::string_view::npos) fail("a malformed armor header" + where);
+            else if (text.find(": ") == std::string_view::npos) fail("a malformed armor header" + where());
             return;
         case State::Body:
             if (text == kEnd) return fail("no armor checksum before the END line");
             if (text.size() == 5 && text[0] == '=' && base64_value(text[1]) >= 0) {
-                if (group_data_ + group_pad_ != 0) return fail("the base64 data ends in the middle of a group" + where);
+                if (group_data_ + group_pad_ != 0) return fail("the base64 data ends in the middle of a group" + where());
                 std::uint32_t sum = 0;
                 for (std::size_t i = 1; i < 5; ++i) {
                     const int v = base64_value(text[i]);
-                    if (v < 0) return fail("a malformed armor checksum" + where);
+                    if (v < 0) return fail("a malformed armor checksum" + where());
                     sum = (sum << 6) | static_cast<std::uint32_t>(v);
                 }
                 if (sum != crc_) return fail("the armor checksum does not match the data");
@@ -176,11 +192,11 @@ void ArmoredMessageCheck::line(std::string_view text) {
             }
             return body_line(text);
         case State::Checksum:
-            if (text != kEnd) return fail("no END line after the armor checksum" + where);
+            if (text != kEnd) return fail("no END line after the armor checksum" + where());
             state_ = State::End;
             return;
         case State::End:
-            if (!text.empty()) fail("data after the END line" + where);
+            if (!text.empty()) fail("data after the END line" + where());
             return;
         case State::Failed:
             return;
@@ -188,17 +204,16 @@ void ArmoredMessageCheck::line(std::string_view text) {
 }
 
 void ArmoredMessageCheck::body_line(std::string_view text) {
-    const std::string where = " (armor line " + std::to_string(line_number_) + ")";
     decoded_.clear();
     for (const char c : text) {
         if (c == '=') {
-            if (group_data_ < 2) return fail("misplaced base64 padding" + where);
+            if (group_data_ < 2) return fail("misplaced base64 padding" + where());
             ++group_pad_;
             padded_ = true;
         } else {
-            const int v = base64_value(c);
-            if (v < 0) return fail("a character that is not base64" + where);
-            if (padded_) return fail("base64 data after padding" + where);
+            const int v = kBase64Table[static_cast<unsigned char>(c)];
+            if (v < 0) return fail("a character that is not base64" + where());
+            if (padded_) return fail("base64 data after padding" + where());
             group_ = (group_ << 6) | static_cast<std::uint32_t>(v);
             ++group_data_;
         }

@@ -50,6 +50,7 @@ private:
     void line(std::string_view text);
     void body_line(std::string_view text);
     void fail(std::string why);
+    std::string where() const;  // " (armor line N)", for error texts
 
     State state_ = State::Begin;
     std::string error_;
