@@ -267,9 +267,11 @@ void GpgmeEncryptor::encrypt_to(ByteSource& plaintext, std::span<const Encryptio
                         gpgme_error_text(invalid->reason);
     if (err || !rejected.empty()) {
         const std::string diagnostics = gpg_diagnostics(ctx.get());
-        const std::string what = status.closed ? std::string("gpg stopped before finishing the message (killed or crashed)")
-                                 : err         ? gpgme_error_text(err)
-                                               : std::string("GPGME: invalid recipients");
+        // gpg's own FAILURE says more than the cancellation that its early end caused.
+        const std::string what = !status.failure.empty() ? "gpg reported " + status.failure
+                                 : status.closed         ? std::string("gpg stopped before finishing the message (killed or crashed)")
+                                 : err                   ? gpgme_error_text(err)
+                                                         : std::string("GPGME: invalid recipients");
         throw EncryptError(who + " failed: " + what +
                            rejected + (diagnostics.empty() ? "" : " (gpg: " + diagnostics + ")"));
     }
