@@ -229,7 +229,7 @@ std::shared_ptr<KeyIndex::Snapshot> KeyIndex::build(const KeyringStamp& stamp) c
         const std::string file = (engine_.home() / kExpectedKeysFile).string();
         for (const auto& key : missing_keys(expected->keys, listed)) {
             const std::string reason = "key " + key.fingerprint + " is listed in " + file +
-                                       " but missing from the keyring (restore it, or remove it with mdcrypt-keys remove)";
+                                       " but missing from the keyring (restore it, or run mdcrypt-keys record if it left on purpose)";
             if (key.addresses.empty() && snapshot->every_address.empty()) snapshot->every_address = reason;
             for (const auto& address : key.addresses) snapshot->in_doubt.emplace(address, reason);
         }
