@@ -67,7 +67,7 @@ TEST_CASE("a keybox lists the primary fingerprint of each OpenPGP blob") {
     CHECK(contents.fingerprints[1] == "0101010101010101010101010101010101010101");
 }
 
-TEST_CASE("a keybox with only its header holds no keys; deleted and ephemeral blobs are not expected") {
+TEST_CASE("a keybox with only its header holds no keys, deleted and ephemeral blobs are not expected") {
     CHECK(read_keybox(header_blob()).ok());
     CHECK(read_keybox(header_blob()).fingerprints.empty());
     const std::string kbx = header_blob() + openpgp_blob(0x11, 0, 0) + openpgp_blob(0x22, 2) + openpgp_blob(0x33);
@@ -132,7 +132,7 @@ TEST_CASE("a damaged keybox is an error naming where, never an empty keyring") {
     }
 }
 
-TEST_CASE("a legacy keyring lists its v4 keys; damage is an error") {
+TEST_CASE("a legacy keyring lists its v4 keys, damage is an error") {
     // A v4 public key packet (tag 6, old format, one length byte) with a minimal body, then a user ID.
     std::string body = std::string("\x04\x00\x00\x00\x00\x01", 6) + std::string(4, '\x01');
     std::string key = std::string(1, static_cast<char>(0x98)) + static_cast<char>(body.size()) + body;

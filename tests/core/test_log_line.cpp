@@ -105,7 +105,7 @@ TEST_CASE("values are cut at kMaxLogValueBytes, marked, and still one value") {
     CHECK(log_value(std::string(kMaxLogValueBytes, 'a')) == std::string(kMaxLogValueBytes, 'a'));
 }
 
-TEST_CASE("the queue id prefixes the line when known, Postfix style; no prefix otherwise") {
+TEST_CASE("the queue id prefixes the line when known, Postfix style, no prefix otherwise") {
     CHECK(LogLine("4Xyz12").add("verdict", "pass").str() == "4Xyz12: verdict=pass");
     CHECK(LogLine().add("verdict", "pass").add("exit", std::uint64_t{0}).str() == "verdict=pass exit=0");
     CHECK(LogLine("A B\nC:").add("k", true).str() == "A?B?C?: k=yes");

@@ -166,7 +166,7 @@ TEST_CASE("recipient entries win over their domain, compared case-insensitively 
     CHECK(policy.lookup_address(at("Alice-Lists@Example.ORG")).full() == "Alice@example.org");
 }
 
-TEST_CASE("the key lookup gets the address without its subaddress; the decision keeps the one given") {
+TEST_CASE("the key lookup gets the address without its subaddress, the decision keeps the one given") {
     Policy policy = make_policy({{"example.org", Mode::Opportunistic}});
     policy.recipients["boss@example.org"] = mdcrypt::DomainPolicy{Mode::Required};
     std::vector<std::string> asked;

@@ -53,7 +53,7 @@ TEST_CASE("small bodies stay in memory, large ones spill to an unnamed file", "[
     CHECK(fs::is_empty(spool_dir));
 }
 
-TEST_CASE("a spool directory that is not private is made private; a file there is refused", "[spool]") {
+TEST_CASE("a spool directory that is not private is made private, a file there is refused", "[spool]") {
     TempDir dir;
     const fs::path open_dir = dir.path / "open";
     fs::create_directory(open_dir);

@@ -13,7 +13,7 @@
 using namespace mdcrypt;
 using namespace mdcrypt::test;
 
-TEST_CASE("the first engine holds the process default; others pay `gpg --version` per context until it is gone") {
+TEST_CASE("the first engine holds the process default, others pay `gpg --version` per context until it is gone") {
     GnupgHome home_a, home_b;
     std::optional<GpgEngine> a(std::in_place, home_a.path(), counting_gpg());
     GpgEngine b(home_b.path(), counting_gpg());

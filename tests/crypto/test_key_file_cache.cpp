@@ -97,7 +97,7 @@ TEST_CASE("binary key files work too") {
     CHECK(found.key->source == "wkd " + f.path("alice.gpg").string());
 }
 
-TEST_CASE("a changed file is read again on the next lookup; someone else's key is no key, naming the path") {
+TEST_CASE("a changed file is read again on the next lookup, someone else's key is no key, naming the path") {
     Fixture f;
     const fs::path file = f.path("pubkey.asc");
     write_private_file(file, armored("alice"));

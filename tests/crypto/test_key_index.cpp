@@ -344,6 +344,7 @@ std::string with_long_first_blob(std::string kbx) {
 void record_expected_keys(const GnupgHome& home, const std::vector<const char*>& names) {
     std::string text;
     for (const char* name : names) text += key(name).fingerprint + " " + key(name).address + "\n";
+    std::filesystem::remove(home.path() / "mdcrypt-expected-keys");
     write_private_file(home.path() / "mdcrypt-expected-keys", text);
 }
 
@@ -405,7 +406,7 @@ TEST_CASE("a keybox cut to its header or deleted defers the addresses the expect
     CHECK(index.lookup(key("carol").address, now_seconds()).status == Status::NotFound);
 }
 
-TEST_CASE("the expected-keys file: a key removed on purpose is removed from it; a damaged file is an error") {
+TEST_CASE("the expected-keys file: a key removed on purpose is removed from it, a damaged file is an error") {
     ServerHome home;
     record_expected_keys(home, {"alice", "bob"});
     KeyIndex index(home.path(), TrustModel::ServerKeyring);
@@ -416,6 +417,7 @@ TEST_CASE("the expected-keys file: a key removed on purpose is removed from it; 
     CHECK(index.lookup("alice@example.test", now_seconds()).status == Status::NotFound);
     CHECK(index.lookup("bob@example.test", now_seconds()).status == Status::Found);
 
+    std::filesystem::remove(home.path() / "mdcrypt-expected-keys");
     write_private_file(home.path() / "mdcrypt-expected-keys", "not a fingerprint\n");
     CHECK(index.lookup("bob@example.test", now_seconds()).status == Status::Error);
 }

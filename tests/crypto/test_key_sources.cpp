@@ -290,7 +290,7 @@ TEST_CASE("local parts that would leave the key directory are no key, and no fil
     CHECK(mutable_sources.files().cached_files() == 0);
 }
 
-TEST_CASE("alice+lists@ uses alice's key file; the decision keeps the address as given") {
+TEST_CASE("alice+lists@ uses alice's key file, the decision keeps the address as given") {
     Server server({KeySource::File});
     replace_file(server.user_file("carol"), armored("carol"));
     const auto sources = std::make_shared<const KeySources>(server.settings);

@@ -7,7 +7,7 @@
 using namespace mdcrypt::milter;
 using Clock = std::chrono::steady_clock;
 
-TEST_CASE("up to the limit connections get a slot; a freed slot is used again") {
+TEST_CASE("up to the limit connections get a slot, a freed slot is used again") {
     ConnectionLimit limit;
     std::vector<ConnectionLimit::Slot> held;
     for (int i = 0; i < 3; ++i) {

@@ -42,7 +42,7 @@ TEST_CASE("MAIL FROM starts a fresh message that replaces anything left over") {
     CHECK(c.messages_started() == 2);
 }
 
-TEST_CASE("abort drops the message; the connection carries on with the next one") {
+TEST_CASE("abort drops the message, the connection carries on with the next one") {
     testing::TempDir dir;
     ConnectionState c(snapshot_with_spool(dir.path()));
     c.begin_message().add_recipient("<a@example.test>");

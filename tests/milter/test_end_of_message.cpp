@@ -147,7 +147,7 @@ TEST_CASE("recipients without a key, or outside the local domains, leave the mes
     CHECK(f.encryptor.calls == 0);
 }
 
-TEST_CASE("a required domain without a key rejects; a lookup error tempfails") {
+TEST_CASE("a required domain without a key rejects, a lookup error tempfails") {
     Fixture f;
     CHECK(finish_message(f.context(), f.message({"<dave@secure.test>"})).verdict == Verdict::Reject);
     CHECK(finish_message(f.context(), f.message({"<broken@example.test>"})).verdict == Verdict::Defer);
@@ -269,7 +269,7 @@ TEST_CASE("when the MTA refuses the encrypted message the outcome becomes a temp
     CHECK_THAT(o.log_reason, Catch::Contains("replacement body"));
 }
 
-TEST_CASE("the log record names the queue id, recipients, keys and sizes; keys only when encrypted") {
+TEST_CASE("the log record names the queue id, recipients, keys and sizes, keys only when encrypted") {
     Fixture f;
     auto m = f.message({"<alice@example.test>"});
     m.set_queue_id("QID7");

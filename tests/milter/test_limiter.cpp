@@ -66,13 +66,13 @@ TEST_CASE("keys from key files reach the inner encryptor through the throttle, u
     CHECK(limiter.in_use() == 0);
 }
 
-TEST_CASE("0 means twice the cores, at least 2; other values are taken as they are") {
+TEST_CASE("0 means twice the cores, at least 2, other values are taken as they are") {
     CHECK(effective_encryption_limit(0) >= 2);
     CHECK(effective_encryption_limit(0) == std::max(2u, 2 * std::thread::hardware_concurrency()));
     CHECK(effective_encryption_limit(3) == 3);
 }
 
-TEST_CASE("no more than the limit of encryptions run at once; the rest queue") {
+TEST_CASE("no more than the limit of encryptions run at once, the rest queue") {
     Limiter limiter(3);
     SlowEncryptor inner;
     std::vector<std::thread> threads;

@@ -20,7 +20,7 @@ TEST_CASE("one line per message, keyed by the queue id: decision, recipients, ke
           "reason=\"encrypting to 2 key(s)\"");
 }
 
-TEST_CASE("without a queue id there is no prefix; replies and size limits are named") {
+TEST_CASE("without a queue id there is no prefix, replies and size limits are named") {
     MessageLogRecord r;
     r.verdict = MessageDecision::Action::Defer;
     r.reply = "452 4.3.4";

@@ -67,7 +67,7 @@ TEST_CASE("a body above the memory limit is spooled to a file and read back whol
     CHECK_FALSE(m.too_large());
 }
 
-TEST_CASE("max_message_size counts header and body bytes; beyond it the body is dropped") {
+TEST_CASE("max_message_size counts header and body bytes, beyond it the body is dropped") {
     testing::TempDir dir;
     MessageState m({dir.path(), 1024}, 100);
     m.add_header("Subject", " x", true);  // 7 + 1 + 2 + 2 = 12 bytes

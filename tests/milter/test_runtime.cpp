@@ -63,7 +63,7 @@ TEST_CASE("the first snapshot holds the loaded config and crypto for its GnuPG h
     CHECK(runtime.limiter().limit() == 2);
 }
 
-TEST_CASE("a reload swaps in the new policy; a pinned snapshot does not change") {
+TEST_CASE("a reload swaps in the new policy, a pinned snapshot does not change") {
     Fixture f;
     Runtime runtime(load_config(f.main_file), load_config, f.factory(), {});
     const auto pinned = runtime.current();
@@ -139,7 +139,7 @@ TEST_CASE("a GnuPG home that cannot be used keeps the old snapshot") {
     CHECK(runtime.current() == before);
 }
 
-TEST_CASE("the encryption cap follows a reload; socket changes are reported as needing a restart") {
+TEST_CASE("the encryption cap follows a reload, socket changes are reported as needing a restart") {
     Fixture f;
     Runtime runtime(load_config(f.main_file), load_config, f.factory(), {});
     f.write_main("/var/lib/gnupg-a", 5, "unix:/tmp/other.sock");
