@@ -233,6 +233,7 @@ const Key<MilterSettings> milter_keys[] = {
     {"spool_directory", [](const Field& f, MilterSettings& m) { m.spool_directory = f.path(); }},
     // 0 would make libmilter give up on every MTA read immediately.
     {"timeout_seconds", [](const Field& f, MilterSettings& m) { m.timeout_seconds = f.number<unsigned>(1); }},
+    {"stop_timeout_seconds", [](const Field& f, MilterSettings& m) { m.stop_timeout_seconds = f.number<unsigned>(0); }},
     {"log_verbose", [](const Field& f, MilterSettings& m) { m.log_verbose = f.boolean(); }},
     {"local_mailers", [](const Field& f, MilterSettings& m) {
         const toml::array* array = f.node.as_array();
@@ -257,6 +258,7 @@ const Key<GnupgSettings> gnupg_keys[] = {
         else f.fail("unknown trust model '" + model + "'; valid: server-keyring, gnupg");
     }},
     {"gpg_program", [](const Field& f, GnupgSettings& g) { g.gpg_program = f.path(); }},
+    {"timeout_seconds", [](const Field& f, GnupgSettings& g) { g.timeout_seconds = f.number<unsigned>(1); }},
 };
 
 // [keys]. Read after [gnupg] (see main_file_keys), so the sources can be checked against its trust model.

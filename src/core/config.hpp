@@ -40,6 +40,7 @@ struct MilterSettings {
     std::size_t body_memory_limit = 1 << 20;   // bytes of a body kept in memory before spooling to disk
     std::filesystem::path spool_directory = "/var/spool/mdcrypt-milter";
     unsigned timeout_seconds = 600;            // libmilter connection timeout
+    unsigned stop_timeout_seconds = 30;        // a stop waits this long for messages in progress
     bool log_verbose = false;
     // The MTA's {rcpt_mailer} values (Postfix transports, Sendmail mailers) that make a recipient local
     // even when its domain is not in the policy file; it then gets the [default] policy. Empty = off.
@@ -68,6 +69,9 @@ struct GnupgSettings {
     std::filesystem::path home = "/var/lib/mdcrypt-milter/gnupg";
     TrustModel trust_model = TrustModel::ServerKeyring;
     std::filesystem::path gpg_program;  // empty = GPGME's default gpg
+    // Seconds one gpg run (an encryption, a key listing) may take before gpg is killed and the
+    // message deferred. Below the MTA's own limit (Postfix milter_content_timeout: 300).
+    unsigned timeout_seconds = 120;
     // The [keys] table of the main file. Kept here because the key lookup is built from it together
     // with the GnuPG home (the milter's CryptoFactory gets these settings, and rebuilds its services
     // when they change).

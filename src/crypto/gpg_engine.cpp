@@ -45,7 +45,8 @@ const std::filesystem::path& default_gpg_program() {
 
 }  // namespace
 
-GpgEngine::GpgEngine(std::filesystem::path home, std::filesystem::path gpg_program) {
+GpgEngine::GpgEngine(std::filesystem::path home, std::filesystem::path gpg_program, std::chrono::seconds timeout)
+    : timeout_(timeout) {
     init_gpgme();
     home_ = std::filesystem::absolute(home).lexically_normal();
     struct stat st{};

@@ -10,17 +10,24 @@
 // process may call gpgme_set_engine_info.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 
+#include "core/config.hpp"
 #include "crypto/gpgme_handles.hpp"
 
 namespace mdcrypt {
 
+// [gnupg] timeout_seconds' default.
+inline const std::chrono::seconds kDefaultGpgTimeout{GnupgSettings{}.timeout_seconds};
+
 class GpgEngine {
 public:
-    // `home` must be an existing directory; `gpg_program` empty means GPGME's default gpg. Calls
-    // init_gpgme(). Throws GpgmeInitError when the home or the program is unusable.
-    explicit GpgEngine(std::filesystem::path home, std::filesystem::path gpg_program = {});
+    // `home` must be an existing directory; `gpg_program` empty means GPGME's default gpg; each
+    // operation gets `timeout` before gpg is killed (gpg_operation.hpp). Calls init_gpgme(). Throws
+    // GpgmeInitError when the home or the program is unusable.
+    explicit GpgEngine(std::filesystem::path home, std::filesystem::path gpg_program = {},
+                       std::chrono::seconds timeout = kDefaultGpgTimeout);
     ~GpgEngine();
     GpgEngine(const GpgEngine&) = delete;
     GpgEngine& operator=(const GpgEngine&) = delete;
@@ -30,6 +37,7 @@ public:
 
     const std::filesystem::path& home() const { return home_; }
     const std::filesystem::path& gpg_program() const { return program_; }  // resolved, never empty
+    std::chrono::seconds timeout() const { return timeout_; }
     // Whether this engine's contexts currently use the process default (no extra process each).
     bool uses_process_default() const;
 
@@ -38,6 +46,7 @@ private:
 
     std::filesystem::path home_;
     std::filesystem::path program_;
+    std::chrono::seconds timeout_;
     mutable bool holds_default_ = false;  // guarded by the claim state's mutex in gpg_engine.cpp
 };
 

@@ -12,6 +12,7 @@
 
 #include "core/openpgp_keys.hpp"
 #include "core/openpgp_message_check.hpp"
+#include "crypto/gpg_operation.hpp"
 
 namespace mdcrypt {
 
@@ -95,7 +96,6 @@ private:
 
 // What gpg's status lines said about the operation (GPGME's status callback, full status).
 struct EncryptStatus {
-    gpgme_ctx_t ctx = nullptr;
     bool ended = false;    // END_ENCRYPTION: gpg finished writing the message
     bool closed = false;   // gpg's status output ended without END_ENCRYPTION: gpg is gone
     std::string failure;   // FAILURE or ERROR: gpg's own code for what went wrong
@@ -110,11 +110,8 @@ gpgme_error_t note_encrypt_status(void* hook, const char* keyword, const char* a
         status->failure = std::string(k) + " " + printable(args ? args : "");
     } else if (k.empty() && !status->ended) {
         // The status output closed (GPGME passes its end as an empty keyword) before gpg finished: gpg
-        // died. GPGME 1.18 would otherwise keep polling the message pipe, whose POLLERR it never takes
-        // for an error, at full CPU and forever; cancel the operation instead. Not after END_ENCRYPTION:
-        // then the rest of the output may still be in the pipe.
+        // died. The pipes then fail or end, and the operation with them (gpg_operation.cpp).
         status->closed = true;
-        gpgme_cancel_async(status->ctx);
     }
     return 0;
 }
@@ -189,8 +186,8 @@ bool fits_recipient_line(const std::string& s) {
 }  // namespace
 
 GpgmeEncryptor::GpgmeEncryptor(std::filesystem::path home, TrustModel trust, std::filesystem::path gpg_program,
-                               std::filesystem::path key_file_dir)
-    : engine_(std::move(home), std::move(gpg_program)),
+                               std::filesystem::path key_file_dir, std::chrono::seconds timeout)
+    : engine_(std::move(home), std::move(gpg_program), timeout),
       trust_(trust),
       key_file_dir_(key_file_dir.empty() ? default_key_file_dir() : std::move(key_file_dir)) {}
 
@@ -248,17 +245,19 @@ void GpgmeEncryptor::encrypt_to(ByteSource& plaintext, std::span<const Encryptio
     (void)gpgme_set_ctx_flag(ctx.get(), "auto-key-locate", "local");
     // GPGME does not report gpg's exit status: gpg's own END_ENCRYPTION is the sign it finished.
     EncryptStatus status;
-    status.ctx = ctx.get();
     (void)gpgme_set_ctx_flag(ctx.get(), "full-status", "1");
     gpgme_set_status_cb(ctx.get(), note_encrypt_status, &status);
 
     auto flags = static_cast<gpgme_encrypt_flags_t>(0);  // never GPGME_ENCRYPT_THROW_KEYIDS
     if (trust_ == TrustModel::ServerKeyring) flags = static_cast<gpgme_encrypt_flags_t>(flags | GPGME_ENCRYPT_ALWAYS_TRUST);
 
-    const gpgme_error_t err = gpgme_op_encrypt_ext(ctx.get(), nullptr, recipients.c_str(), flags, input.get(), output.get());
+    GpgOperation op(ctx.get(), engine_.timeout());
+    gpgme_error_t err = gpgme_op_encrypt_ext_start(ctx.get(), nullptr, recipients.c_str(), flags, input.get(), output.get());
+    if (!err) err = op.run();
 
     if (source.error) std::rethrow_exception(source.error);
     if (sink.error) std::rethrow_exception(sink.error);
+    if (op.end() != GpgOperation::End::Done) throw EncryptError(who + " failed: " + op.why_ended());
 
     std::string rejected;
     if (gpgme_encrypt_result_t result = gpgme_op_encrypt_result(ctx.get()))

@@ -17,9 +17,10 @@ public:
     // TrustModel::ServerKeyring every key in the home is trusted (gpg --always-trust); under
     // GnupgTrustDb gpg's trust database must give the key full validity. `key_file_dir` is where the
     // private copies of keys from key files are written (see encrypt_to); empty means $TMPDIR, else
-    // /tmp. Throws GpgmeInitError.
+    // /tmp. One encryption may take `timeout`; then gpg is killed and encrypt() throws. Throws
+    // GpgmeInitError.
     GpgmeEncryptor(std::filesystem::path home, TrustModel trust, std::filesystem::path gpg_program = {},
-                   std::filesystem::path key_file_dir = {});
+                   std::filesystem::path key_file_dir = {}, std::chrono::seconds timeout = kDefaultGpgTimeout);
 
     // Streams `plaintext` through gpg into `armored` (LF line ends); neither is held whole in memory.
     // `fingerprints` are primary key fingerprints (40 or 64 hex digits); gpg picks each key's

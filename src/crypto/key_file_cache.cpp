@@ -11,6 +11,7 @@
 
 #include "core/header.hpp"
 #include "core/openpgp_keys.hpp"
+#include "crypto/gpg_operation.hpp"
 #include "crypto/key_index.hpp"
 
 namespace mdcrypt {
@@ -79,7 +80,7 @@ KeyFileCache::KeyFileCache(std::filesystem::path home, std::filesystem::path gpg
     : KeyFileCache(std::move(home), std::move(gpg_program), Limits{}) {}
 
 KeyFileCache::KeyFileCache(std::filesystem::path home, std::filesystem::path gpg_program, Limits limits)
-    : engine_(std::move(home), std::move(gpg_program)), limits_(limits) {}
+    : engine_(std::move(home), std::move(gpg_program), limits.gpg_timeout), limits_(limits) {}
 
 KeyFileCache::Loaded KeyFileCache::load(const std::filesystem::path& path, std::string_view kind) const {
     const std::string where = std::string(kind) + " " + path.string();
@@ -135,22 +136,20 @@ KeyFileCache::Loaded KeyFileCache::load(const std::filesystem::path& path, std::
         (void)gpgme_set_ctx_flag(ctx.get(), "full-status", "1");  // every status line to the callback
         gpgme_set_status_cb(ctx.get(), note_import_result, &finished);
         ++listings_;
-        if (const gpgme_error_t err = gpgme_op_keylist_from_data_start(ctx.get(), data.get(), 0))
+        GpgOperation op(ctx.get(), engine_.timeout());
+        gpgme_error_t err = gpgme_op_keylist_from_data_start(ctx.get(), data.get(), 0);
+        if (!err) err = op.run();
+        if (op.end() != GpgOperation::End::Done)
+            return {nullptr, KeyLookup{KeyLookup::Status::Error, std::nullopt, doing + ": " + op.why_ended()}};
+        if (err && !is_data_error(err))  // gpg did not get through it: try again next time
             return {nullptr, KeyLookup{KeyLookup::Status::Error, std::nullopt, doing + ": " + gpgme_error_text(err)}};
-        for (;;) {
-            gpgme_key_t raw_key = nullptr;
-            const gpgme_error_t err = gpgme_op_keylist_next(ctx.get(), &raw_key);
-            if (gpgme_err_code(err) == GPG_ERR_EOF) break;
-            if (err && !is_data_error(err))  // gpg did not get through it: try again next time
-                return {nullptr, KeyLookup{KeyLookup::Status::Error, std::nullopt, doing + ": " + gpgme_error_text(err)}};
-            if (err) {
-                // gpg read the data and refused it: the file's fault. gpg's own words are not quoted:
-                // they may quote the file.
-                entry->keys.clear();
-                entry->problem = "gpg cannot list the keys in it (" + gpgme_error_text(err) + ")";
-                return {entry, {}};
-            }
-            const GpgmeKey key(raw_key);
+        if (err) {
+            // gpg read the data and refused it: the file's fault. gpg's own words are not quoted:
+            // they may quote the file.
+            entry->problem = "gpg cannot list the keys in it (" + gpgme_error_text(err) + ")";
+            return {entry, {}};
+        }
+        for (const GpgmeKey& key : op.take_keys()) {
             KeyFacts facts = key_facts_from_gpgme(*key, TrustModel::ServerKeyring, where);
             const auto same = [&](const TransferableKey& k) { return iequals(k.fingerprint, facts.fingerprint); };
             const auto count = std::count_if(split.keys.begin(), split.keys.end(), same);

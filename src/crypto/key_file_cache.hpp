@@ -38,6 +38,7 @@ public:
     struct Limits {
         std::size_t max_file_size = std::size_t{1} << 20;    // larger files are "no key"
         std::size_t max_entries = 4096;                      // cached files, least recently used go first
+        std::chrono::seconds gpg_timeout = kDefaultGpgTimeout;  // one listing, then gpg is killed
         std::size_t max_cached_bytes = std::size_t{64} << 20; // key bytes kept in the cache
     };
 

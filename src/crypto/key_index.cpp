@@ -14,6 +14,7 @@
 #include "core/expected_keys.hpp"
 #include "core/header.hpp"
 #include "core/keyring_file.hpp"
+#include "crypto/gpg_operation.hpp"
 
 namespace mdcrypt {
 
@@ -149,8 +150,9 @@ KeyringStamp stat_keyring(const std::filesystem::path& home) {
                         stat_file(home / kExpectedKeysFile)};
 }
 
-KeyIndex::KeyIndex(std::filesystem::path home, TrustModel trust, std::filesystem::path gpg_program)
-    : engine_(std::move(home), std::move(gpg_program)), trust_(trust), source_("keyring " + engine_.home().string()) {}
+KeyIndex::KeyIndex(std::filesystem::path home, TrustModel trust, std::filesystem::path gpg_program,
+                   std::chrono::seconds timeout)
+    : engine_(std::move(home), std::move(gpg_program), timeout), trust_(trust), source_("keyring " + engine_.home().string()) {}
 
 std::shared_ptr<KeyIndex::Snapshot> KeyIndex::build(const KeyringStamp& stamp) const {
     const std::string where = "listing the keys in GnuPG home " + engine_.home().string();
@@ -181,13 +183,12 @@ std::shared_ptr<KeyIndex::Snapshot> KeyIndex::build(const KeyringStamp& stamp) c
         snapshot->has_expected_keys = true;
     }
     std::vector<std::string> listed;
-    if (const gpgme_error_t err = gpgme_op_keylist_start(ctx.get(), nullptr, 0)) throw fail(err);
-    for (;;) {
-        gpgme_key_t raw = nullptr;
-        const gpgme_error_t err = gpgme_op_keylist_next(ctx.get(), &raw);
-        if (gpgme_err_code(err) == GPG_ERR_EOF) break;
-        if (err) throw fail(err);
-        GpgmeKey key(raw);
+    GpgOperation op(ctx.get(), engine_.timeout());
+    gpgme_error_t err = gpgme_op_keylist_start(ctx.get(), nullptr, 0);
+    if (!err) err = op.run();
+    if (op.end() != GpgOperation::End::Done) throw KeyListError(where + ": " + op.why_ended());
+    if (err) throw fail(err);
+    for (const GpgmeKey& key : op.take_keys()) {
         KeyFacts facts = key_facts_from_gpgme(*key, trust_, source_);
         listed.push_back(facts.fingerprint);
 

@@ -67,8 +67,10 @@ KeyringStamp stat_keyring(const std::filesystem::path& home);
 
 class KeyIndex {
 public:
-    // Lists nothing yet: the first lookup builds the index. Throws GpgmeInitError (see GpgEngine).
-    KeyIndex(std::filesystem::path home, TrustModel trust, std::filesystem::path gpg_program = {});
+    // Lists nothing yet: the first lookup builds the index. A listing may take `timeout`, then gpg is
+    // killed and the listing failed. Throws GpgmeInitError (see GpgEngine).
+    KeyIndex(std::filesystem::path home, TrustModel trust, std::filesystem::path gpg_program = {},
+             std::chrono::seconds timeout = kDefaultGpgTimeout);
 
     // The key to encrypt to for `address` (ASCII case-insensitive) at `now` (seconds since the epoch),
     // chosen by choose_key. NotFound names the rejected fingerprints and why; a failed key listing is

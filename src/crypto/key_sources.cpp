@@ -47,8 +47,10 @@ std::vector<NamedKeySource> make_sources(const GnupgSettings& settings, KeyIndex
 
 KeySources::KeySources(const GnupgSettings& gnupg)
     : settings_(gnupg),
-      keyring_(std::make_unique<KeyIndex>(gnupg.home, gnupg.trust_model, gnupg.gpg_program)),
-      files_(std::make_unique<KeyFileCache>(gnupg.home, gnupg.gpg_program)),
+      keyring_(std::make_unique<KeyIndex>(gnupg.home, gnupg.trust_model, gnupg.gpg_program,
+                                          std::chrono::seconds(gnupg.timeout_seconds))),
+      files_(std::make_unique<KeyFileCache>(gnupg.home, gnupg.gpg_program,
+                                            KeyFileCache::Limits{.gpg_timeout = std::chrono::seconds(gnupg.timeout_seconds)})),
       chain_(make_sources(settings_, *keyring_, *files_)) {}
 
 std::string KeySources::describe() const {

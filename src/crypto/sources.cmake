@@ -4,11 +4,13 @@ add_library(mdcrypt_crypto STATIC
   ${CMAKE_CURRENT_LIST_DIR}/file_stamp.cpp
   ${CMAKE_CURRENT_LIST_DIR}/gpg_engine.cpp
   ${CMAKE_CURRENT_LIST_DIR}/gpg_locale.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/gpg_operation.cpp
   ${CMAKE_CURRENT_LIST_DIR}/gpgme_encryptor.cpp
   ${CMAKE_CURRENT_LIST_DIR}/gpgme_handles.cpp
   ${CMAKE_CURRENT_LIST_DIR}/key_file_cache.cpp
   ${CMAKE_CURRENT_LIST_DIR}/key_index.cpp
   ${CMAKE_CURRENT_LIST_DIR}/key_sources.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/pipe_holders.cpp
 )
 target_include_directories(mdcrypt_crypto PUBLIC ${PROJECT_SOURCE_DIR}/src)
 target_link_libraries(mdcrypt_crypto PUBLIC mdcrypt_core PkgConfig::GPGME)

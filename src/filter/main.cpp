@@ -1,6 +1,7 @@
 // mdcrypt-filter: the pipe form of the milter's core, for delivery-side setups (Dovecot Sieve
 // `filter`, procmail, a Postfix pipe transport). Reads one message on stdin, writes it encrypted or
 // unchanged on stdout; the exit status follows sysexits.h.
+#include <signal.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "core/pipe_filter.hpp"
 #include "crypto/explain.hpp"
 #include "crypto/gpg_locale.hpp"
+#include "crypto/gpg_operation.hpp"
 #include "crypto/gpgme_encryptor.hpp"
 #include "crypto/key_sources.hpp"
 #include "filter/fd_io.hpp"
@@ -68,6 +70,15 @@ private:
     fs::path path_;
 };
 
+// A delivery agent that gives up on the filter sends SIGTERM: gpg is killed at once, the filter exits 75
+// and removes its private directory (a default SIGTERM would leave both behind).
+void stop_gpg_on_termination() {
+    struct sigaction action{};
+    action.sa_handler = [](int) { stop_gpg_operations(); };
+    sigemptyset(&action.sa_mask);
+    for (int signo : {SIGTERM, SIGINT, SIGHUP}) ::sigaction(signo, &action, nullptr);
+}
+
 int usage_error(const std::string& message) {
     std::cerr << "mdcrypt-filter: " << message << "\n" << kUsage;
     return EX_USAGE;
@@ -77,6 +88,7 @@ int usage_error(const std::string& message) {
 
 int main(int argc, char** argv) {
     pin_gpg_locale();
+    stop_gpg_on_termination();
     Options options;
     const std::vector<std::string> args(argv + 1, argv + argc);
     for (std::size_t i = 0; i < args.size(); ++i) {
@@ -138,7 +150,8 @@ int main(int argc, char** argv) {
         // Private copies of keys from key files go into a fresh 0700 directory inside the same private
         // directory as spooled bodies; the encryptor removes it after each encryption, and spool_dir
         // goes with whatever is left when this block ends, by return or by exception.
-        GpgmeEncryptor encryptor(gnupg.home, gnupg.trust_model, gnupg.gpg_program, spool_dir.path());
+        GpgmeEncryptor encryptor(gnupg.home, gnupg.trust_model, gnupg.gpg_program, spool_dir.path(),
+                                 std::chrono::seconds(gnupg.timeout_seconds));
         const KeyLookupFn lookup = [&](std::string_view address, std::int64_t now) { return keys.lookup(address, now); };
         const BoundaryGenerator boundaries = random_boundary_generator();
         const ProcessContext context{config->policy, lookup, encryptor, spool, boundaries,

@@ -3,6 +3,7 @@
 #include <ctime>
 #include <stdexcept>
 
+#include "crypto/gpg_operation.hpp"
 #include "crypto/gpgme_encryptor.hpp"
 #include "crypto/key_sources.hpp"
 
@@ -14,11 +15,13 @@ std::shared_ptr<const CryptoServices> make_gpgme_crypto(const GnupgSettings& gnu
     // The [keys] sources in their configured order (keyring, key files, WKD tree).
     auto sources = std::make_shared<KeySources>(gnupg);
     auto services = std::make_shared<CryptoServices>();
-    services->encryptor = std::make_shared<GpgmeEncryptor>(gnupg.home, gnupg.trust_model, gnupg.gpg_program, key_file_dir);
+    services->encryptor = std::make_shared<GpgmeEncryptor>(gnupg.home, gnupg.trust_model, gnupg.gpg_program, key_file_dir,
+                                                           std::chrono::seconds(gnupg.timeout_seconds));
     services->lookup = key_lookup_fn(sources);
     services->usable_key_count = [sources] {
         return sources->keyring().usable_key_count(static_cast<std::int64_t>(std::time(nullptr)));
     };
+    services->stop_all = stop_gpg_operations;
     return services;
 }
 

@@ -23,8 +23,8 @@ namespace mdcrypt::milter {
 
 namespace {
 
-// How long a stop waits for ends of message already running (the MTA tempfails anything cut off).
-constexpr auto kStopGrace = std::chrono::seconds(30);
+// After stop_timeout_seconds, how long the messages whose gpg was killed get to answer their 4xx.
+constexpr auto kAfterKill = std::chrono::seconds(3);
 
 // Removes our socket file when run_daemon returns, on failure paths after binding too (libmilter
 // leaves it behind when running as root).
@@ -45,11 +45,24 @@ DaemonExit fail(DaemonExit code, const std::string& message) {
     return code;
 }
 
-void wait_for_messages_in_progress() {
-    const auto deadline = std::chrono::steady_clock::now() + kStopGrace;
+bool wait_for_messages_in_progress(std::chrono::steady_clock::duration limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
     while (messages_in_progress() > 0 && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    if (messages_in_progress() > 0)
+    return messages_in_progress() == 0;
+}
+
+// A stop ends within stop_timeout_seconds plus a few: a message still encrypting then (a stuck gpg)
+// has its gpg killed and answers 4xx; no gpg outlives the daemon.
+void finish_messages_in_progress(const Runtime& runtime) {
+    const auto snapshot = runtime.current();
+    const unsigned stop_timeout_seconds = snapshot->config->milter.stop_timeout_seconds;
+    if (wait_for_messages_in_progress(std::chrono::seconds(stop_timeout_seconds))) return;
+    log_warning("stopping: " + std::to_string(messages_in_progress()) + " message(s) still in progress after " +
+                std::to_string(stop_timeout_seconds) + " s (milter.stop_timeout_seconds); killing their gpg, the MTA " +
+                "retries them");
+    if (snapshot->crypto && snapshot->crypto->stop_all) snapshot->crypto->stop_all();
+    if (!wait_for_messages_in_progress(kAfterKill))
         log_warning("stopping with " + std::to_string(messages_in_progress()) +
                     " message(s) still in progress; the MTA tempfails them");
 }
@@ -199,7 +212,7 @@ DaemonExit run_daemon(std::shared_ptr<const Config> config, CryptoFactory crypto
     if (stopper.joinable()) stopper.join();
     milter_thread.join();
     socket_cleanup.reset();  // no new connections can arrive now
-    wait_for_messages_in_progress();
+    finish_messages_in_progress(*shared_runtime);
     if (milter_status != MI_SUCCESS) return fail(DaemonExit::Failure, "smfi_main failed");
     log_info("stopped");
     return DaemonExit::Ok;

@@ -23,6 +23,7 @@ struct CryptoServices {
     KeyLookupFn lookup;
     std::shared_ptr<Encryptor> encryptor;
     std::function<std::size_t()> usable_key_count;  // may be empty; for --check-config and logs
+    std::function<void()> stop_all;  // process stop: ends every running encryption now; may be empty
 };
 
 using CryptoFactory = std::function<std::shared_ptr<const CryptoServices>(const GnupgSettings&)>;

@@ -14,6 +14,7 @@
 
 using namespace std::string_literals;
 
+#include "crypto/gpg_operation.hpp"
 #include "gpg_fault.hpp"
 #include "gpg_process_counter.hpp"
 #include "server_home.hpp"
@@ -264,6 +265,51 @@ TEST_CASE("a gpg killed while reading or writing, or exiting 0 after part of the
     fault.set("none");  // the same encryptor works again once gpg does
     RecipientHome recipient;
     CHECK(decrypt_with_gpg(recipient, encrypt(encryptor, body, {key("alice").fingerprint})) == body);
+}
+
+// A gpg that hangs (reading nothing, writing nothing) would hold a slot and the MTA's connection until
+// the MTA gives up, and outlive the daemon.
+TEST_CASE("a hanging gpg is killed at the operation's timeout and the encryption fails naming the limit") {
+    ServerHome server;
+    GpgFault fault("encrypt-hang");
+    GpgmeEncryptor encryptor(server.path(), TrustModel::ServerKeyring, fault_gpg(), {}, std::chrono::seconds(2));
+    std::string what;
+    try {
+        encrypt(encryptor, text_body(1 << 20), {key("alice").fingerprint});
+    } catch (const EncryptError& e) {
+        what = e.what();
+    }
+    CHECK_THAT(what, Catch::Contains("did not finish within 2 s") && Catch::Contains("timeout_seconds") &&
+                         Catch::Contains(key("alice").fingerprint));
+    const auto pid = fault.hung_pid();
+    REQUIRE(pid);
+    CHECK(process_ends(*pid));
+
+    fault.set("none");
+    RecipientHome recipient;
+    CHECK(decrypt_with_gpg(recipient, encrypt(encryptor, "after", {key("alice").fingerprint})) == "after");
+}
+
+TEST_CASE("stop_gpg_operations ends a hanging encryption at once, and every later one") {
+    ServerHome server;
+    GpgFault fault("encrypt-hang");
+    GpgmeEncryptor encryptor(server.path(), TrustModel::ServerKeyring, fault_gpg());  // default timeout: 120 s
+    std::thread stopper([&] {
+        while (!fault.hung_pid()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        stop_gpg_operations();
+    });
+    std::string what;
+    try {
+        encrypt(encryptor, "body", {key("alice").fingerprint});
+    } catch (const EncryptError& e) {
+        what = e.what();
+    }
+    stopper.join();
+    CHECK_THAT(what, Catch::Contains("stopping; gpg was killed"));
+    CHECK(process_ends(*fault.hung_pid()));
+
+    fault.set("none");  // a healthy gpg does not help once the process stops
+    CHECK_THROWS_WITH(encrypt(encryptor, "body", {key("alice").fingerprint}), Catch::Contains("stopping"));
 }
 
 TEST_CASE("gpg starts with no signal blocked, whatever the calling thread blocks") {

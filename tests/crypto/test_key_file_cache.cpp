@@ -251,3 +251,19 @@ TEST_CASE("a gpg killed or failing while it lists a key file is an error, and th
     fault.set("none");
     CHECK(cache.lookup(files.path() / "alice.asc", "file", "alice@example.test", now_seconds()).status == Status::Found);
 }
+
+TEST_CASE("a gpg that hangs listing a key file is killed at the timeout: an error, and the next lookup lists again") {
+    ServerHomeWithoutKeys home;
+    TempDir files{"mdcrypt-keyfiles-"};
+    GpgFault fault("hang");
+    KeyFileCache cache{home.path(), fault_gpg(), KeyFileCache::Limits{.gpg_timeout = std::chrono::seconds(1)}};
+    write_private_file(files.path() / "alice.asc", armored("alice"));
+    const KeyLookup failed = cache.lookup(files.path() / "alice.asc", "file", "alice@example.test", now_seconds());
+    CHECK(failed.status == Status::Error);
+    CHECK_THAT(failed.reason, Catch::Contains("did not finish within 1 s"));
+    const auto pid = fault.hung_pid();
+    REQUIRE(pid);
+    CHECK(process_ends(*pid));
+    fault.set("none");
+    CHECK(cache.lookup(files.path() / "alice.asc", "file", "alice@example.test", now_seconds()).status == Status::Found);
+}

@@ -479,3 +479,16 @@ TEST_CASE("a gpg that dies or fails while listing is an error, and the failure i
     const KeyLookup healed = index.lookup("alice@example.test", now_seconds());
     CHECK(healed.status == Status::Found);
 }
+
+TEST_CASE("a key listing that hangs is killed at the timeout: an error, never no key") {
+    ServerHome home;
+    GpgFault fault("hang");
+    KeyIndex index(home.path(), TrustModel::ServerKeyring, fault_gpg(), std::chrono::seconds(1));
+    require_error_for_alice(index, "did not finish within 1 s");
+    const auto pid = fault.hung_pid();
+    REQUIRE(pid);
+    CHECK(process_ends(*pid));
+
+    fault.set("none");
+    CHECK(index.lookup("alice@example.test", now_seconds()).status == Status::Found);
+}
