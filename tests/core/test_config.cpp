@@ -106,7 +106,9 @@ TEST_CASE("the example main file loads with every value it sets") {
     CHECK(m.body_memory_limit == 1u << 20);
     CHECK(m.spool_directory == "/var/spool/mdcrypt-milter");
     CHECK(m.timeout_seconds == 600);
+    CHECK(m.stop_timeout_seconds == 30);
     CHECK_FALSE(m.log_verbose);
+    CHECK(config->gnupg.timeout_seconds == 120);
     CHECK(config->gnupg.home == "/var/lib/mdcrypt-milter/gnupg");
     CHECK(config->gnupg.trust_model == mdcrypt::TrustModel::ServerKeyring);
     CHECK(config->gnupg.gpg_program.empty());
@@ -145,7 +147,9 @@ TEST_CASE("socket, gnupg home and policy file alone make a configuration, the re
     CHECK(config->milter.body_memory_limit == 1u << 20);
     CHECK(config->milter.spool_directory == "/var/spool/mdcrypt-milter");
     CHECK(config->milter.timeout_seconds == 600);
+    CHECK(config->milter.stop_timeout_seconds == 30);
     CHECK_FALSE(config->milter.log_verbose);
+    CHECK(config->gnupg.timeout_seconds == 120);
     CHECK(config->gnupg.trust_model == mdcrypt::TrustModel::ServerKeyring);
     CHECK(config->gnupg.gpg_program.empty());
 }
@@ -277,6 +281,10 @@ TEST_CASE("bad values say what is wrong and what is allowed") {
                Contains("main.toml:4:19: key 'milter.max_connections': "));
     CHECK_THAT(main_error(tmp, policy + "[milter]\ntimeout_seconds = 0\n"),
                Contains("main.toml:4:19: key 'milter.timeout_seconds': must be between 1 and"));
+    CHECK_THAT(main_error(tmp, policy + "[milter]\nstop_timeout_seconds = -1\n"),
+               Contains("main.toml:4:24: key 'milter.stop_timeout_seconds': must be between 0 and"));
+    CHECK_THAT(main_error(tmp, policy + "[gnupg]\ntimeout_seconds = 0\n"),
+               Contains("main.toml:4:19: key 'gnupg.timeout_seconds': must be between 1 and"));
     CHECK_THAT(main_error(tmp, policy + "[gnupg]\ntrust_model = \"always\"\n"),
                Contains("main.toml:4:15: key 'gnupg.trust_model': unknown trust model 'always'; "
                         "valid: server-keyring, gnupg"));

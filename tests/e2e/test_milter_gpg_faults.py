@@ -9,7 +9,10 @@ in the C locale and in de_DE.UTF-8 (gpg speaks German there).
 Run by ctest (label e2e) as `/usr/bin/python3 tests/e2e/test_milter_gpg_faults.py`.
 """
 import os
+import signal
 import sys
+import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -20,24 +23,43 @@ ALICE = "alice@example.test"
 FAULT_GPG = mta.REPO_ROOT / "tests" / "support" / "gpg-fault"
 
 
+def start_faulty_milter(cls, main_extra: str = "", gnupg_extra: str = "") -> None:
+    """Starts cls.milter with gpg-fault as its gpg (fault file cls.fault, "none" at first), in cls.LOCALE."""
+    cls.milter = MilterDaemon(cls.tmp, main_extra=main_extra)
+    cls.fault = cls.tmp / "gpg-fault"
+    cls.fault.write_text("none\n")
+    text = cls.milter.config.read_text()
+    cls.milter.config.write_text(text.replace(f'home = "{cls.milter.home}"\n',
+                                              f'home = "{cls.milter.home}"\ngpg_program = "{FAULT_GPG}"\n{gnupg_extra}'))
+    saved = dict(os.environ)
+    os.environ.update({"MDCRYPT_GPG_FAULT": str(cls.fault), **cls.LOCALE})
+    try:
+        cls.milter.start()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def process_ends(pid_file) -> bool:
+    """Whether the process whose pid gpg-fault wrote has ended (gone, or a zombie), within 10 s."""
+    pid = int(pid_file.read_text())
+    for _ in range(200):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 class GpgFaults(MilterFixture):
     LOCALE: dict = {}
 
     @classmethod
     def start_fixture(cls):
-        cls.milter = MilterDaemon(cls.tmp)
-        cls.fault = cls.tmp / "gpg-fault"
-        cls.fault.write_text("none\n")
-        text = cls.milter.config.read_text()
-        cls.milter.config.write_text(text.replace(f'home = "{cls.milter.home}"\n',
-                                                  f'home = "{cls.milter.home}"\ngpg_program = "{FAULT_GPG}"\n'))
-        saved = dict(os.environ)
-        os.environ.update({"MDCRYPT_GPG_FAULT": str(cls.fault), **cls.LOCALE})
-        try:
-            cls.milter.start()
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+        start_faulty_milter(cls)
         cls.pf = mta.PostfixInstance(cls.tmp, addresses=("alice", "dave", "carol"), milter=cls.milter.socket_path).start()
         cls.keybox = cls.milter.home / "pubring.kbx"
         cls.good_keybox = cls.keybox.read_bytes()
@@ -129,6 +151,76 @@ class GpgFaultsInC(GpgFaults, unittest.TestCase):
 
 class GpgFaultsInGerman(GpgFaults, unittest.TestCase):
     LOCALE = {"LANG": "de_DE.UTF-8", "LANGUAGE": "de"}
+
+
+class HangingGpg(MilterFixture, unittest.TestCase):
+    """A gpg that hangs: killed at [gnupg] timeout_seconds, the message deferred and the slot freed;
+    and a stop with gpg stuck ends within milter.stop_timeout_seconds plus a few seconds."""
+    LOCALE = {"LANG": "C"}
+
+    @classmethod
+    def start_fixture(cls):
+        start_faulty_milter(cls, main_extra="stop_timeout_seconds = 1\n", gnupg_extra="timeout_seconds = 4\n")
+        cls.pf = mta.PostfixInstance(cls.tmp, addresses=("alice", "dave"), milter=cls.milter.socket_path).start()
+        return [cls.pf]
+
+    def setUp(self):
+        self.fault.write_text("none\n")
+        self.pid_file = self.tmp / "gpg-fault.pid"
+        if self.pid_file.exists():
+            self.pid_file.unlink()
+
+    def send_encrypted(self) -> None:
+        before = len(self.pf.maildir_messages(ALICE))
+        res = self.pf.send(SENDER, [ALICE], MESSAGE)
+        self.assertTrue(res.accepted, f"{res.transcript}\n{self.milter.log()[-2000:]}")
+        stored = self.pf.wait_for_maildir(ALICE, before + 1)[-1]
+        check_encrypted(self, self.milter, stored, MESSAGE, readers=["alice"], others=["dave"])
+
+    def test_a_hanging_gpg_is_killed_at_the_timeout_and_the_message_deferred(self):
+        self.send_encrypted()  # the keyring is listed: the hang below is in the encryption
+        self.fault.write_text("encrypt-hang\n")
+        before = len(self.pf.maildir_messages(ALICE))
+        res = self.pf.send(SENDER, [ALICE], MESSAGE)
+        self.assertFalse(res.accepted, res.transcript)
+        self.assertEqual(res.final_code // 100, 4, res.transcript)
+        self.milter.wait_for_log(r"did not finish within 4 s \(\[gnupg\] timeout_seconds\); it was killed")
+        self.assertTrue(process_ends(self.pid_file))
+        self.assertEqual(len(self.pf.maildir_messages(ALICE)), before)
+        self.fault.write_text("none\n")
+        self.send_encrypted()  # the slot is free again
+
+    def test_sigterm_with_gpg_stuck_kills_it_and_stops(self):
+        self.send_encrypted()
+        # The gpg timeout (4 s) is longer than the stop timeout (1 s): the stop itself must kill gpg.
+        self.fault.write_text("encrypt-hang\n")
+        result = {}
+        sender = threading.Thread(target=lambda: result.update(res=self.pf.send(SENDER, [ALICE], MESSAGE)))
+        sender.start()
+        for _ in range(600):
+            if self.pid_file.exists():
+                break
+            time.sleep(0.05)
+        self.assertTrue(self.pid_file.exists(), self.milter.log()[-2000:])
+        self.milter.process.proc.send_signal(signal.SIGTERM)
+        status = self.milter.process.proc.wait(timeout=60)  # a safety net, not a measurement
+        sender.join(timeout=120)
+        self.assertEqual(status, 0, self.milter.log()[-2000:])
+        self.milter.wait_for_log(r"killing their gpg")
+        self.milter.wait_for_log(r"stopped$")
+        self.milter.wait_for_log(r"verdict=defer .*the process is stopping; gpg was killed")  # not the gpg timeout
+        self.assertTrue(process_ends(self.pid_file))
+        self.assertFalse(result["res"].accepted, result["res"].transcript)
+        self.milter.stop()
+        self.fault.write_text("none\n")
+        saved = dict(os.environ)
+        os.environ.update({"MDCRYPT_GPG_FAULT": str(self.fault), **self.LOCALE})
+        try:
+            self.milter.start()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        self.send_encrypted()  # Postfix retries what the stop deferred; the restarted milter encrypts
 
 
 if __name__ == "__main__":

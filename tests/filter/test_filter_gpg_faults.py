@@ -10,9 +10,11 @@ Usage: test_filter_gpg_faults.py --filter PATH --make-keys PATH --fault-gpg PATH
 """
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 GPG = "/usr/bin/gpg"
@@ -203,6 +205,72 @@ class KeyringFaultTest(unittest.TestCase):
                 self.assertEqual(result.stdout, b"")  # nothing written: no cut-off body, no plaintext
                 self.assertIn(b"alice@example.test", result.stderr)
                 self.assertEqual(os.listdir(tmp), [])  # the filter's private directory is gone
+
+    def hanging_gpg(self, fault, timeout_seconds=None):
+        """A home whose gpg hangs at `fault`; returns (config, environment, fault file, private TMPDIR)."""
+        home = self.make_home()
+        fault_file = os.path.join(home, "fault")
+        with open(fault_file, "w") as f:
+            f.write(fault + "\n")
+        config = self.write_config(home, ARGS.fault_gpg)
+        if timeout_seconds:
+            with open(config) as f:
+                text = f.read()
+            with open(config, "w") as f:
+                f.write(text.replace(f'gpg_program = "{ARGS.fault_gpg}"\n',
+                                     f'gpg_program = "{ARGS.fault_gpg}"\ntimeout_seconds = {timeout_seconds}\n'))
+        tmp = os.path.join(home, "tmp")
+        os.mkdir(tmp, 0o700)
+        return config, {"MDCRYPT_GPG_FAULT": fault_file, "TMPDIR": tmp}, fault_file, tmp
+
+    def assert_process_ends(self, pid_file):
+        with open(pid_file) as f:
+            pid = int(f.read())
+        for _ in range(200):
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                        return
+            except FileNotFoundError:
+                return
+            time.sleep(0.05)
+        self.fail(f"the hung gpg (pid {pid}) is still running")
+
+    def test_a_gpg_that_hangs_is_killed_at_the_timeout(self):
+        for fault, words in (("hang", b"listing the keys"), ("encrypt-hang", b"encryption to")):
+            with self.subTest(fault=fault):
+                config, env, fault_file, tmp = self.hanging_gpg(fault, timeout_seconds=2)
+                result = self.run_filter(config, "C", env)
+                self.assertEqual(result.returncode, EX_TEMPFAIL, result.stderr)
+                self.assertEqual(result.stdout, b"")
+                self.assertIn(b"did not finish within 2 s", result.stderr)
+                self.assertIn(words, result.stderr)
+                self.assertEqual(os.listdir(tmp), [])
+                self.assert_process_ends(fault_file + ".pid")
+
+    def test_sigterm_kills_a_hanging_gpg_and_the_filter_exits_75_leaving_nothing(self):
+        # The delivery agent gives up (Dovecot's filter timeout, a killed procmail): gpg must not stay
+        # behind, nor the filter's private directory, nor any output.
+        config, env, fault_file, tmp = self.hanging_gpg("encrypt-hang")  # the default timeout, 120 s
+        message = os.path.join(tmp, "..", "message.eml")
+        with open(message, "wb") as f:
+            f.write(MESSAGE)
+        with open(message, "rb") as stdin:
+            proc = subprocess.Popen([ARGS.filter, "--config", config, "--recipient", "alice@example.test"],
+                                    stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    env={"PATH": "/usr/bin:/bin", "LANG": "C", **env})
+        for _ in range(600):
+            if os.path.exists(fault_file + ".pid"):
+                break
+            time.sleep(0.05)
+        self.assertTrue(os.path.exists(fault_file + ".pid"), "gpg never started")
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        self.assertEqual(proc.returncode, EX_TEMPFAIL, err)
+        self.assertEqual(out, b"")
+        self.assertIn(b"stopping; gpg was killed", err)
+        self.assertEqual(os.listdir(tmp), [])
+        self.assert_process_ends(fault_file + ".pid")
 
 
 if __name__ == "__main__":
