@@ -285,6 +285,7 @@ ContentType parse_content_type(std::string_view unfolded_value) {
     fallback.type = "text";
     fallback.subtype = "plain";
     fallback.params = {{"charset", "us-ascii"}};
+    fallback.written_names = {"charset"};
     fallback.valid = false;
     return fallback;
 }

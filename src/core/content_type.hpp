@@ -65,7 +65,7 @@ struct MimeParameters {
     std::vector<ExtendedParamInfo> extended;  // only for parameters taken from the extended form
     // Every parameter name as written (lower-cased, RFC 2231 suffixes kept), one per name=value
     // segment: duplicates and each continuation segment included. What a reader that joins and
-    // de-duplicates nothing would see.
+    // de-duplicates nothing would see. An invalid Content-Type has its default's: "charset".
     std::vector<std::string> written_names;
 
     // Value of a parameter, name compared case-insensitively.
