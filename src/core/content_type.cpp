@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/header.hpp"
+#include "core/transfer_encoding.hpp"
 
 namespace mdcrypt {
 
@@ -19,13 +20,6 @@ bool is_token_char(char c) {
 // CR and LF count as white space so that a value that was not unfolded reads the same.
 bool is_fws(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
-int hex_digit(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-}
-
 // RFC 2231 %XX decoding. A '%' not followed by two hex digits is kept as it is: the meaning is clear
 // and rejecting the whole field for it would gain nothing.
 std::string percent_decode(std::string_view s) {
@@ -33,8 +27,8 @@ std::string percent_decode(std::string_view s) {
     out.reserve(s.size());
     for (std::size_t i = 0; i < s.size(); ++i) {
         if (s[i] == '%' && i + 2 < s.size()) {
-            const int hi = hex_digit(s[i + 1]);
-            const int lo = hex_digit(s[i + 2]);
+            const int hi = hex_value(s[i + 1]);
+            const int lo = hex_value(s[i + 2]);
             if (hi >= 0 && lo >= 0) {
                 out.push_back(static_cast<char>(hi * 16 + lo));
                 i += 2;
@@ -120,6 +114,7 @@ private:
 
 // One name=value as written. RFC 2231 names like "title*1*" are split into name, section, extended.
 struct Segment {
+    std::string written;  // lower-cased, as written
     std::string name;
     std::size_t section = kNoSection;
     bool extended = false;
@@ -142,7 +137,8 @@ std::optional<std::size_t> section_number(std::string_view digits) {
 
 Segment make_segment(std::string_view attribute, std::string value) {
     Segment seg;
-    seg.name = to_lower_ascii(attribute);
+    seg.written = to_lower_ascii(attribute);
+    seg.name = seg.written;
     seg.value = std::move(value);
     std::string_view base = seg.name;
     bool extended = false;
@@ -184,7 +180,7 @@ const Segment* find_segment(const std::vector<Segment>& segments, std::string_vi
 }
 
 // Turns segments into parameters: first form of each name wins, continuations joined in number order.
-bool resolve_parameters(const std::vector<Segment>& segments, ContentType& ct) {
+bool resolve_parameters(const std::vector<Segment>& segments, MimeParameters& ct) {
     std::vector<std::string_view> seen;
     for (const auto& first : segments) {
         if (std::find(seen.begin(), seen.end(), first.name) != seen.end()) continue;
@@ -224,6 +220,33 @@ bool resolve_parameters(const std::vector<Segment>& segments, ContentType& ct) {
     return true;
 }
 
+// The parameter list after the leading token(s): "; name=value" repeated, to the end of the input.
+bool parse_parameters(Lexer& lex, MimeParameters& out) {
+    std::vector<Segment> segments;
+    for (;;) {
+        if (!lex.skip_cfws()) return false;
+        if (lex.at_end()) break;
+        if (!lex.consume(';') || !lex.skip_cfws()) return false;
+        if (lex.at_end() || lex.peek() == ';') continue;  // ";;" or a trailing ';': nothing in between
+        if (segments.size() >= kMaxContentTypeParams) return false;
+
+        std::string_view attribute;
+        if (!lex.token(attribute) || !lex.skip_cfws() || !lex.consume('=') || !lex.skip_cfws()) return false;
+        std::string value;
+        if (lex.peek() == '"') {
+            if (!lex.quoted_string(value)) return false;
+        } else {
+            std::string_view token;
+            if (!lex.token(token)) return false;
+            value = std::string(token);
+        }
+        segments.push_back(make_segment(attribute, std::move(value)));
+    }
+    if (!resolve_parameters(segments, out)) return false;
+    for (const auto& seg : segments) out.written_names.push_back(seg.written);
+    return true;
+}
+
 std::optional<ContentType> parse_strict(std::string_view input) {
     Lexer lex(input);
     std::string_view type;
@@ -231,42 +254,27 @@ std::optional<ContentType> parse_strict(std::string_view input) {
     if (!lex.skip_cfws() || !lex.token(type) || !lex.skip_cfws() || !lex.consume('/') || !lex.skip_cfws() ||
         !lex.token(subtype))
         return std::nullopt;
-
-    std::vector<Segment> segments;
-    for (;;) {
-        if (!lex.skip_cfws()) return std::nullopt;
-        if (lex.at_end()) break;
-        if (!lex.consume(';') || !lex.skip_cfws()) return std::nullopt;
-        if (lex.at_end() || lex.peek() == ';') continue;  // ";;" or a trailing ';': nothing in between
-        if (segments.size() >= kMaxContentTypeParams) return std::nullopt;
-
-        std::string_view attribute;
-        if (!lex.token(attribute) || !lex.skip_cfws() || !lex.consume('=') || !lex.skip_cfws()) return std::nullopt;
-        std::string value;
-        if (lex.peek() == '"') {
-            if (!lex.quoted_string(value)) return std::nullopt;
-        } else {
-            std::string_view token;
-            if (!lex.token(token)) return std::nullopt;
-            value = std::string(token);
-        }
-        segments.push_back(make_segment(attribute, std::move(value)));
-    }
-
     ContentType ct;
+    if (!parse_parameters(lex, ct)) return std::nullopt;
     ct.type = to_lower_ascii(type);
     ct.subtype = to_lower_ascii(subtype);
-    if (!resolve_parameters(segments, ct)) return std::nullopt;
     ct.valid = true;
     return ct;
 }
 
 }  // namespace
 
-std::optional<std::string> ContentType::param(std::string_view name) const {
+std::optional<std::string> MimeParameters::param(std::string_view name) const {
     for (const auto& [key, value] : params)
         if (iequals(key, name)) return value;
     return std::nullopt;
+}
+
+std::size_t MimeParameters::param_count(std::string_view name) const {
+    return static_cast<std::size_t>(std::count_if(written_names.begin(), written_names.end(), [&](const std::string& w) {
+        return iequals(w, name) ||
+               (w.size() > name.size() && w[name.size()] == '*' && iequals(std::string_view(w).substr(0, name.size()), name));
+    }));
 }
 
 bool ContentType::is_multipart() const { return type == "multipart"; }
@@ -277,8 +285,27 @@ ContentType parse_content_type(std::string_view unfolded_value) {
     fallback.type = "text";
     fallback.subtype = "plain";
     fallback.params = {{"charset", "us-ascii"}};
+    fallback.written_names = {"charset"};
     fallback.valid = false;
     return fallback;
+}
+
+ContentDisposition parse_content_disposition(std::string_view unfolded_value) {
+    Lexer lex(unfolded_value);
+    std::string_view type;
+    ContentDisposition cd;
+    if (!lex.skip_cfws() || !lex.token(type) || !parse_parameters(lex, cd)) return {};
+    cd.type = to_lower_ascii(type);
+    cd.valid = true;
+    return cd;
+}
+
+std::size_t count_mentions(std::string_view value, std::string_view word) {
+    if (word.empty() || value.size() < word.size()) return 0;
+    std::size_t count = 0;
+    for (std::size_t at = 0; at + word.size() <= value.size(); ++at)
+        if (iequals(value.substr(at, word.size()), word)) ++count;
+    return count;
 }
 
 }  // namespace mdcrypt

@@ -1,5 +1,6 @@
 // Reading a Content-Type field value (RFC 2045 section 5.1, RFC 2231) well enough to decide what a
-// message is. Nothing here is ever written back into a message.
+// message is, and a Content-Disposition value (RFC 2183) by the same lexer: the one reader of these
+// fields in the program. Nothing here is ever written back into a message.
 //
 // Why this is our own parser and not mimetic::ContentType. A probe of mimetic 0.9.8 showed it splits
 // the value on every ';' and '=' with no notion of quoting or comments, so:
@@ -53,9 +54,8 @@ struct ExtendedParamInfo {
     std::string language;  // as written; often empty
 };
 
-struct ContentType {
-    std::string type;     // lower-cased
-    std::string subtype;  // lower-cased
+// The parameters of a Content-Type or Content-Disposition value (the same syntax after the first token).
+struct MimeParameters {
     // One entry per parameter name, in order of first appearance: names lower-cased (RFC 2231
     // suffixes removed), values unquoted, continuations joined, extended values percent-decoded.
     // A repeated name keeps its first occurrence, whichever of the forms name=, name*= or name*0= that is.
@@ -63,17 +63,47 @@ struct ContentType {
     // numbering are ignored.
     std::vector<std::pair<std::string, std::string>> params;
     std::vector<ExtendedParamInfo> extended;  // only for parameters taken from the extended form
-    bool valid = false;  // false: the field was unusable and the members hold the RFC 2045 default
+    // Every parameter name as written (lower-cased, RFC 2231 suffixes kept), one per name=value
+    // segment: duplicates and each continuation segment included. What a reader that joins and
+    // de-duplicates nothing would see. An invalid Content-Type has its default's: "charset".
+    std::vector<std::string> written_names;
 
     // Value of a parameter, name compared case-insensitively.
     std::optional<std::string> param(std::string_view name) const;
+    // How many segments set `name` in any form: name, name*, name*0, name*0*, and any other name*...
+    // a lenient reader might cut back to it. More than one means readers may disagree on the value.
+    std::size_t param_count(std::string_view name) const;
+    bool has_param(std::string_view name) const { return param_count(name) > 0; }
+};
+
+struct ContentType : MimeParameters {
+    std::string type;     // lower-cased
+    std::string subtype;  // lower-cased
+    bool valid = false;   // false: the field was unusable and the members hold the RFC 2045 default
+
     // True for any multipart/*. A multipart without a usable boundary parameter cannot be split; callers
     // that need the parts check param("boundary") themselves.
     bool is_multipart() const;
 };
 
+// Content-Disposition (RFC 2183): one token, then Content-Type's parameter syntax, limits included.
+struct ContentDisposition : MimeParameters {
+    std::string type;    // lower-cased ("inline", "attachment", or any other token); empty when invalid
+    bool valid = false;  // false: unusable, nothing in it may be relied on (no parameters either)
+};
+
 // Parses the value of a Content-Type field, unfolded (see unfold() in header.hpp; left-over CR and LF
 // are read as folding white space). Never throws on bad input.
 ContentType parse_content_type(std::string_view unfolded_value);
+
+// Parses the value of a Content-Disposition field by the same rules. Never throws on bad input.
+ContentDisposition parse_content_disposition(std::string_view unfolded_value);
+
+// How often `word` occurs in a field value as written, case-insensitively and wherever it is: a
+// parameter name, inside a quoted value, in a comment. A reader that splits on every ';' and '=' without
+// regard to quotes or comments (mimetic does) may take any of them for a parameter of that name, so a
+// decision that must hold for every reader wants this to be exactly one. Never less than
+// param_count(word) of the parsed value.
+std::size_t count_mentions(std::string_view value, std::string_view word);
 
 }  // namespace mdcrypt

@@ -1,6 +1,6 @@
 // The RFC 3156 rewrite: which header fields change, what goes inside the encryption, and the
 // multipart/encrypted body around the ciphertext. The original Content-* fields and body bytes are
-// copied, never re-serialised.
+// copied, never re-serialised. RFC 9788 header protection of the entity is in header_protection.hpp.
 #pragma once
 
 #include <functional>
@@ -13,6 +13,8 @@
 #include "core/edits.hpp"
 #include "core/encryptor.hpp"
 #include "core/header.hpp"
+#include "core/header_protection.hpp"
+#include "core/rewrite_options.hpp"
 #include "core/spool.hpp"
 
 namespace mdcrypt {
@@ -23,28 +25,6 @@ using BoundaryGenerator = std::function<std::string()>;
 // Random boundaries from the system CSPRNG. They contain '.' and '_', which cannot occur in
 // ASCII-armored lines, and are checked against the armor anyway.
 BoundaryGenerator random_boundary_generator();
-
-// What the rewrite does besides RFC 3156. A value; the processor builds it from the recipients' policy.
-struct RewriteOptions {
-    // RFC 9788 header protection with the hcp_baseline confidentiality policy restricted to Subject:
-    // the protected fields are copied into the encrypted entity, which gets hp="cipher" (and, for
-    // readers of the older scheme such as Thunderbird, protected-headers="v1"), and the outer Subject
-    // becomes "[...]". Only where the entity we encrypt is the Cryptographic Payload
-    // (see applies_header_protection).
-    bool header_protection = true;
-    // Names of header fields deleted from a message that gets encrypted (e.g. DKIM-Signature, whose
-    // body hash no longer matches). Compared case-insensitively; Content-* and MIME-Version are the
-    // rewrite's own and are never deleted by this list. A deleted field is not copied inside either.
-    std::vector<std::string> strip_fields;
-};
-
-// Whether the rewrite of this header applies RFC 9788 header protection: asked for, and every
-// Content-Type field names a media type ("type/subtype", RFC 2045 tokens, quotes and comments closed)
-// that is not a cryptographic layer (multipart/signed, multipart/encrypted, application/pkcs7-mime) and
-// has no hp parameter yet. Under a layer the Cryptographic Payload is a part inside it that we must
-// not change (a signed part), so hp="cipher" would mark the wrong part; a marker a client cannot read
-// would leave the user with only "[...]". No Content-Type (the RFC 2045 default) is fine.
-bool applies_header_protection(const std::vector<HeaderField>& fields, const RewriteOptions& options);
 
 // The MIME header of the entity that gets encrypted, CRLF, ending with the empty line.
 // Without header protection: the original Content-* fields verbatim and in order (RFC 2045's default

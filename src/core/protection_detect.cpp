@@ -7,6 +7,7 @@
 
 #include "core/base64.hpp"
 #include "core/content_type.hpp"
+#include "core/transfer_encoding.hpp"
 
 namespace mdcrypt {
 
@@ -100,35 +101,6 @@ private:
     bool ended_ = false;
 };
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-}
-
-std::string decode_quoted_printable(std::string_view in) {
-    std::string out;
-    out.reserve(in.size());
-    for (std::size_t i = 0; i < in.size(); ++i) {
-        if (in[i] != '=') {
-            out.push_back(in[i]);
-            continue;
-        }
-        if (in.substr(i + 1, 2) == "\r\n") {
-            i += 2;
-        } else if (in.substr(i + 1, 1) == "\n") {
-            i += 1;
-        } else if (i + 2 < in.size() && hex_value(in[i + 1]) >= 0 && hex_value(in[i + 2]) >= 0) {
-            out.push_back(static_cast<char>(hex_value(in[i + 1]) * 16 + hex_value(in[i + 2])));
-            i += 2;
-        } else {
-            out.push_back('=');  // not an escape: RFC 2045 section 6.7 suggests keeping it
-        }
-    }
-    return out;
-}
-
 // One MIME entity as far as it lies in the inspected bytes.
 struct Entity {
     std::vector<HeaderField> fields;
@@ -151,16 +123,6 @@ std::optional<ContentType> content_type_of(const std::vector<HeaderField>& field
         return std::nullopt;
     }
     return ct;
-}
-
-std::optional<std::string> transfer_encoding_of(const std::vector<HeaderField>& fields, std::string& why) {
-    const std::size_t n = count_fields(fields, "Content-Transfer-Encoding");
-    if (n > 1) {
-        why = "more than one Content-Transfer-Encoding field";
-        return std::nullopt;
-    }
-    if (n == 0) return std::string("7bit");
-    return to_lower_ascii(*first_value(fields, "Content-Transfer-Encoding"));
 }
 
 // The body with its Content-Transfer-Encoding undone. Output is never larger than the input.
@@ -462,13 +424,11 @@ bool is_bchar(char c) {
     return std::string_view("'()+_,-./:=? ").find(c) != std::string_view::npos;
 }
 
-// How many times "boundary" occurs in the raw value: a second one (boundary=a; boundary=b, or an
-// RFC 2231 boundary*0 next to it) could make another reader split the body elsewhere.
-std::size_t boundary_mentions(const std::vector<HeaderField>& fields) {
-    const std::string value = to_lower_ascii(first_value(fields, "Content-Type").value_or(""));
-    std::size_t count = 0;
-    for (auto at = value.find("boundary"); at != std::string::npos; at = value.find("boundary", at + 1)) ++count;
-    return count;
+// One boundary parameter, in one form, and the word nowhere else in the value: a second one
+// (boundary=a; boundary=b, or an RFC 2231 boundary*0 next to it) or one in a comment or quoted value,
+// which a reader blind to those takes for a parameter, could make another reader split the body elsewhere.
+bool has_one_boundary(const std::vector<HeaderField>& fields, const ContentType& ct) {
+    return ct.param_count("boundary") == 1 && count_mentions(first_value(fields, "Content-Type").value_or(""), "boundary") == 1;
 }
 
 // Text outside the ciphertext that a reader might show: white space, or at most kMaxCleartextBytes.
@@ -494,7 +454,7 @@ std::optional<Multipart> split_multipart(const Entity& e, const ContentType& ct,
         why = "multipart without a valid boundary";
         return std::nullopt;
     }
-    if (boundary_mentions(e.fields) != 1) {
+    if (!has_one_boundary(e.fields, ct)) {
         why = "boundary parameter given more than once";
         return std::nullopt;
     }
@@ -568,13 +528,11 @@ bool ends_with_p7m(std::string_view name) {
     return name.size() >= 4 && iequals(name.substr(name.size() - 4), ".p7m");
 }
 
-// The file name a reader would show: Content-Type's name, or Content-Disposition's filename. The
-// disposition has Content-Type's parameter syntax after its one token, so it is read by the same
-// parser behind a placeholder type.
+// The file name a reader would show: Content-Type's name, or Content-Disposition's filename.
 std::string file_name(const std::vector<HeaderField>& fields, const ContentType& ct) {
     if (auto name = ct.param("name")) return *name;
     if (count_fields(fields, "Content-Disposition") != 1) return {};
-    const ContentType disposition = parse_content_type("x/" + *first_value(fields, "Content-Disposition"));
+    const ContentDisposition disposition = parse_content_disposition(*first_value(fields, "Content-Disposition"));
     return disposition.valid ? disposition.param("filename").value_or("") : std::string();
 }
 

@@ -29,8 +29,9 @@
 // multipart's preamble and epilogue (unless white space), the control part, the armor header lines.
 // Armor must be one BEGIN line, headers, base64 lines, an optional "=XXXX" checksum and the END line.
 // Anything ambiguous is not protected: a repeated Content-Type or Content-Transfer-Encoding field, a
-// Content-Type that does not parse, "boundary" named twice, a multipart with an encoding, a part
-// header with defects, an unterminated multipart.
+// Content-Type that does not parse, "boundary" given more than once in any form or written anywhere else
+// in the value (a comment, another parameter's name or value: see count_mentions), a multipart with an
+// encoding, a part header with defects, an unterminated multipart.
 //
 // Limits (denial of service, and the point where we stop trusting what we cannot see). Beyond any of
 // them the answer is "not protected", so the message is encrypted whole: no limit can make a

@@ -326,3 +326,108 @@ TEST_CASE("1 MB inputs are read to the right answer") {
         check_invalid({"text/plain; charset=x (" + mb, "text/plain; name=\"" + mb, "text/plain; charset=x " + std::string(1 << 20, '(')});
     }
 }
+
+TEST_CASE("param_count counts every segment that sets a name, in any RFC 2231 form") {
+    struct Count {
+        std::string input;
+        std::size_t boundary;
+    };
+    for (const auto& c : std::vector<Count>{
+             {"multipart/mixed; boundary=b", 1},
+             {"multipart/mixed; BOUNDARY=\"b\"", 1},
+             {"multipart/mixed; boundary*=''b", 1},
+             {"multipart/mixed; boundary*0=b", 1},
+             {"multipart/mixed; boundary*0=b; boundary*1=c", 2},  // one value, two segments
+             {"multipart/mixed; boundary=b; boundary=c", 2},      // param() keeps the first, the count both
+             {"multipart/mixed; boundary=b; boundary*0*=''c", 2},
+             {"multipart/mixed; boundary*x=b", 1},                // not RFC 2231, but a lenient reader's boundary
+             {"multipart/mixed; boundary*01=b", 1},
+             {"multipart/mixed; x-boundary=b; boundaryx=c", 0},   // other names
+             {"multipart/mixed; name=\"boundary=b\"", 0},         // a value is no parameter
+             {"multipart/mixed (boundary=b); x=y", 0},            // nor is a comment
+             {"text/plain", 0},
+         }) {
+        INFO("input: " << c.input);
+        const ContentType ct = parse_content_type(c.input);
+        REQUIRE(ct.valid);
+        CHECK(ct.param_count("boundary") == c.boundary);
+        CHECK(ct.param_count("Boundary") == c.boundary);
+        CHECK(ct.has_param("boundary") == (c.boundary > 0));
+    }
+}
+
+TEST_CASE("written_names keeps every segment name as written, lower-cased") {
+    const ContentType ct = parse_content_type("text/plain; A=1; t*0*=''x; T*1=y; a=2");
+    REQUIRE(ct.valid);
+    CHECK(ct.written_names == std::vector<std::string>{"a", "t*0*", "t*1", "a"});
+    CHECK(ct.params == Params{{"a", "1"}, {"t", "xy"}});
+    // Invalid: the default's, as if "text/plain; charset=us-ascii" had been written.
+    CHECK(parse_content_type("text/plain; a=").written_names == std::vector<std::string>{"charset"});
+}
+
+TEST_CASE("has_param finds hp and protected-headers in every form") {
+    for (const std::string input : {"text/plain; hp=cipher", "text/plain; HP = \"clear\"", "text/plain; hp*=''cipher",
+                                    "text/plain; hp*0=\"cip\"; hp*1=\"her\""}) {
+        INFO("input: " << input);
+        CHECK(parse_content_type(input).has_param("hp"));
+    }
+    for (const std::string input : {"text/plain; hpx=1", "text/plain; x-hp=1", "text/plain; name=\"hp=cipher\""}) {
+        INFO("input: " << input);
+        CHECK_FALSE(parse_content_type(input).has_param("hp"));
+    }
+    CHECK(parse_content_type("text/plain; protected-headers=\"v1\"").has_param("protected-headers"));
+    CHECK(parse_content_type("text/plain;\r\n protected-headers*0=v; protected-headers*1=1").has_param("protected-headers"));
+    CHECK_FALSE(parse_content_type("text/plain; protected-headers-x=1").has_param("protected-headers"));
+}
+
+TEST_CASE("count_mentions finds a word wherever a quote- or comment-blind reader could") {
+    CHECK(mdcrypt::count_mentions("multipart/mixed; boundary=b", "boundary") == 1);
+    CHECK(mdcrypt::count_mentions("multipart/mixed; BOUNDARY=b", "boundary") == 1);
+    CHECK(mdcrypt::count_mentions("multipart/mixed; boundary=b (; boundary=c)", "boundary") == 2);
+    CHECK(mdcrypt::count_mentions("multipart/mixed; x=\"; boundary=c\"; boundary=b", "boundary") == 2);
+    CHECK(mdcrypt::count_mentions("multipart/mixed; boundary=\"boundary_1\"", "boundary") == 2);
+    CHECK(mdcrypt::count_mentions("multipart/mixed; x-boundary=a; boundary=b", "boundary") == 2);
+    CHECK(mdcrypt::count_mentions("text/plain", "boundary") == 0);
+    CHECK(mdcrypt::count_mentions("", "boundary") == 0);
+    CHECK(mdcrypt::count_mentions("aaa", "aa") == 2);  // overlapping occurrences count
+    CHECK(mdcrypt::count_mentions("abc", "") == 0);
+    // Never fewer than the real parameter count: a single mention means at most one parameter.
+    for (const std::string input : {"multipart/mixed; boundary*0=a; boundary*1=b", "multipart/mixed; Boundary=a; boundary*=''b"}) {
+        INFO("input: " << input);
+        CHECK(mdcrypt::count_mentions(input, "boundary") >= parse_content_type(input).param_count("boundary"));
+    }
+}
+
+TEST_CASE("Content-Disposition: one token and Content-Type's parameters") {
+    using mdcrypt::ContentDisposition;
+    using mdcrypt::parse_content_disposition;
+    const ContentDisposition a = parse_content_disposition("Attachment; FileName=\"smime.p7m\"; size=12");
+    REQUIRE(a.valid);
+    CHECK(a.type == "attachment");
+    CHECK(a.params == Params{{"filename", "smime.p7m"}, {"size", "12"}});
+    CHECK(a.param("FILENAME") == "smime.p7m");
+
+    const ContentDisposition inl = parse_content_disposition("  inline (shown) ;");
+    REQUIRE(inl.valid);
+    CHECK(inl.type == "inline");
+    CHECK(inl.params.empty());
+
+    const ContentDisposition ext = parse_content_disposition("attachment;\r\n filename*0*=UTF-8''Gr%C3%B6; filename*1=\"sse.p7m\"");
+    REQUIRE(ext.valid);
+    CHECK(ext.param("filename") == "Gr\xc3\xb6sse.p7m");
+    REQUIRE(ext.extended.size() == 1);
+    CHECK(ext.extended[0].charset == "utf-8");
+    CHECK(ext.param_count("filename") == 2);
+
+    for (const std::string& input : std::vector<std::string>{"", "  ", "; filename=a.p7m", "attachment/x; filename=a.p7m", "attachment filename=a",
+                                    "attachment; filename", "attachment; filename=\"a.p7m", "attach ment",
+                                    "attachment; filename=a b", std::string("attachment; filename=a\0", 23),
+                                    n_params(mdcrypt::kMaxContentTypeParams + 1).substr(std::string("text/").size())}) {
+        INFO("input: " << input);
+        const ContentDisposition d = parse_content_disposition(input);
+        CHECK_FALSE(d.valid);
+        CHECK(d.type.empty());
+        CHECK(d.params.empty());
+        CHECK_FALSE(d.param("filename").has_value());
+    }
+}

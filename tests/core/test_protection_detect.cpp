@@ -254,6 +254,48 @@ TEST_CASE("Content-Type parameters cannot make a reader split the body another w
     CHECK_FALSE(detect_message("X-Content-Type: multipart/encrypted\r\n" + genuine.substr(genuine.find("\r\n") + 2)).is_protected());
 }
 
+TEST_CASE("the boundary rule: one boundary parameter, and the word nowhere else in the value", "[protection_detect]") {
+    const std::string genuine = pgp_mime_with_packets(kPkeskV3 + kSeipdV1Partial);
+    const std::string head = "Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"b\"";
+    auto with_content_type = [&](const std::string& value) { return "Content-Type: " + value + genuine.substr(head.size()); };
+    REQUIRE(detect_message(genuine).is_protected());
+    CHECK(detect_message(with_content_type("multipart/encrypted; BOUNDARY=b")).is_protected());
+    CHECK(detect_message(with_content_type("multipart/encrypted; boundary*0=b")).is_protected());
+    // A continuation set is one value in two segments: a reader without RFC 2231 sees two other names.
+    CHECK_FALSE(detect_message(with_content_type("multipart/encrypted; boundary*0=\"\"; boundary*1=b")).is_protected());
+    // Readers blind to comments or quotes (mimetic splits on every ';') find a second boundary here.
+    CHECK_FALSE(detect_message(with_content_type("multipart/encrypted; boundary=b (; boundary=c)")).is_protected());
+    CHECK_FALSE(detect_message(with_content_type("multipart/encrypted; x=\"; boundary=c\"; boundary=b")).is_protected());
+    CHECK_FALSE(detect_message(with_content_type("multipart/encrypted; x-boundary=c; boundary=b")).is_protected());
+    // The price: a boundary that contains the word is not read, and such a message is encrypted again.
+    const std::string named = pgp_mime_with_packets(kPkeskV3 + kSeipdV1Partial, "boundary_1");
+    CHECK_FALSE(detect_message(named).is_protected());
+    CHECK(detect_message(pgp_mime_with_packets(kPkeskV3 + kSeipdV1Partial, "bound_1")).is_protected());
+}
+
+TEST_CASE("an S/MIME file name is read from Content-Disposition like any other parameter", "[protection_detect]") {
+    const std::string message =
+        mdcrypt::testing::read_file(kData / "encrypted" / "smime-p7m-octet-stream.eml");
+    const std::string type_line = "Content-Type: application/octet-stream; name=\"smime.p7m\"\r\n";
+    const std::string disposition_line = "Content-Disposition: attachment; filename=\"smime.p7m\"\r\n";
+    REQUIRE(message.find(type_line) != std::string::npos);
+    REQUIRE(message.find(disposition_line) != std::string::npos);
+    auto with_disposition = [&](const std::string& value) {
+        std::string m = message;
+        m.replace(m.find(type_line), type_line.size(), "Content-Type: application/octet-stream\r\n");
+        m.replace(m.find(disposition_line), disposition_line.size(), value.empty() ? "" : "Content-Disposition: " + value + "\r\n");
+        return m;
+    };
+    CHECK(detect_message(message).is_protected());
+    CHECK(detect_message(with_disposition("attachment; filename=\"smime.p7m\"")).is_protected());
+    CHECK(detect_message(with_disposition("Attachment (x); FILENAME=SMIME.P7M")).is_protected());
+    CHECK(detect_message(with_disposition("attachment; filename*=UTF-8''smime%2Ep7m")).is_protected());
+    CHECK_FALSE(detect_message(with_disposition("")).is_protected());
+    CHECK_FALSE(detect_message(with_disposition("attachment; filename=\"smime.p7m")).is_protected());  // unterminated
+    CHECK_FALSE(detect_message(with_disposition("; filename=smime.p7m")).is_protected());                 // no type
+    CHECK_FALSE(detect_message(with_disposition("attachment; filename=smime.txt")).is_protected());
+}
+
 TEST_CASE("delimiter lookalikes and unterminated multiparts are not protected", "[protection_detect]") {
     const std::string genuine = pgp_mime_with_packets(kPkeskV3 + kSeipdV1Partial);
     SECTION("a line starting with the delimiter followed by other text") {
