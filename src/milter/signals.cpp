@@ -66,6 +66,12 @@ SignalPipe::~SignalPipe() {
 
 SignalPipe::Event SignalPipe::wait() {
     for (;;) {
+        // poll before read: ThreadSanitizer runs a handler only inside calls it knows to block (poll
+        // is one, read is not), so a daemon sitting in read would never see SIGTERM under it.
+        pollfd pfd{read_end_.get(), POLLIN, 0};
+        if (::poll(&pfd, 1, -1) < 0 && errno != EINTR)
+            throw std::runtime_error(std::string("waiting on the signal pipe: ") + std::strerror(errno));
+        if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR))) continue;
         char byte = 0;
         const ssize_t n = ::read(read_end_.get(), &byte, 1);
         if (n == 1) {
