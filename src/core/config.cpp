@@ -318,11 +318,33 @@ const Key<Config> policy_keys[] = {
     {"file", [](const Field& f, Config& c) { c.policy_file = f.path(); }, true},
 };
 
+// A numeric port after the last ':', a host before it; a v6 address in brackets. Names are resolved by
+// the server at start, so they are not checked here.
+bool is_host_port(std::string_view s) {
+    const auto colon = s.rfind(':');
+    if (colon == std::string_view::npos || colon == 0 || colon + 1 == s.size()) return false;
+    const std::string_view host = s.substr(0, colon), port = s.substr(colon + 1);
+    if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos) return false;
+    const unsigned long number = std::stoul(std::string(port));
+    if (number == 0 || number > 65535) return false;
+    if (host.front() == '[') return host.back() == ']' && host.size() > 2;
+    return host.find_first_of(":[] /") == std::string_view::npos;
+}
+
+const Key<MetricsSettings> metrics_keys[] = {
+    {"listen", [](const Field& f, MetricsSettings& m) {
+        m.listen = f.string();
+        if (!is_host_port(m.listen))
+            f.fail("'" + m.listen + "' is not HOST:PORT (like \"127.0.0.1:9465\" or \"[::1]:9465\")");
+    }},
+};
+
 const Key<Config> main_file_keys[] = {
     {"milter", [](const Field& f, Config& c) { read_table(f, milter_keys, c.milter); }},
     {"gnupg", [](const Field& f, Config& c) { read_table(f, gnupg_keys, c.gnupg); }},
     {"policy", [](const Field& f, Config& c) { read_table(f, policy_keys, c); }},
     {"keys", read_key_sources},  // after "gnupg": its trust model limits the sources
+    {"metrics", [](const Field& f, Config& c) { read_table(f, metrics_keys, c.metrics); }},
 };
 
 // --- policy file ---

@@ -78,9 +78,16 @@ struct GnupgSettings {
     KeySettings keys;
 };
 
+// The [metrics] table: the monitoring endpoint, off unless listen is set.
+struct MetricsSettings {
+    std::string listen;  // "HOST:PORT" or "[V6]:PORT"; empty = no endpoint
+    bool operator==(const MetricsSettings&) const = default;
+};
+
 struct Config {
     std::filesystem::path file;         // the main file it was loaded from
     MilterSettings milter;
+    MetricsSettings metrics;
     GnupgSettings gnupg;
     std::filesystem::path policy_file;  // [policy] file
     Policy policy;

@@ -56,6 +56,8 @@ struct MessageDecision {
     std::vector<EncryptionKey> keys;        // what to encrypt to: the same keys, in the same order
     std::string reason;
     bool mixed = false;  // Defer because the recipients need different copies (never one body)
+    bool already_encrypted = false;  // Pass because the body is already ciphertext
+    bool encryption_failed = false;  // Defer because the encryption failed
 };
 
 // One body serves every recipient of a message, so it is encrypted only when every recipient can

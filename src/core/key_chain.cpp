@@ -1,5 +1,7 @@
 #include "core/key_chain.hpp"
 
+#include "core/metrics.hpp"
+
 namespace mdcrypt {
 
 KeyLookup combine_answers(std::span<const SourceAnswer> answers, std::size_t* used) {
@@ -28,6 +30,7 @@ KeyLookup KeySourceChain::lookup(std::string_view address, std::int64_t now) con
     std::vector<SourceAnswer> answers;
     for (const auto& source : sources_) {
         answers.push_back({source.name, source.lookup(address, now)});
+        metrics().key_lookup(source.name, answers.back().lookup.status);
         if (answers.back().lookup.status != KeyLookup::Status::NotFound) break;
     }
     return combine_answers(answers);

@@ -95,6 +95,7 @@ void pass_as_already_encrypted(MessageDecision& decision, ProtectionKind kind) {
     decision.fingerprints.clear();
     decision.keys.clear();
     decision.reason = "already encrypted: " + std::string(to_string(kind));
+    decision.already_encrypted = true;
 }
 
 ProcessResult process_message(const ProcessContext& context, const std::vector<HeaderField>& fields,
@@ -121,6 +122,7 @@ ProcessResult process_message(const ProcessContext& context, const std::vector<H
         result.header_protected = false;
         result.decision.action = MessageDecision::Action::Defer;
         result.decision.reason = std::string("encryption failed: ") + e.what();
+        result.decision.encryption_failed = true;
     }
     return result;
 }

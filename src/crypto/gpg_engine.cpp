@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 
+#include "crypto/gpg_operation.hpp"
+
 namespace mdcrypt {
 
 namespace {
@@ -98,6 +100,15 @@ bool GpgEngine::claim_process_default() const {
 bool GpgEngine::uses_process_default() const {
     std::lock_guard lock(claims().mutex);
     return holds_default_;
+}
+
+void GpgEngine::probe() const {
+    GpgmeContext ctx = new_context();
+    GpgOperation op(ctx.get(), timeout_);
+    gpgme_error_t err = gpgme_op_keylist_start(ctx.get(), "<mdcrypt-health-probe@invalid>", 0);
+    if (!err) err = op.run();
+    if (op.end() != GpgOperation::End::Done) throw std::runtime_error(op.why_ended());
+    if (err) throw std::runtime_error(program_.string() + " on " + home_.string() + ": " + gpgme_error_text(err));
 }
 
 GpgmeContext GpgEngine::new_context() const {

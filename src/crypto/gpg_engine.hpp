@@ -38,6 +38,10 @@ public:
     const std::filesystem::path& home() const { return home_; }
     const std::filesystem::path& gpg_program() const { return program_; }  // resolved, never empty
     std::chrono::seconds timeout() const { return timeout_; }
+    // Runs gpg once (a listing of a key nobody has) within the timeout; throws std::runtime_error
+    // saying why it did not succeed. For health checks.
+    void probe() const;
+
     // Whether this engine's contexts currently use the process default (no extra process each).
     bool uses_process_default() const;
 

@@ -129,6 +129,12 @@ gpgme_error_t GpgOperation::run() {
     return result_;
 }
 
+void GpgOperation::count_failure(GpgRun run, gpgme_error_t err) const {
+    if (end_ == End::TimedOut) metrics().gpg_failure(run, Metrics::GpgFailure::Timeout);
+    else if (end_ == End::Stopped) metrics().gpg_failure(run, Metrics::GpgFailure::Stopped);
+    else if (err) metrics().gpg_failure(run, Metrics::GpgFailure::Failed);
+}
+
 std::string GpgOperation::why_ended() const {
     const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(timeout_).count();
     switch (end_) {

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "core/metrics.hpp"
 #include "crypto/gpgme_handles.hpp"
 
 namespace mdcrypt {
@@ -33,6 +34,8 @@ public:
     gpgme_error_t run();
 
     End end() const { return end_; }
+    // Counts a run that did not succeed (end() or `err`) as a gpg failure of `run` in the metrics.
+    void count_failure(GpgRun run, gpgme_error_t err) const;
     // "gpg did not finish within 120 s ..." for TimedOut and Stopped; empty otherwise.
     std::string why_ended() const;
     // The keys a key listing produced, in order (GPGME hands them over as events).

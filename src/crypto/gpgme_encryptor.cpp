@@ -254,6 +254,7 @@ void GpgmeEncryptor::encrypt_to(ByteSource& plaintext, std::span<const Encryptio
     GpgOperation op(ctx.get(), engine_.timeout());
     gpgme_error_t err = gpgme_op_encrypt_ext_start(ctx.get(), nullptr, recipients.c_str(), flags, input.get(), output.get());
     if (!err) err = op.run();
+    op.count_failure(GpgRun::Encrypt, err);
 
     if (source.error) std::rethrow_exception(source.error);
     if (sink.error) std::rethrow_exception(sink.error);
@@ -277,6 +278,7 @@ void GpgmeEncryptor::encrypt_to(ByteSource& plaintext, std::span<const Encryptio
     // A gpg killed while writing, or one that exits 0 after part of the message, gives no error here.
     const std::optional<std::string> incomplete = checked.finish();
     if (!status.ended || !status.failure.empty() || incomplete) {
+        metrics().gpg_failure(GpgRun::Encrypt, Metrics::GpgFailure::Failed);
         const std::string diagnostics = gpg_diagnostics(ctx.get(), 300);
         std::string why = !status.failure.empty() ? "gpg reported " + status.failure
                           : !status.ended         ? std::string("gpg did not finish (no END_ENCRYPTION status") +

@@ -139,6 +139,7 @@ KeyFileCache::Loaded KeyFileCache::load(const std::filesystem::path& path, std::
         GpgOperation op(ctx.get(), engine_.timeout());
         gpgme_error_t err = gpgme_op_keylist_from_data_start(ctx.get(), data.get(), 0);
         if (!err) err = op.run();
+        if (!is_data_error(err)) op.count_failure(GpgRun::ListKeyFile, err);
         if (op.end() != GpgOperation::End::Done)
             return {nullptr, KeyLookup{KeyLookup::Status::Error, std::nullopt, doing + ": " + op.why_ended()}};
         if (err && !is_data_error(err))  // gpg did not get through it: try again next time

@@ -186,6 +186,7 @@ std::shared_ptr<KeyIndex::Snapshot> KeyIndex::build(const KeyringStamp& stamp) c
     GpgOperation op(ctx.get(), engine_.timeout());
     gpgme_error_t err = gpgme_op_keylist_start(ctx.get(), nullptr, 0);
     if (!err) err = op.run();
+    op.count_failure(GpgRun::ListKeyring, err);
     if (op.end() != GpgOperation::End::Done) throw KeyListError(where + ": " + op.why_ended());
     if (err) throw fail(err);
     for (const GpgmeKey& key : op.take_keys()) {
@@ -256,8 +257,10 @@ std::shared_ptr<const KeyIndex::Snapshot> KeyIndex::current() {
     for (int attempt = 1;; ++attempt) {
         try {
             fresh = build(stamp);
+            metrics().keyring_listing(true);
             break;
         } catch (const KeyListError&) {
+            metrics().keyring_listing(false);
             const KeyringStamp now = stat_keyring(engine_.home());
             if (attempt == 3 || now == stamp) throw;
             stamp = now;

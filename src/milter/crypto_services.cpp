@@ -22,6 +22,8 @@ std::shared_ptr<const CryptoServices> make_gpgme_crypto(const GnupgSettings& gnu
         return sources->keyring().usable_key_count(static_cast<std::int64_t>(std::time(nullptr)));
     };
     services->stop_all = stop_gpg_operations;
+    auto probe = std::make_shared<GpgEngine>(gnupg.home, gnupg.gpg_program, std::chrono::seconds(gnupg.timeout_seconds));
+    services->check_gpg = [probe] { probe->probe(); };
     return services;
 }
 

@@ -12,8 +12,12 @@
 #include <thread>
 
 #include "core/spool.hpp"
+#include "core/metrics.hpp"
 #include "milter/check_config.hpp"
+#include "milter/health.hpp"
 #include "milter/logging.hpp"
+#include "milter/metrics_exposition.hpp"
+#include "milter/metrics_server.hpp"
 #include "milter/milter_callbacks.hpp"
 #include "milter/privileges.hpp"
 #include "milter/signals.hpp"
@@ -177,6 +181,23 @@ DaemonExit run_daemon(std::shared_ptr<const Config> config, CryptoFactory crypto
     // Never destroyed: libmilter's detached worker threads may still be in a callback at exit.
     Runtime* shared_runtime = runtime.release();
     set_runtime(shared_runtime);
+
+    std::unique_ptr<MetricsServer> metrics_server;  // stopped before the runtime's last users end
+    if (!config->metrics.listen.empty()) {
+        try {
+            metrics_server = std::make_unique<MetricsServer>(
+                config->metrics.listen,
+                [shared_runtime] {
+                    LiveGauges gauges{messages_in_progress(), connections_open(), shared_runtime->limiter().in_use(),
+                                      shared_runtime->limiter().limit()};
+                    return metrics_text(metrics().snapshot(), gauges);
+                },
+                [shared_runtime] { return check_health(*shared_runtime->current()); });
+            log_info("metrics on http://" + config->metrics.listen + "/metrics, health on /health");
+        } catch (const std::exception& e) {
+            return fail(DaemonExit::Failure, e.what());
+        }
+    }
 
     std::atomic<int> milter_status{MI_SUCCESS};
     std::thread milter_thread;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/metrics.hpp"
 #include "core/protection_detect.hpp"
 
 namespace mdcrypt::milter {
@@ -88,8 +89,17 @@ EomOutcome application_failed(EomOutcome outcome, std::string_view what) {
     outcome.verdict = Action::Defer;
     outcome.reply = reply("451", "4.3.0", "encryption failed, try again later");
     outcome.log_reason = "applying the encrypted message failed: " + std::string(what);
+    outcome.write_back_failed = true;
     outcome.encrypted.reset();
     return outcome;
+}
+
+void count_message(const EomOutcome& outcome, std::uint64_t size_in, std::uint64_t body_bytes_out, double seconds) {
+    const MessageOutcome counted = message_outcome(outcome.verdict, outcome.decision);
+    metrics().message(counted, size_in, body_bytes_out);
+    if (counted == MessageOutcome::Tempfailed)
+        metrics().tempfail(tempfail_cause(outcome.decision, outcome.recipients, outcome.too_large, outcome.write_back_failed));
+    if (counted == MessageOutcome::Encrypted) metrics().encryption_time(seconds);
 }
 
 MessageLogRecord log_record(const MessageState& message, const EomOutcome& outcome, std::uint64_t body_bytes_out,

@@ -31,6 +31,7 @@ struct EomOutcome {
     MessageDecision decision;
     std::optional<EncryptedMessage> encrypted;
     bool too_large = false;
+    bool write_back_failed = false;  // the MTA refused the edits (application_failed)
     std::string log_reason;  // the full reason, for the log only
 };
 
@@ -64,6 +65,10 @@ EomOutcome application_failed(EomOutcome outcome, std::string_view what);
 
 // The one log line for the message: decision, recipients, keys, sizes, time. `body_bytes_out`: what
 // was sent back with smfi_replacebody (0 when untouched).
+// Counts a finished message in metrics(): its outcome, a tempfail's cause, bytes, and for an
+// encrypted one the time spent at end of message.
+void count_message(const EomOutcome& outcome, std::uint64_t size_in, std::uint64_t body_bytes_out, double seconds);
+
 MessageLogRecord log_record(const MessageState& message, const EomOutcome& outcome, std::uint64_t body_bytes_out,
                             long long milliseconds);
 

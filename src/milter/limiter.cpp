@@ -1,7 +1,10 @@
 #include "milter/limiter.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <thread>
+
+#include "core/metrics.hpp"
 
 namespace mdcrypt::milter {
 
@@ -17,10 +20,13 @@ Limiter::Permit::~Permit() {
 }
 
 Limiter::Permit Limiter::acquire() {
+    const auto asked = std::chrono::steady_clock::now();
     std::unique_lock lock(mutex_);
     available_.wait(lock, [this] { return in_use_ < limit_; });
     ++in_use_;
     peak_ = std::max(peak_, in_use_);
+    lock.unlock();
+    metrics().slot_wait(std::chrono::duration<double>(std::chrono::steady_clock::now() - asked).count());
     return Permit(*this);
 }
 

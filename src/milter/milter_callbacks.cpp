@@ -183,8 +183,10 @@ sfsistat finish(SMFICTX* ctx, const ConnectionState& connection, const MessageSt
     }
     if (outcome.reply) set_reply(ctx, *outcome.reply);
     log_recipients(message.queue_id(), outcome);
+    const long long milliseconds = milliseconds_since(start);
+    count_message(outcome, message.bytes_received(), bytes_out, static_cast<double>(milliseconds) / 1000.0);
     log_line(outcome.verdict == MessageDecision::Action::Defer ? Severity::Warning : Severity::Info,
-             format_message_line(log_record(message, outcome, bytes_out, milliseconds_since(start))));
+             format_message_line(log_record(message, outcome, bytes_out, milliseconds)));
     return status_for(outcome.verdict);
 }
 
@@ -352,5 +354,7 @@ int register_filter() {
 }
 
 std::size_t messages_in_progress() { return g_in_progress.load(); }
+
+std::size_t connections_open() { return g_connections.held(); }
 
 }  // namespace mdcrypt::milter

@@ -18,4 +18,7 @@ void set_runtime(Runtime* runtime);
 // Ends of message being processed right now (a graceful stop waits for them).
 std::size_t messages_in_progress();
 
+// MTA connections open now (each holds a slot of max_connections).
+std::size_t connections_open();
+
 }  // namespace mdcrypt::milter

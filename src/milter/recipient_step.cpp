@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/metrics.hpp"
 #include "milter/end_of_message.hpp"
 #include "milter/logging.hpp"
 
@@ -20,6 +21,7 @@ RcptOutcome check_recipient(const RcptContext& context, MessageState& message, s
     out.admission = admit_recipient(message.admitted(), out.decision, out.can_defer);
     if (out.admission.reply) out.admission.reply->text = smtp_reply_text(out.admission.reply->text);
     if (out.admission.verdict == Admission::Verdict::Accept) message.admit(envelope_recipient, out.decision, local_by_mailer);
+    metrics().recipient_admitted(out.decision.cls, out.admission.verdict);
     return out;
 }
 

@@ -69,6 +69,8 @@ ReloadResult Runtime::reload() {
             prepare_spool_(next->config->milter.spool_directory);
         next->generation = old->generation + 1;
         result.warnings = restart_only_changes(old->config->milter, next->config->milter);
+        if (old->config->metrics != next->config->metrics)
+            result.warnings.push_back("metrics.listen changed; it takes effect after a restart");
         limiter_.set_limit(effective_encryption_limit(next->config->milter.max_concurrent_encryptions));
         std::lock_guard lock(snapshot_mutex_);
         snapshot_ = std::move(next);

@@ -24,6 +24,7 @@ struct CryptoServices {
     std::shared_ptr<Encryptor> encryptor;
     std::function<std::size_t()> usable_key_count;  // may be empty; for --check-config and logs
     std::function<void()> stop_all;  // process stop: ends every running encryption now; may be empty
+    std::function<void()> check_gpg;  // runs gpg once; throws saying why it failed; may be empty
 };
 
 using CryptoFactory = std::function<std::shared_ptr<const CryptoServices>(const GnupgSettings&)>;
