@@ -150,6 +150,7 @@ TEST_CASE("socket, gnupg home and policy file alone make a configuration, the re
     CHECK(config->milter.stop_timeout_seconds == 30);
     CHECK_FALSE(config->milter.log_verbose);
     CHECK(config->gnupg.timeout_seconds == 120);
+    CHECK(config->metrics.listen.empty());
     CHECK(config->gnupg.trust_model == mdcrypt::TrustModel::ServerKeyring);
     CHECK(config->gnupg.gpg_program.empty());
 }
@@ -283,6 +284,12 @@ TEST_CASE("bad values say what is wrong and what is allowed") {
                Contains("main.toml:4:19: key 'milter.timeout_seconds': must be between 1 and"));
     CHECK_THAT(main_error(tmp, policy + "[milter]\nstop_timeout_seconds = -1\n"),
                Contains("main.toml:4:24: key 'milter.stop_timeout_seconds': must be between 0 and"));
+    CHECK_THAT(main_error(tmp, policy + "[metrics]\nlisten = \"9465\"\n"),
+               Contains("main.toml:4:10: key 'metrics.listen': '9465' is not HOST:PORT"));
+    CHECK_THAT(main_error(tmp, policy + "[metrics]\nlisten = \"127.0.0.1:70000\"\n"),
+               Contains("key 'metrics.listen': '127.0.0.1:70000' is not HOST:PORT"));
+    CHECK_THAT(main_error(tmp, policy + "[metrics]\nlisten = \"::1:9465\"\n"),
+               Contains("is not HOST:PORT (like \"127.0.0.1:9465\" or \"[::1]:9465\")"));
     CHECK_THAT(main_error(tmp, policy + "[gnupg]\ntimeout_seconds = 0\n"),
                Contains("main.toml:4:19: key 'gnupg.timeout_seconds': must be between 1 and"));
     CHECK_THAT(main_error(tmp, policy + "[gnupg]\ntrust_model = \"always\"\n"),

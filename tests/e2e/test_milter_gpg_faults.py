@@ -23,14 +23,22 @@ ALICE = "alice@example.test"
 FAULT_GPG = mta.REPO_ROOT / "tests" / "support" / "gpg-fault"
 
 
-def start_faulty_milter(cls, main_extra: str = "", gnupg_extra: str = "") -> None:
-    """Starts cls.milter with gpg-fault as its gpg (fault file cls.fault, "none" at first), in cls.LOCALE."""
+def start_faulty_milter(cls, main_extra: str = "", gnupg_extra: str = "", metrics_listen: str = "",
+                        policy_extra: str = "") -> None:
+    """Starts cls.milter with gpg-fault as its gpg (fault file cls.fault, "none" at first), in cls.LOCALE;
+    with a [metrics] endpoint on `metrics_listen` and `policy_extra` added to the policy file when given."""
     cls.milter = MilterDaemon(cls.tmp, main_extra=main_extra)
+    if policy_extra:
+        with open(cls.tmp / "domains.toml", "a") as f:
+            f.write(policy_extra)
     cls.fault = cls.tmp / "gpg-fault"
     cls.fault.write_text("none\n")
     text = cls.milter.config.read_text()
     cls.milter.config.write_text(text.replace(f'home = "{cls.milter.home}"\n',
                                               f'home = "{cls.milter.home}"\ngpg_program = "{FAULT_GPG}"\n{gnupg_extra}'))
+    if metrics_listen:
+        with open(cls.milter.config, "a") as f:
+            f.write(f'\n[metrics]\nlisten = "{metrics_listen}"\n')
     saved = dict(os.environ)
     os.environ.update({"MDCRYPT_GPG_FAULT": str(cls.fault), **cls.LOCALE})
     try:
