@@ -21,20 +21,17 @@ class Encryptor {
 public:
     virtual ~Encryptor() = default;
     // Reads all of `plaintext`, writes an ASCII-armored OpenPGP message (LF or CRLF line ends) to
-    // `armored`, readable by every key in `fingerprints`. Throws EncryptError.
-    virtual void encrypt(ByteSource& plaintext, std::span<const std::string> fingerprints, ByteSink& armored) = 0;
+    // `armored`, readable by every one of `keys`, in one operation: keyring keys by fingerprint, and
+    // keys from outside the engine's keyring by their EncryptionKey::key_block. Throws EncryptError.
+    // The one operation every encryptor implements, so none can drop a key it does not know.
+    virtual void encrypt_to(ByteSource& plaintext, std::span<const EncryptionKey> keys, ByteSink& armored) = 0;
 
-    // The same for keys that may come from outside the engine's keyring (EncryptionKey::key_block),
-    // all in one operation. What the core calls. This default serves keyring keys only and throws
-    // EncryptError for a key with a key block, so an encryptor that does not know key blocks (or a
-    // wrapper that does not forward this call) fails closed instead of dropping a recipient.
-    virtual void encrypt_to(ByteSource& plaintext, std::span<const EncryptionKey> keys, ByteSink& armored) {
-        std::vector<std::string> fingerprints;
-        for (const auto& key : keys) {
-            if (key.key_block) throw EncryptError("this encryptor cannot encrypt to key " + key.fingerprint + " from a key file");
-            fingerprints.push_back(key.fingerprint);
-        }
-        encrypt(plaintext, fingerprints, armored);
+    // encrypt_to for keyring keys named by fingerprint.
+    void encrypt(ByteSource& plaintext, std::span<const std::string> fingerprints, ByteSink& armored) {
+        std::vector<EncryptionKey> keys;
+        keys.reserve(fingerprints.size());
+        for (const auto& fingerprint : fingerprints) keys.push_back(EncryptionKey{fingerprint});
+        encrypt_to(plaintext, keys, armored);
     }
 };
 

@@ -191,12 +191,6 @@ GpgmeEncryptor::GpgmeEncryptor(std::filesystem::path home, TrustModel trust, std
       trust_(trust),
       key_file_dir_(key_file_dir.empty() ? default_key_file_dir() : std::move(key_file_dir)) {}
 
-void GpgmeEncryptor::encrypt(ByteSource& plaintext, std::span<const std::string> fingerprints, ByteSink& armored) {
-    std::vector<EncryptionKey> keys;
-    for (const auto& fingerprint : fingerprints) keys.push_back(EncryptionKey{fingerprint});
-    encrypt_to(plaintext, keys, armored);
-}
-
 void GpgmeEncryptor::encrypt_to(ByteSource& plaintext, std::span<const EncryptionKey> keys, ByteSink& armored) {
     if (keys.empty()) throw EncryptError("no recipient keys to encrypt to");
     // One "-r FINGERPRINT" per line: gpg resolves fingerprints in the local keyring only, so this

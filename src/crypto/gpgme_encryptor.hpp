@@ -23,18 +23,15 @@ public:
                    std::filesystem::path key_file_dir = {}, std::chrono::seconds timeout = kDefaultGpgTimeout);
 
     // Streams `plaintext` through gpg into `armored` (LF line ends); neither is held whole in memory.
-    // `fingerprints` are primary key fingerprints (40 or 64 hex digits); gpg picks each key's
-    // encryption subkey. No key lookup and no network: the keys must be in the home. Throws
-    // EncryptError with GPGME's error, gpg's reason per rejected key and the fingerprints; exceptions
-    // from the source or sink are rethrown as they were.
-    void encrypt(ByteSource& plaintext, std::span<const std::string> fingerprints, ByteSink& armored) override;
-
-    // The same, where a key with a key block (from a key file; not in the home) is passed to gpg as a
-    // file (gpgme recipient string "--file", gpg -f, GnuPG >= 2.1.14): a private copy of exactly the
+    // Keyring keys go by primary key fingerprint (40 or 64 hex digits); gpg picks each key's
+    // encryption subkey; no key lookup and no network. A key with a key block (from a key file; not
+    // in the home) is passed to gpg as a file (gpgme recipient string "--file", gpg -f, GnuPG >= 2.1.14): a private copy of exactly the
     // validated bytes, mode 0600 in a fresh 0700 mkdtemp directory under key_file_dir, removed when
     // the operation ends. The user's own file is never handed to gpg, so replacing it meanwhile
     // changes nothing. Each block must hold exactly one key, the one its fingerprint names (checked
-    // again here). Keyring and file keys go into the same single gpg process.
+    // again here). Keyring and file keys go into the same single gpg process. Throws EncryptError
+    // with GPGME's error, gpg's reason per rejected key and the fingerprints; exceptions from the
+    // source or sink are rethrown as they were.
     void encrypt_to(ByteSource& plaintext, std::span<const EncryptionKey> keys, ByteSink& armored) override;
 
 private:

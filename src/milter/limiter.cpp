@@ -61,11 +61,6 @@ unsigned Limiter::peak() const {
     return peak_;
 }
 
-void ThrottledEncryptor::encrypt(ByteSource& plaintext, std::span<const std::string> fingerprints, ByteSink& armored) {
-    const Limiter::Permit permit = limiter_.acquire();
-    inner_.encrypt(plaintext, fingerprints, armored);
-}
-
 void ThrottledEncryptor::encrypt_to(ByteSource& plaintext, std::span<const EncryptionKey> keys, ByteSink& armored) {
     const Limiter::Permit permit = limiter_.acquire();
     inner_.encrypt_to(plaintext, keys, armored);

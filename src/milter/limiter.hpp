@@ -55,7 +55,6 @@ private:
 class ThrottledEncryptor final : public Encryptor {
 public:
     ThrottledEncryptor(Encryptor& inner, Limiter& limiter) : inner_(inner), limiter_(limiter) {}
-    void encrypt(ByteSource& plaintext, std::span<const std::string> fingerprints, ByteSink& armored) override;
     // Forwarded as it is, so keys from key files (key blocks) reach the inner encryptor.
     void encrypt_to(ByteSource& plaintext, std::span<const EncryptionKey> keys, ByteSink& armored) override;
 

@@ -114,28 +114,28 @@ TEST_CASE("a usable key keeps its key block, and the message decision hands it o
 
 namespace {
 
-class FingerprintOnlyEncryptor final : public Encryptor {
+class RecordingEncryptor final : public Encryptor {
 public:
-    void encrypt(ByteSource&, std::span<const std::string> fingerprints, ByteSink& out) override {
-        seen.assign(fingerprints.begin(), fingerprints.end());
+    void encrypt_to(ByteSource&, std::span<const EncryptionKey> keys, ByteSink& out) override {
+        seen.assign(keys.begin(), keys.end());
         out.write("ciphertext");
     }
-    std::vector<std::string> seen;
+    std::vector<EncryptionKey> seen;
 };
 
 }  // namespace
 
-TEST_CASE("an encryptor that knows only fingerprints refuses keys from files instead of dropping them") {
-    FingerprintOnlyEncryptor encryptor;
+TEST_CASE("encrypting by fingerprint is encrypt_to with keyring keys, in the same order") {
+    RecordingEncryptor encryptor;
     StringSource in("text");
     std::string out;
     StringSink sink(out);
-    const std::vector<EncryptionKey> keyring_only{{"F1"}, {"F2"}};
-    encryptor.encrypt_to(in, keyring_only, sink);
-    CHECK(encryptor.seen == std::vector<std::string>{"F1", "F2"});
-
-    const std::vector<EncryptionKey> with_file{{"F1"}, {"F3", std::make_shared<const std::string>("packets")}};
-    encryptor.seen.clear();
-    CHECK_THROWS_AS(encryptor.encrypt_to(in, with_file, sink), EncryptError);
-    CHECK(encryptor.seen.empty());
+    const std::vector<std::string> fingerprints{"F1", "F2"};
+    encryptor.encrypt(in, fingerprints, sink);
+    REQUIRE(encryptor.seen.size() == 2);
+    CHECK(encryptor.seen[0].fingerprint == "F1");
+    CHECK(encryptor.seen[1].fingerprint == "F2");
+    CHECK_FALSE(encryptor.seen[0].key_block);
+    CHECK_FALSE(encryptor.seen[1].key_block);
+    CHECK(out == "ciphertext");
 }

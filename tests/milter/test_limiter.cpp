@@ -17,7 +17,7 @@ namespace {
 // Counts how many encryptions run at the same moment.
 class SlowEncryptor final : public Encryptor {
 public:
-    void encrypt(ByteSource&, std::span<const std::string>, ByteSink& armored) override {
+    void encrypt_to(ByteSource&, std::span<const EncryptionKey>, ByteSink& armored) override {
         const int now = ++running;
         int seen = peak.load();
         while (now > seen && !peak.compare_exchange_weak(seen, now)) {
@@ -33,13 +33,11 @@ public:
 // Records the keys it was given, key blocks included.
 class KeyBlockEncryptor final : public Encryptor {
 public:
-    void encrypt(ByteSource&, std::span<const std::string>, ByteSink&) override { ++by_fingerprint; }
     void encrypt_to(ByteSource&, std::span<const EncryptionKey> keys, ByteSink& armored) override {
         seen.assign(keys.begin(), keys.end());
         permits_during = limiter ? limiter->in_use() : 0;
         armored.write("x");
     }
-    int by_fingerprint = 0;
     std::vector<EncryptionKey> seen;
     const Limiter* limiter = nullptr;
     unsigned permits_during = 0;
@@ -61,7 +59,6 @@ TEST_CASE("keys from key files reach the inner encryptor through the throttle, u
     CHECK(inner.seen[0].fingerprint == "AAAA");
     REQUIRE(inner.seen[0].key_block);
     CHECK(*inner.seen[0].key_block == "key block");
-    CHECK(inner.by_fingerprint == 0);
     CHECK(inner.permits_during == 1);
     CHECK(limiter.in_use() == 0);
 }

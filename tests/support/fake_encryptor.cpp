@@ -2,11 +2,13 @@
 
 namespace mdcrypt::testing {
 
-void FakeEncryptor::encrypt(ByteSource& plaintext, std::span<const std::string> fingerprints, ByteSink& armored) {
+void FakeEncryptor::encrypt_to(ByteSource& plaintext, std::span<const EncryptionKey> keys, ByteSink& armored) {
     ++calls;
+    last_keys.assign(keys.begin(), keys.end());
+    last_fingerprints.clear();
+    for (const auto& key : keys) last_fingerprints.push_back(key.fingerprint);
     last_plaintext = read_all(plaintext);
-    last_fingerprints.assign(fingerprints.begin(), fingerprints.end());
-    if (fail) throw EncryptError("fake engine failure for " + (fingerprints.empty() ? std::string("no key") : fingerprints[0]));
+    if (fail) throw EncryptError("fake engine failure for " + (keys.empty() ? std::string("no key") : keys[0].fingerprint));
     static constexpr char hex[] = "0123456789ABCDEF";
     std::string out = "-----BEGIN PGP MESSAGE-----\n\n";
     if (!extra_armor_line.empty()) out += extra_armor_line + "\n";
@@ -22,13 +24,6 @@ void FakeEncryptor::encrypt(ByteSource& plaintext, std::span<const std::string> 
     if (!line.empty()) out += line + "\n";
     out += "=FAKE\n-----END PGP MESSAGE-----\n";
     armored.write(out);
-}
-
-void FakeEncryptor::encrypt_to(ByteSource& plaintext, std::span<const EncryptionKey> keys, ByteSink& armored) {
-    last_keys.assign(keys.begin(), keys.end());
-    std::vector<std::string> fingerprints;
-    for (const auto& key : keys) fingerprints.push_back(key.fingerprint);
-    encrypt(plaintext, fingerprints, armored);
 }
 
 }  // namespace mdcrypt::testing

@@ -13,13 +13,13 @@ namespace mdcrypt::testing {
 
 class FakeEncryptor final : public Encryptor {
 public:
-    void encrypt(ByteSource& plaintext, std::span<const std::string> fingerprints, ByteSink& armored) override;
-    // Records the keys (key blocks included), then encrypts as encrypt() does.
+    // Records the keys (key blocks included) and their fingerprints, then writes a deterministic
+    // armor-shaped text of the plaintext.
     void encrypt_to(ByteSource& plaintext, std::span<const EncryptionKey> keys, ByteSink& armored) override;
 
     std::string last_plaintext;
     std::vector<std::string> last_fingerprints;
-    std::vector<EncryptionKey> last_keys;  // set by encrypt_to only
+    std::vector<EncryptionKey> last_keys;
     std::atomic<int> calls{0};    // atomic: the milter's limiter tests encrypt from several threads
     bool fail = false;            // throw EncryptError instead
     std::string extra_armor_line; // inserted verbatim into the armor (boundary collision tests)
