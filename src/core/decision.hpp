@@ -2,7 +2,11 @@
 // No clock, no I/O: callers pass in what they looked up.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <span>
 #include <string>
 #include <vector>
@@ -26,6 +30,10 @@ struct KeyLookup {
     std::optional<UsableKey> key;  // when Found
     std::string reason;            // when NotFound or Error
 };
+
+// Where a key is looked up: an address (no subaddress) at a time (seconds since the epoch). One
+// source (a keyring, key files) and the whole configured chain have this same shape.
+using KeyLookupFn = std::function<KeyLookup(std::string_view address, std::int64_t now)>;
 
 struct RecipientDecision {
     std::string address;

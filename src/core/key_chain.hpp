@@ -23,11 +23,9 @@
 
 namespace mdcrypt {
 
-using KeySourceFn = std::function<KeyLookup(std::string_view address, std::int64_t now)>;
-
 struct NamedKeySource {
     std::string name;  // "keyring", "file", "wkd"
-    KeySourceFn lookup;
+    KeyLookupFn lookup;
 };
 
 // One source's answer.

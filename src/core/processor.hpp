@@ -22,8 +22,6 @@
 
 namespace mdcrypt {
 
-using KeyLookupFn = std::function<KeyLookup(std::string_view address, std::int64_t now)>;
-
 // Policy and key facts for one envelope recipient as the MTA gave it ("<alice@example.org>").
 // The policy entry is Policy::for_recipient's, or [default] when the MTA's mailer for the recipient
 // makes it local (`local_by_mailer`, milter.local_mailers); `lookup` gets Policy::lookup_address (no
