@@ -1,5 +1,4 @@
 #include "core/config.hpp"
-#include "test_files.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -7,6 +6,9 @@
 #include <fstream>
 #include <string>
 #include <vector>
+
+#include "temp_dir.hpp"
+#include "test_files.hpp"
 
 namespace fs = std::filesystem;
 using Catch::Contains;
@@ -17,31 +19,7 @@ using mdcrypt::Mode;
 namespace {
 
 // A private directory for one test's files, removed with everything in it at the end.
-class TempDir {
-public:
-    TempDir() {
-        std::string name = (fs::temp_directory_path() / "mdcrypt-config-XXXXXX").string();
-        if (!mkdtemp(name.data())) throw std::runtime_error("mkdtemp failed");
-        path_ = name;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-
-    fs::path write(const fs::path& name, const std::string& text) const {
-        const fs::path file = path_ / name;
-        fs::create_directories(file.parent_path());
-        std::ofstream(file, std::ios::binary) << text;
-        return file;
-    }
-    const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
-};
+using mdcrypt::testing::TempDir;
 
 template <class F>
 std::string config_error(F&& load) {

@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "temp_dir.hpp"
+
 #include <dirent.h>
 #include <sys/stat.h>
 
@@ -11,23 +13,9 @@
 using namespace mdcrypt;
 namespace fs = std::filesystem;
 
-namespace {
-
-struct TempDir {
-    TempDir() {
-        std::string templ = (fs::temp_directory_path() / "spooltest.XXXXXX").string();
-        REQUIRE(::mkdtemp(templ.data()) != nullptr);
-        path = templ;
-    }
-    ~TempDir() { fs::remove_all(path); }
-    fs::path path;
-};
-
-}  // namespace
-
 TEST_CASE("small bodies stay in memory, large ones spill to an unnamed file", "[spool]") {
-    TempDir dir;
-    const fs::path spool_dir = dir.path / "spool";
+    mdcrypt::testing::TempDir dir;
+    const fs::path spool_dir = dir.path() / "spool";
     prepare_private_directory(spool_dir);
     struct stat st{};
     REQUIRE(::stat(spool_dir.c_str(), &st) == 0);
@@ -54,14 +42,14 @@ TEST_CASE("small bodies stay in memory, large ones spill to an unnamed file", "[
 }
 
 TEST_CASE("a spool directory that is not private is made private, a file there is refused", "[spool]") {
-    TempDir dir;
-    const fs::path open_dir = dir.path / "open";
+    mdcrypt::testing::TempDir dir;
+    const fs::path open_dir = dir.path() / "open";
     fs::create_directory(open_dir);
     fs::permissions(open_dir, fs::perms::all);
     prepare_private_directory(open_dir);
     CHECK((fs::status(open_dir).permissions() & fs::perms::all) == fs::perms::owner_all);
 
-    const fs::path file = dir.path / "file";
+    const fs::path file = dir.path() / "file";
     { std::FILE* f = std::fopen(file.c_str(), "w"); REQUIRE(f); std::fclose(f); }
     CHECK_THROWS_WITH(prepare_private_directory(file), Catch::Contains(file.string()));
 }

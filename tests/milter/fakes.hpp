@@ -15,6 +15,7 @@
 #include "core/header.hpp"
 #include "core/processor.hpp"
 #include "fake_encryptor.hpp"
+#include "temp_dir.hpp"
 
 namespace mdcrypt::testing {
 
@@ -41,24 +42,5 @@ inline KeyLookupFn table_lookup(std::map<std::string, std::string> keys, std::ve
 }
 
 // A 0700 directory under $TMPDIR (or /tmp), removed with everything in it.
-class TempDir {
-public:
-    TempDir() {
-        const char* base = std::getenv("TMPDIR");
-        std::string templ = (std::filesystem::path(base && *base ? base : "/tmp") / "mdcrypt-milter-test.XXXXXX").string();
-        if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-        path_ = templ;
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path_, ignored);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const std::filesystem::path& path() const { return path_; }
-
-private:
-    std::filesystem::path path_;
-};
 
 }  // namespace mdcrypt::testing

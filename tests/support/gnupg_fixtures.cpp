@@ -19,23 +19,6 @@
 
 namespace mdcrypt::test {
 
-TempDir::TempDir(std::string_view prefix) {
-    std::string pattern = (std::filesystem::temp_directory_path() / (std::string(prefix) + "XXXXXX")).string();
-    if (::mkdtemp(pattern.data()) == nullptr)
-        throw std::runtime_error("mkdtemp " + pattern + ": " + std::strerror(errno));
-    path_ = pattern;
-}
-
-TempDir::~TempDir() {
-    // A gpg-agent that was just told to stop may still be removing its sockets: try again briefly.
-    for (int attempt = 0; attempt < 100; ++attempt) {
-        std::error_code error;
-        std::filesystem::remove_all(path_, error);
-        if (!error && !std::filesystem::exists(path_, error)) return;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-}
-
 void write_private_file(const std::filesystem::path& file, std::string_view data) {
     const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) throw std::runtime_error("cannot create " + file.string() + ": " + std::strerror(errno));

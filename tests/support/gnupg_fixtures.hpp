@@ -11,22 +11,12 @@
 
 #include "run_process.hpp"
 
+#include "temp_dir.hpp"
 #include "test_files.hpp"
 
 namespace mdcrypt::test {
 
-// A private (0700, mkdtemp) directory, removed with its contents.
-class TempDir {
-public:
-    explicit TempDir(std::string_view prefix = "mdcrypt-test-");
-    ~TempDir();
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const std::filesystem::path& path() const { return path_; }
-
-private:
-    std::filesystem::path path_;
-};
+using mdcrypt::testing::TempDir;
 
 // Writes `data` to a new file with mode 0600.
 void write_private_file(const std::filesystem::path& file, std::string_view data);
