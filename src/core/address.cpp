@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/header.hpp"
+#include "core/text.hpp"
 
 namespace mdcrypt {
 

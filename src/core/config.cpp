@@ -15,6 +15,7 @@
 #include "core/address.hpp"
 #include "core/header.hpp"
 #include "core/key_paths.hpp"
+#include "core/text.hpp"
 
 namespace mdcrypt {
 namespace {

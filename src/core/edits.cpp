@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "core/text.hpp"
+
 namespace mdcrypt {
 
 std::vector<HeaderField> apply_header_edits(std::vector<HeaderField> fields, const std::vector<HeaderEdit>& edits) {

@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "core/header.hpp"
+#include "core/text.hpp"
 
 namespace mdcrypt {
 

@@ -2,11 +2,11 @@
 
 #include <algorithm>
 
+#include "core/text.hpp"
+
 namespace mdcrypt {
 
 namespace {
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool is_wsp(char c) { return c == ' ' || c == '\t'; }
 
@@ -35,16 +35,6 @@ std::string serialize_field(const HeaderField& field) {
     return out;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
-}
-
-std::string to_lower_ascii(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(), lower);
-    return out;
-}
-
 std::string unfold(std::string_view raw_value) {
     std::string out;
     out.reserve(raw_value.size());
@@ -70,16 +60,6 @@ std::optional<std::string> first_value(const std::vector<HeaderField>& fields, s
 std::size_t count_fields(const std::vector<HeaderField>& fields, std::string_view name) {
     return static_cast<std::size_t>(
         std::count_if(fields.begin(), fields.end(), [&](const HeaderField& f) { return iequals(f.name, name); }));
-}
-
-std::string to_crlf(std::string_view text) {
-    std::string out;
-    out.reserve(text.size() + text.size() / 32);
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        if (text[i] == '\n' && (i == 0 || text[i - 1] != '\r')) out.push_back('\r');
-        out.push_back(text[i]);
-    }
-    return out;
 }
 
 ParsedHeader parse_header_block(std::string_view message) {

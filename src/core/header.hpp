@@ -27,10 +27,6 @@ struct HeaderField {
 // "Name:raw_value\r\n"
 std::string serialize_field(const HeaderField& field);
 
-// ASCII case-insensitive equality, as header field names compare.
-bool iequals(std::string_view a, std::string_view b);
-std::string to_lower_ascii(std::string_view s);
-
 // Removes CRLF/LF before folding white space and trims surrounding white space.
 std::string unfold(std::string_view raw_value);
 
@@ -40,9 +36,6 @@ bool is_content_field(std::string_view name);
 // Value of the first field with this name, unfolded; nullopt if absent.
 std::optional<std::string> first_value(const std::vector<HeaderField>& fields, std::string_view name);
 std::size_t count_fields(const std::vector<HeaderField>& fields, std::string_view name);
-
-// Turns every bare LF into CRLF; CRLF and bare CR stay as they are.
-std::string to_crlf(std::string_view text);
 
 struct ParsedHeader {
     std::vector<HeaderField> fields;

@@ -1,6 +1,7 @@
 #include "core/header_protection.hpp"
 
 #include "core/content_type.hpp"
+#include "core/text.hpp"
 
 namespace mdcrypt {
 

@@ -1,6 +1,7 @@
 #include "core/keys.hpp"
 
 #include "core/header.hpp"
+#include "core/text.hpp"
 
 namespace mdcrypt {
 

@@ -5,6 +5,16 @@
 
 namespace mdcrypt {
 
+std::string to_crlf(std::string_view text) {
+    std::string out;
+    out.reserve(text.size() + text.size() / 32);
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] == '\n' && (i == 0 || text[i - 1] != '\r')) out.push_back('\r');
+        out.push_back(text[i]);
+    }
+    return out;
+}
+
 std::size_t CrlfSource::read(std::span<char> out) {
     if (out.empty()) return 0;
     if (pending_pos_ == pending_.size()) {

@@ -9,6 +9,9 @@
 
 namespace mdcrypt {
 
+// Turns every bare LF into CRLF; CRLF and bare CR stay as they are.
+std::string to_crlf(std::string_view text);
+
 // Reads another source with every bare LF turned into CRLF. CRLF and bare CR pass as they are.
 class CrlfSource final : public ByteSource {
 public:

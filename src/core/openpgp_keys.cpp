@@ -6,6 +6,7 @@
 
 #include "core/base64.hpp"
 #include "core/sha1.hpp"
+#include "core/text.hpp"
 
 namespace mdcrypt {
 
@@ -19,11 +20,6 @@ constexpr const char* kSecretKeyMaterial = "it holds secret key material; only p
 constexpr int kTagSecretKey = 5;
 constexpr int kTagPublicKey = 6;
 constexpr int kTagSecretSubkey = 7;
-
-std::string_view trim_right(std::string_view s) {
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-    return s;
-}
 
 // Splits at LF; CR before it is trimmed with trailing white space.
 std::vector<std::string_view> lines_of(std::string_view text) {

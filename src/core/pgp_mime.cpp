@@ -8,6 +8,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "core/text.hpp"
+
 namespace mdcrypt {
 
 namespace {

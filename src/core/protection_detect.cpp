@@ -7,6 +7,7 @@
 
 #include "core/base64.hpp"
 #include "core/content_type.hpp"
+#include "core/text.hpp"
 #include "core/transfer_encoding.hpp"
 
 namespace mdcrypt {
@@ -28,15 +29,6 @@ constexpr std::array<unsigned char, 11> kOidAuthEnvelopedData{0x2A, 0x86, 0x48, 
                                                               0x01, 0x09, 0x10, 0x01, 0x17};
 
 Protection no(std::string why) { return {ProtectionKind::None, std::move(why)}; }
-
-bool is_blank(std::string_view s) {
-    return std::all_of(s.begin(), s.end(), [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; });
-}
-
-std::string_view trim_right(std::string_view s) {
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-    return s;
-}
 
 // Lines split at LF; the line excludes the LF and one CR before it.
 class Lines {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/header.hpp"
+#include "core/text.hpp"
 
 namespace mdcrypt {
 

@@ -41,24 +41,6 @@ private:
 
 }  // namespace
 
-FileDescriptor& FileDescriptor::operator=(FileDescriptor&& other) noexcept {
-    if (this != &other) {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = other.release();
-    }
-    return *this;
-}
-
-FileDescriptor::~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-}
-
-int FileDescriptor::release() {
-    const int fd = fd_;
-    fd_ = -1;
-    return fd;
-}
-
 void prepare_private_directory(const std::filesystem::path& directory) {
     if (::mkdir(directory.c_str(), 0700) != 0 && errno != EEXIST) throw_errno("cannot create spool directory", directory);
     struct stat st{};

@@ -1,5 +1,7 @@
 #include "core/transfer_encoding.hpp"
 
+#include "core/text.hpp"
+
 namespace mdcrypt {
 
 int hex_value(char c) {

@@ -4,6 +4,7 @@
 
 #include "core/header.hpp"
 #include "core/sha1.hpp"
+#include "core/text.hpp"
 
 namespace mdcrypt {
 

@@ -9,8 +9,10 @@
 #include <cstring>
 #include <exception>
 
+#include "core/file_descriptor.hpp"
 #include "core/header.hpp"
 #include "core/openpgp_keys.hpp"
+#include "core/text.hpp"
 #include "crypto/gpg_operation.hpp"
 #include "crypto/key_index.hpp"
 
@@ -36,20 +38,6 @@ gpgme_error_t note_import_result(void* finished, const char* keyword, const char
     if (keyword && std::string_view(keyword) == "IMPORT_RES") *static_cast<bool*>(finished) = true;
     return 0;
 }
-
-class Fd {
-public:
-    explicit Fd(int fd) : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return fd_; }
-
-private:
-    int fd_;
-};
 
 // Errors that say "this data is not a usable key" rather than "gpg did not run through".
 bool is_data_error(gpgme_error_t err) {
@@ -85,7 +73,7 @@ KeyFileCache::KeyFileCache(std::filesystem::path home, std::filesystem::path gpg
 KeyFileCache::Loaded KeyFileCache::load(const std::filesystem::path& path, std::string_view kind) const {
     const std::string where = std::string(kind) + " " + path.string();
     // O_NONBLOCK: a FIFO put where the key file should be must not hang the lookup.
-    const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+    const FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
     if (fd.get() < 0) return {nullptr, not_found(where + ": cannot open: " + std::strerror(errno))};
     struct stat st{};
     if (::fstat(fd.get(), &st) != 0) return {nullptr, not_found(where + ": cannot stat: " + std::strerror(errno))};

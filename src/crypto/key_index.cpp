@@ -14,6 +14,7 @@
 #include "core/expected_keys.hpp"
 #include "core/header.hpp"
 #include "core/keyring_file.hpp"
+#include "core/text.hpp"
 #include "crypto/gpg_operation.hpp"
 
 namespace mdcrypt {

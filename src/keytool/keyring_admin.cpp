@@ -12,6 +12,7 @@
 #include "core/expected_keys.hpp"
 #include "core/header.hpp"
 #include "core/openpgp_keys.hpp"
+#include "core/text.hpp"
 #include "crypto/gpg_engine.hpp"
 #include "crypto/key_index.hpp"
 

@@ -1,6 +1,7 @@
 #include "milter/header_value.hpp"
 
 #include "core/header.hpp"
+#include "core/line_ends.hpp"
 
 namespace mdcrypt::milter {
 

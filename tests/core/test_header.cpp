@@ -6,6 +6,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/line_ends.hpp"
+
 using mdcrypt::HeaderField;
 using mdcrypt::parse_header_block;
 using mdcrypt::ParsedHeader;

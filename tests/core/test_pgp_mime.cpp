@@ -10,6 +10,7 @@
 #include "core/content_type.hpp"
 #include "core/edits.hpp"
 #include "core/header.hpp"
+#include "core/text.hpp"
 #include "fake_encryptor.hpp"
 #include "test_files.hpp"
 

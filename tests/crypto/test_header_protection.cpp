@@ -14,6 +14,7 @@
 #include "core/edits.hpp"
 #include "core/header.hpp"
 #include "core/processor.hpp"
+#include "core/text.hpp"
 #include "crypto/gpgme_encryptor.hpp"
 #include "server_home.hpp"
 

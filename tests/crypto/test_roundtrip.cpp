@@ -5,7 +5,9 @@
 
 #include "core/edits.hpp"
 #include "core/header.hpp"
+#include "core/line_ends.hpp"
 #include "core/pgp_mime.hpp"
+#include "core/text.hpp"
 #include "crypto/gpgme_encryptor.hpp"
 #include "server_home.hpp"
 

@@ -16,6 +16,7 @@
 #include "core/content_type.hpp"
 #include "core/header.hpp"
 #include "core/header_protection.hpp"
+#include "core/text.hpp"
 
 using namespace mdcrypt;
 

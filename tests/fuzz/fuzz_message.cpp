@@ -19,6 +19,7 @@
 #include "core/content_type.hpp"
 #include "core/edits.hpp"
 #include "core/header.hpp"
+#include "core/line_ends.hpp"
 #include "core/pipe_filter.hpp"
 #include "core/processor.hpp"
 #include "fake_encryptor.hpp"

@@ -14,6 +14,7 @@
 #include "core/encryptor.hpp"
 #include "core/header.hpp"
 #include "core/processor.hpp"
+#include "core/text.hpp"
 #include "fake_encryptor.hpp"
 #include "temp_dir.hpp"
 
