@@ -502,4 +502,38 @@ Policy load_policy(const std::filesystem::path& policy_file, std::string_view su
     return policy;
 }
 
+namespace {
+
+template <class T, std::size_t N>
+void add_names(std::vector<std::string>& out, std::string_view prefix, const Key<T> (&keys)[N]) {
+    for (const auto& k : keys) out.push_back(std::string(prefix) + std::string(k.name));
+}
+
+}  // namespace
+
+std::vector<std::string> main_file_key_names() {
+    std::vector<std::string> names;
+    for (const auto& section : main_file_keys) {
+        const std::string_view name = section.name;
+        if (name == "milter") add_names(names, "milter.", milter_keys);
+        else if (name == "gnupg") add_names(names, "gnupg.", gnupg_keys);
+        else if (name == "keys") add_names(names, "keys.", key_source_keys);
+        else if (name == "policy") add_names(names, "policy.", policy_keys);
+        else if (name == "metrics") add_names(names, "metrics.", metrics_keys);
+        else throw std::logic_error("main_file_key_names does not know section [" + std::string(name) + "]");
+    }
+    return names;
+}
+
+std::vector<std::string> policy_file_key_names() {
+    std::vector<std::string> names;
+    for (const auto& k : policy_file_keys) {
+        const std::string_view name = k.name;
+        if (name == "default" || name == "domain" || name == "recipient") continue;  // tables of domain_keys
+        names.emplace_back(name);
+    }
+    add_names(names, "", domain_keys);
+    return names;
+}
+
 }  // namespace mdcrypt

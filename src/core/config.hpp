@@ -97,6 +97,12 @@ struct Config {
 // directory). Throws ConfigError naming file, line and key for unknown keys, wrong types and bad values.
 std::shared_ptr<const Config> load_config(const std::filesystem::path& main_file);
 
+// Every key the main file accepts, as "section.key"; and every key of the policy file, its top-level
+// keys and the keys of a [default], [domain."..."] or [recipient."..."] table. The man page
+// mdcrypt-milter.toml(5) is checked against these.
+std::vector<std::string> main_file_key_names();
+std::vector<std::string> policy_file_key_names();
+
 // Parses a policy file on its own (used by load_config, and by tests). `subaddress_delimiter` is the
 // main file's [keys] subaddress_delimiter: recipient entries must be written without a subaddress.
 Policy load_policy(const std::filesystem::path& policy_file, std::string_view subaddress_delimiter = "+");

@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -583,4 +584,37 @@ TEST_CASE("milter.local_mailers lists MTA mailer names, empty by default") {
                Contains("main.toml:2:17: key 'milter.local_mailers': expected an array"));
     CHECK_THAT(main_error(tmp, "[milter]\nlocal_mailers = [\"a b\"]\n[policy]\nfile = \"domains.toml\"\n"),
                Contains("key 'milter.local_mailers[0]': 'a b' is not a mailer name"));
+}
+
+namespace {
+
+// The keys mdcrypt-milter.toml(5) documents: each is a ".TP" line followed by ".B key". Dotted ones are
+// main-file keys, the others policy-file keys.
+std::pair<std::set<std::string>, std::set<std::string>> keys_in_man_page() {
+    std::ifstream page(fs::path(MDCRYPT_SOURCE_DIR) / "docs/man/mdcrypt-milter.toml.5");
+    REQUIRE(page);
+    std::set<std::string> main_keys, policy_keys;
+    std::string line, previous;
+    while (std::getline(page, line)) {
+        if (previous == ".TP" && line.rfind(".B ", 0) == 0) {
+            const std::string key = line.substr(3);
+            (key.find('.') != std::string::npos ? main_keys : policy_keys).insert(key);
+        }
+        previous = line;
+    }
+    return {main_keys, policy_keys};
+}
+
+}  // namespace
+
+TEST_CASE("mdcrypt-milter.toml(5) documents every key the parser accepts, and no other") {
+    const auto [main_documented, policy_documented] = keys_in_man_page();
+    const auto main_names = mdcrypt::main_file_key_names();
+    const auto policy_names = mdcrypt::policy_file_key_names();
+    const std::set<std::string> main_keys(main_names.begin(), main_names.end());
+    const std::set<std::string> policy_keys(policy_names.begin(), policy_names.end());
+    CHECK(main_keys.count("metrics.listen") == 1);  // the lists are the parser's, not empty
+    CHECK(policy_keys.count("mode") == 1);
+    CHECK(main_documented == main_keys);
+    CHECK(policy_documented == policy_keys);
 }
