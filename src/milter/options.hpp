@@ -9,7 +9,11 @@
 
 namespace mdcrypt::milter {
 
-inline constexpr const char* kDefaultConfigFile = "/etc/mdcrypt-milter/mdcrypt-milter.toml";
+// Where `cmake --install` puts the configuration (GNUInstallDirs' SYSCONFDIR: /etc for prefix /usr).
+#ifndef MDCRYPT_DEFAULT_CONFIG
+#define MDCRYPT_DEFAULT_CONFIG "/etc/mdcrypt-milter/mdcrypt-milter.toml"
+#endif
+inline constexpr const char* kDefaultConfigFile = MDCRYPT_DEFAULT_CONFIG;
 
 struct Options {
     std::filesystem::path config_file = kDefaultConfigFile;
