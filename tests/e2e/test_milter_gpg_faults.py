@@ -39,6 +39,11 @@ def start_faulty_milter(cls, main_extra: str = "", gnupg_extra: str = "", metric
     if metrics_listen:
         with open(cls.milter.config, "a") as f:
             f.write(f'\n[metrics]\nlisten = "{metrics_listen}"\n')
+    start_with_fault(cls)
+
+
+def start_with_fault(cls) -> None:
+    """(Re)starts cls.milter with the fault file and locale in its environment."""
     saved = dict(os.environ)
     os.environ.update({"MDCRYPT_GPG_FAULT": str(cls.fault), **cls.LOCALE})
     try:
@@ -46,6 +51,15 @@ def start_faulty_milter(cls, main_extra: str = "", gnupg_extra: str = "", metric
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+def send_encrypted_to_alice(tc) -> None:
+    """MESSAGE to alice through tc.pf is accepted and stored encrypted for alice only."""
+    before = len(tc.pf.maildir_messages(ALICE))
+    res = tc.pf.send(SENDER, [ALICE], MESSAGE)
+    tc.assertTrue(res.accepted, f"{res.transcript}\n{tc.milter.log()[-2000:]}")
+    stored = tc.pf.wait_for_maildir(ALICE, before + 1)[-1]
+    check_encrypted(tc, tc.milter, stored, MESSAGE, readers=["alice"], others=["dave"])
 
 
 def process_ends(pid_file) -> bool:
@@ -95,11 +109,7 @@ class GpgFaults(MilterFixture):
         self.assertEqual(len(self.pf.maildir_messages(ALICE)), before)  # the refusal was at RCPT: nothing queued
 
     def assert_encrypted_again(self) -> None:
-        before = len(self.pf.maildir_messages(ALICE))
-        res = self.pf.send(SENDER, [ALICE], MESSAGE)
-        self.assertTrue(res.accepted, f"{res.transcript}\n{self.milter.log()[-2000:]}")
-        stored = self.pf.wait_for_maildir(ALICE, before + 1)[-1]
-        check_encrypted(self, self.milter, stored, MESSAGE, readers=["alice"], others=["dave"])
+        send_encrypted_to_alice(self)
 
     def test_a_keybox_whose_blobs_gpg_cannot_parse(self):
         self.assert_encrypted_again()
@@ -179,11 +189,7 @@ class HangingGpg(MilterFixture, unittest.TestCase):
             self.pid_file.unlink()
 
     def send_encrypted(self) -> None:
-        before = len(self.pf.maildir_messages(ALICE))
-        res = self.pf.send(SENDER, [ALICE], MESSAGE)
-        self.assertTrue(res.accepted, f"{res.transcript}\n{self.milter.log()[-2000:]}")
-        stored = self.pf.wait_for_maildir(ALICE, before + 1)[-1]
-        check_encrypted(self, self.milter, stored, MESSAGE, readers=["alice"], others=["dave"])
+        send_encrypted_to_alice(self)
 
     def test_a_hanging_gpg_is_killed_at_the_timeout_and_the_message_deferred(self):
         self.send_encrypted()  # the keyring is listed: the hang below is in the encryption
@@ -221,13 +227,7 @@ class HangingGpg(MilterFixture, unittest.TestCase):
         self.assertFalse(result["res"].accepted, result["res"].transcript)
         self.milter.stop()
         self.fault.write_text("none\n")
-        saved = dict(os.environ)
-        os.environ.update({"MDCRYPT_GPG_FAULT": str(self.fault), **self.LOCALE})
-        try:
-            self.milter.start()
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+        start_with_fault(self)
         self.send_encrypted()  # Postfix retries what the stop deferred; the restarted milter encrypts
 
 
