@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "core/base64.hpp"
+#include "core/openpgp_packets.hpp"
 #include "core/sha1.hpp"
 #include "core/text.hpp"
 
@@ -98,54 +99,29 @@ struct Packet {
     std::size_t body_size = 0;
 };
 
+// A key file's packet: whole, with a definite length (keys never use partial or indeterminate ones).
 std::optional<Packet> read_header(std::string_view data, std::size_t at, std::string& error) {
-    auto byte = [&](std::size_t i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(data[i])); };
-    const std::size_t left = data.size() - at;
-    const std::uint32_t first = byte(at);
-    if ((first & 0x80) == 0) {
+    const PacketHeaderRead read = read_packet_header(data, at);
+    if (read.status == PacketHeaderRead::Status::NotAPacket) {
         error = "not an OpenPGP packet at byte " + std::to_string(at);
         return std::nullopt;
     }
-    auto truncated = [&] {
-        error = "truncated OpenPGP packet at byte " + std::to_string(at);
-        return std::optional<Packet>{};
-    };
-    Packet p;
-    std::uint64_t length = 0;
-    if (first & 0x40) {  // new format
-        p.tag = static_cast<int>(first & 0x3f);
-        if (left < 2) return truncated();
-        const std::uint32_t o1 = byte(at + 1);
-        if (o1 < 192) {
-            p.header_size = 2;
-            length = o1;
-        } else if (o1 < 224) {
-            if (left < 3) return truncated();
-            p.header_size = 3;
-            length = ((o1 - 192) << 8) + byte(at + 2) + 192;
-        } else if (o1 == 255) {
-            if (left < 6) return truncated();
-            p.header_size = 6;
-            length = (byte(at + 2) << 24) | (byte(at + 3) << 16) | (byte(at + 4) << 8) | byte(at + 5);
-        } else {
-            error = "a packet with partial body lengths, which keys never have";
-            return std::nullopt;
-        }
-    } else {  // old format
-        p.tag = static_cast<int>((first >> 2) & 0x0f);
-        const std::uint32_t type = first & 3;
-        if (type == 3) {
-            error = "a packet of indeterminate length, which keys never have";
-            return std::nullopt;
-        }
-        const std::size_t n = std::size_t{1} << type;  // 1, 2 or 4 length bytes
-        if (left < 1 + n) return truncated();
-        p.header_size = 1 + n;
-        for (std::size_t i = 0; i < n; ++i) length = (length << 8) | byte(at + 1 + i);
+    const std::string truncated = "truncated OpenPGP packet at byte " + std::to_string(at);
+    if (read.status == PacketHeaderRead::Status::Truncated) {
+        error = truncated;
+        return std::nullopt;
     }
-    if (length > left - p.header_size) return truncated();
-    p.body_size = static_cast<std::size_t>(length);
-    return p;
+    const PacketHeader& h = read.header;
+    if (!h.body_size) {
+        error = h.new_format ? "a packet with partial body lengths, which keys never have"
+                             : "a packet of indeterminate length, which keys never have";
+        return std::nullopt;
+    }
+    if (*h.body_size > data.size() - at - h.header_size) {
+        error = truncated;
+        return std::nullopt;
+    }
+    return Packet{h.tag, h.header_size, *h.body_size};
 }
 
 // v4 fingerprint: SHA-1 over 0x99, the two-byte body length and the public key packet body.

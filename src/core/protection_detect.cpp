@@ -7,6 +7,7 @@
 
 #include "core/base64.hpp"
 #include "core/content_type.hpp"
+#include "core/openpgp_packets.hpp"
 #include "core/text.hpp"
 #include "core/transfer_encoding.hpp"
 
@@ -137,53 +138,13 @@ std::optional<std::string> decoded_body(const Entity& e, std::string& why) {
 
 // --- OpenPGP
 
-struct PacketHeader {
-    int tag = 0;
-    std::size_t header_size = 0;
-    std::optional<std::size_t> body_size;  // nullopt: partial or indeterminate length
-};
-
 std::uint8_t byte_at(std::string_view b, std::size_t i) { return static_cast<std::uint8_t>(b[i]); }
 
-// RFC 9580 section 4.2: the packet header at `pos`, old or new format.
+// A packet header every reader takes alike: not truncated, and not tag 0 (reserved).
 std::optional<PacketHeader> packet_header(std::string_view b, std::size_t pos) {
-    if (pos >= b.size()) return std::nullopt;
-    const std::uint8_t ctb = byte_at(b, pos);
-    if ((ctb & 0x80) == 0) return std::nullopt;
-    const std::size_t avail = b.size() - pos;
-    auto big_endian = [&](std::size_t from, std::size_t count) {
-        std::size_t v = 0;
-        for (std::size_t i = 0; i < count; ++i) v = (v << 8) | byte_at(b, pos + from + i);
-        return v;
-    };
-    PacketHeader h;
-    if (ctb & 0x40) {
-        h.tag = ctb & 0x3F;
-        if (avail < 2) return std::nullopt;
-        const std::uint8_t l1 = byte_at(b, pos + 1);
-        if (l1 < 192) {
-            h.header_size = 2;
-            h.body_size = l1;
-        } else if (l1 < 224) {
-            if (avail < 3) return std::nullopt;
-            h.header_size = 3;
-            h.body_size = ((std::size_t{l1} - 192) << 8) + byte_at(b, pos + 2) + 192;
-        } else if (l1 == 255) {
-            if (avail < 6) return std::nullopt;
-            h.header_size = 6;
-            h.body_size = big_endian(2, 4);
-        } else {
-            h.header_size = 2;  // partial body length
-        }
-    } else {
-        h.tag = (ctb >> 2) & 0x0F;
-        const std::size_t length_bytes = std::array<std::size_t, 4>{1, 2, 4, 0}[ctb & 3];
-        if (avail < 1 + length_bytes) return std::nullopt;
-        h.header_size = 1 + length_bytes;
-        if (length_bytes > 0) h.body_size = big_endian(1, length_bytes);
-    }
-    if (h.tag == 0) return std::nullopt;  // reserved
-    return h;
+    const PacketHeaderRead read = read_packet_header(b, pos);
+    if (read.status != PacketHeaderRead::Status::Ok || read.header.tag == 0) return std::nullopt;
+    return read.header;
 }
 
 // Decoded payload bytes. `whole`: they are all of the payload, none was left out by a limit.
@@ -202,7 +163,7 @@ bool cut_off(bool whole, std::string& why) {
 // RFC 9580 section 10.3: an encrypted message ends with its encrypted data packet. Follows that packet's
 // length, through partial body lengths (new format, chunks of 2^n octets), and fails on bytes after it.
 bool ends_with_packet(std::string_view b, std::size_t pos, const PacketHeader& h, bool whole, std::string& why) {
-    if (!h.body_size && (byte_at(b, pos) & 0x40) == 0) return true;  // old-format indeterminate: to the end
+    if (!h.body_size && !h.new_format) return true;  // old-format indeterminate: to the end
     std::size_t at = pos + h.header_size;
     std::size_t length = h.body_size.value_or(0);
     if (!h.body_size) {
