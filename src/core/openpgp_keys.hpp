@@ -28,8 +28,6 @@ struct SplitKeys {
 // and packets before the first public key packet are errors. Error texts never quote the file.
 SplitKeys split_public_keys(std::string_view file_bytes);
 
-// Standard base64 (RFC 4648) without line breaks; false on any other character or bad padding.
-bool base64_decode(std::string_view text, std::string& out);
 
 // The OpenPGP armor checksum (CRC-24, RFC 4880 section 6.1), at once or in pieces: start from
 // kCrc24Init and pass each piece with the value so far.

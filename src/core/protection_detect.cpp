@@ -56,44 +56,6 @@ private:
     std::size_t pos_ = 0;
 };
 
-// Decodes base64 fed in pieces, up to `limit` output bytes. White space is skipped; '=' ends the data;
-// any other byte outside the alphabet makes it invalid (a lookalike, not a lenient case worth keeping).
-class Base64Decoder {
-public:
-    explicit Base64Decoder(std::size_t limit) : limit_(limit) {}
-
-    bool feed(std::string_view in) {
-        for (char c : in) {
-            if (c == ' ' || c == '\t' || c == '\r' || c == '\n') continue;
-            if (c == '=') {
-                ended_ = true;
-                continue;
-            }
-            const int v = base64_value(c);
-            if (v < 0 || ended_) return false;  // data after padding is not base64 either
-            bits_ = (bits_ << 6) | static_cast<std::uint32_t>(v);
-            nbits_ += 6;
-            if (nbits_ >= 8) {
-                nbits_ -= 8;
-                if (out_.size() < limit_) out_.push_back(static_cast<char>((bits_ >> nbits_) & 0xFF));
-                else truncated_ = true;
-            }
-        }
-        return true;
-    }
-
-    std::string& output() { return out_; }
-    bool truncated() const { return truncated_; }  // the limit cut the output short
-
-private:
-    std::size_t limit_;
-    std::string out_;
-    bool truncated_ = false;
-    std::uint32_t bits_ = 0;
-    int nbits_ = 0;
-    bool ended_ = false;
-};
-
 // One MIME entity as far as it lies in the inspected bytes.
 struct Entity {
     std::vector<HeaderField> fields;
