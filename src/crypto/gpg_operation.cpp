@@ -47,7 +47,6 @@ gpgme_error_t GpgOperation::add_watch(void* self, int fd, int dir, gpgme_io_cb_t
     auto* op = static_cast<GpgOperation*>(self);
     try {
         op->watches_.push_back(std::make_unique<Watch>(Watch{op, fd, dir != 0, fnc, fnc_data}));
-        if (const auto inode = pipe_inode(fd)) op->pipes_.push_back(*inode);
     } catch (...) {
         return gpg_error(GPG_ERR_ENOMEM);
     }
@@ -77,8 +76,13 @@ void GpgOperation::on_event(void* self, gpgme_event_io_t type, void* type_data) 
 void GpgOperation::end_early(End why) {
     end_ = why;
     // Kill first, while our ends of the pipes are open: cancelling closes them, and gpg would be
-    // left to notice (a stuck one never does).
-    kill_pipe_holders(pipes_);
+    // left to notice (a stuck one never does). Only pipes still open: a closed one's inode number
+    // could belong to another operation's pipe by now.
+    std::vector<ino_t> pipes;
+    for (const auto& w : watches_)
+        if (w->active)
+            if (const auto inode = pipe_inode(w->fd)) pipes.push_back(*inode);
+    kill_pipe_holders(pipes);
     (void)gpgme_cancel(ctx_);
     done_ = true;
     result_ = gpg_error(why == End::TimedOut ? GPG_ERR_TIMEOUT : GPG_ERR_CANCELED);

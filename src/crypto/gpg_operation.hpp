@@ -53,7 +53,6 @@ private:
     std::chrono::milliseconds timeout_;
     std::chrono::steady_clock::time_point deadline_;
     std::vector<std::unique_ptr<Watch>> watches_;
-    std::vector<ino_t> pipes_;  // every pipe the operation used, for finding gpg at a deadline
     std::vector<GpgmeKey> keys_;
     bool started_ = false;
     bool done_ = false;
