@@ -7,8 +7,6 @@
 // operation is cancelled. Its exit is reaped by whoever inherited it (init or a subreaper).
 #pragma once
 
-#include <sys/types.h>
-
 #include <chrono>
 #include <memory>
 #include <string>

@@ -11,8 +11,8 @@
 #include <optional>
 #include <thread>
 
-#include "core/spool.hpp"
 #include "core/metrics.hpp"
+#include "core/spool.hpp"
 #include "milter/check_config.hpp"
 #include "milter/health.hpp"
 #include "milter/logging.hpp"
