@@ -15,6 +15,7 @@
 #include "crypto/explain.hpp"
 #include "crypto/gpg_locale.hpp"
 #include "keytool/keyring_admin.hpp"
+#include "milter/options.hpp"
 #include "milter/privileges.hpp"
 
 using namespace mdcrypt;
@@ -22,7 +23,7 @@ using namespace mdcrypt::keytool;
 
 namespace {
 
-constexpr const char* kDefaultConfig = "/etc/mdcrypt-milter/mdcrypt-milter.toml";
+constexpr const char* kDefaultConfig = mdcrypt::milter::kDefaultConfigFile;
 constexpr const char* kUsage =
     "usage: mdcrypt-keys [--config FILE] COMMAND\n"
     "  list                 every key in the server keyring, its addresses and the milter's verdict\n"
@@ -30,7 +31,7 @@ constexpr const char* kUsage =
     "  remove FPR|ADDRESS   remove a key, or every key of an address\n"
     "  check ADDRESS...     what the milter would do for these recipients (as --explain)\n"
     "  record               record the keyring as it is now in mdcrypt-expected-keys\n"
-    "The default FILE is /etc/mdcrypt-milter/mdcrypt-milter.toml.\n";
+    "The default FILE is " MDCRYPT_SYSCONFDIR "/mdcrypt-milter/mdcrypt-milter.toml.\n";
 
 int usage_error(const std::string& what) {
     std::cerr << "mdcrypt-keys: " << what << "\n" << kUsage;

@@ -9,7 +9,12 @@
 
 namespace mdcrypt::milter {
 
-inline constexpr const char* kDefaultConfigFile = "/etc/mdcrypt-milter/mdcrypt-milter.toml";
+#ifndef MDCRYPT_SYSCONFDIR
+#define MDCRYPT_SYSCONFDIR "/etc"
+#endif
+// CMAKE_INSTALL_FULL_SYSCONFDIR: /etc for prefix /usr (the Debian package), /usr/local/etc for
+// /usr/local, so the default is where `cmake --install` put the example configuration.
+inline constexpr const char* kDefaultConfigFile = MDCRYPT_SYSCONFDIR "/mdcrypt-milter/mdcrypt-milter.toml";
 
 struct Options {
     std::filesystem::path config_file = kDefaultConfigFile;
