@@ -15,6 +15,7 @@
 #include "milter/check_config.hpp"
 #include "milter/logging.hpp"
 #include "milter/milter_callbacks.hpp"
+#include "milter/notify.hpp"
 #include "milter/privileges.hpp"
 #include "milter/signals.hpp"
 #include "milter/socket.hpp"
@@ -174,9 +175,13 @@ DaemonExit run_daemon(std::shared_ptr<const Config> config, CryptoFactory crypto
             signals.finished();
         });
     }
-    log_info("mdcrypt-milter " MDCRYPT_VERSION " listening on " + socket.spec + " with " +
-             std::to_string(config->policy.domains.size()) + " local domain(s), up to " +
-             std::to_string(shared_runtime->limiter().limit()) + " concurrent encryptions");
+    const std::string listening = "listening on " + socket.spec + " with " +
+                                  std::to_string(config->policy.domains.size()) + " local domain(s), up to " +
+                                  std::to_string(shared_runtime->limiter().limit()) + " concurrent encryptions";
+    log_info("mdcrypt-milter " MDCRYPT_VERSION " " + listening);
+    // Ready in the sense Type=notify needs: smfi_opensocket has bound and listened above, so the MTA's
+    // connection is queued by the kernel and served by smfi_main's thread, whose runtime is in place.
+    notify_ready(listening);
 
     // smfi_stop() blocks until libmilter's listener leaves its 5-second poll(); it runs on a thread of
     // its own while this one pokes the socket to wake the listener at once (unix sockets only).
@@ -193,10 +198,14 @@ DaemonExit run_daemon(std::shared_ptr<const Config> config, CryptoFactory crypto
             log_reload(shared_runtime->reload(), *shared_runtime);
         } else if (!stopper.joinable()) {
             log_info("stopping: no new connections; waiting for messages in progress");
+            notify_stopping();
             stopper = std::thread([] { smfi_stop(); });
         }
     }
-    if (stopper.joinable()) stopper.join();
+    if (stopper.joinable())
+        stopper.join();
+    else
+        notify_stopping();  // smfi_main ended on its own (a failure): stopping all the same
     milter_thread.join();
     socket_cleanup.reset();  // no new connections can arrive now
     wait_for_messages_in_progress();
