@@ -1,5 +1,8 @@
 #include "milter/check_config.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstdio>
 
 #include <fstream>
@@ -90,6 +93,30 @@ std::vector<std::string> gnupg_home_advice(const std::filesystem::path& home) {
                          ": a keyring that loses keys before the milter starts cannot be told from one that never had "
                          "them; run mdcrypt-keys record");
     return advice;
+}
+
+std::vector<std::string> gnupg_home_access_problems(const std::filesystem::path& home, const std::string& owner) {
+    std::vector<std::string> problems;
+    const std::string fix = "; run as root: chown -R " + owner + " " + home.string();
+    auto describe = [](const std::filesystem::path& path) {
+        struct stat st {};
+        if (::stat(path.c_str(), &st) != 0) return std::string();
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+        return " (owner uid " + std::to_string(st.st_uid) + ", gid " + std::to_string(st.st_gid) + ", mode " + mode + ")";
+    };
+    if (::access(home.c_str(), R_OK | W_OK | X_OK) != 0) {
+        problems.push_back(home.string() + ": the GnuPG home is not readable and writable by the daemon's user" +
+                           describe(home) + fix);
+        return problems;
+    }
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(home, ec)) {
+        if (!entry.is_regular_file(ec)) continue;
+        if (::access(entry.path().c_str(), R_OK) != 0)
+            problems.push_back(entry.path().string() + ": not readable by the daemon's user" + describe(entry.path()) + fix);
+    }
+    return problems;
 }
 
 std::optional<std::string> root_warning(const Config& config, unsigned euid) {

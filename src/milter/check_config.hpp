@@ -22,6 +22,12 @@ std::string describe_config(const Config& config, std::optional<std::size_t> usa
 // encryptions queue behind each other (bench/README.md measured it).
 std::vector<std::string> gnupg_home_advice(const std::filesystem::path& home);
 
+// Files of the GnuPG home that this process cannot use as the daemon must: the home itself read,
+// write and search (gpg takes lock files there), each regular file in it readable. One line per
+// problem, naming the file, its owner and mode and the command that fixes it (chown to `owner`,
+// "user:group"). Call it with the daemon's identity in effect (after dropping privileges).
+std::vector<std::string> gnupg_home_access_problems(const std::filesystem::path& home, const std::string& owner);
+
 // The warning for a daemon that keeps running as root (`euid` 0 and no [milter] user): every
 // parser of hostile mail then runs as root. nullopt when there is nothing to say.
 std::optional<std::string> root_warning(const Config& config, unsigned euid);

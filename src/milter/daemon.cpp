@@ -19,6 +19,7 @@
 #include "milter/metrics_exposition.hpp"
 #include "milter/metrics_server.hpp"
 #include "milter/milter_callbacks.hpp"
+#include "milter/notify.hpp"
 #include "milter/privileges.hpp"
 #include "milter/signals.hpp"
 #include "milter/socket.hpp"
@@ -93,6 +94,16 @@ DaemonExit check_config(const Config& config, const CryptoFactory& crypto) {
         // otherwise leave root-owned files (trustdb, locks) in the user's home.
         if (!config.milter.user.empty() && ::geteuid() == 0)
             drop_privileges(resolve_identity(config.milter.user, config.milter.group));
+        // Before gpg runs: its "Permission denied" names a file but not the cause or the fix.
+        const std::string owner = config.milter.user.empty()
+                                      ? std::to_string(::geteuid()) + ":" + std::to_string(::getegid())
+                                      : config.milter.user + ":" + config.milter.group;  // "user:" is the user's login group
+        const auto problems = gnupg_home_access_problems(config.gnupg.home, owner);
+        if (!problems.empty()) {
+            for (const auto& problem : problems)
+                std::cerr << "mdcrypt-milter: " << config.file.string() << ": [gnupg] home: " << problem << "\n";
+            return DaemonExit::Config;
+        }
         const auto services = crypto(config.gnupg);
         if (services && services->usable_key_count) keys = services->usable_key_count();
     } catch (const std::exception& e) {
@@ -208,9 +219,13 @@ DaemonExit run_daemon(std::shared_ptr<const Config> config, CryptoFactory crypto
             signals.finished();
         });
     }
-    log_info("mdcrypt-milter " MDCRYPT_VERSION " listening on " + socket.spec + " with " +
-             std::to_string(config->policy.domains.size()) + " local domain(s), up to " +
-             std::to_string(shared_runtime->limiter().limit()) + " concurrent encryptions");
+    const std::string listening = "listening on " + socket.spec + " with " +
+                                  std::to_string(config->policy.domains.size()) + " local domain(s), up to " +
+                                  std::to_string(shared_runtime->limiter().limit()) + " concurrent encryptions";
+    log_info("mdcrypt-milter " MDCRYPT_VERSION " " + listening);
+    // Ready in the sense Type=notify needs: smfi_opensocket has bound and listened above, so the MTA's
+    // connection is queued by the kernel and served by smfi_main's thread, whose runtime is in place.
+    notify_ready(listening);
 
     // smfi_stop() blocks until libmilter's listener leaves its 5-second poll(); it runs on a thread of
     // its own while this one pokes the socket to wake the listener at once (unix sockets only).
@@ -227,10 +242,14 @@ DaemonExit run_daemon(std::shared_ptr<const Config> config, CryptoFactory crypto
             log_reload(shared_runtime->reload(), *shared_runtime);
         } else if (!stopper.joinable()) {
             log_info("stopping: no new connections; waiting for messages in progress");
+            notify_stopping();
             stopper = std::thread([] { smfi_stop(); });
         }
     }
-    if (stopper.joinable()) stopper.join();
+    if (stopper.joinable())
+        stopper.join();
+    else
+        notify_stopping();  // smfi_main ended on its own (a failure): stopping all the same
     milter_thread.join();
     socket_cleanup.reset();  // no new connections can arrive now
     finish_messages_in_progress(*shared_runtime);

@@ -466,8 +466,20 @@ class Lifecycle(unittest.TestCase):
         for root, dirs, files in os.walk(self.milter.gnupg):
             for name in dirs + files:
                 self.assertEqual(os.lstat(os.path.join(root, name)).st_uid, nobody.pw_uid, name)
+        # A keyring file left root's by a plain `gpg --import` as root (umask 077): --check-config names
+        # the file, its owner and mode, and the command that fixes it, before gpg's bare "Permission denied".
+        keybox = os.path.join(self.milter.gnupg, "pubring.kbx")
+        os.chown(keybox, 0, 0)
+        os.chmod(keybox, 0o600)
+        check = self.run_binary("--config", self.milter.config, "--check-config")
+        self.assertEqual(check.returncode, 78)
+        self.assertIn(f"{keybox}: not readable by the daemon's user (owner uid 0, gid 0, mode 0600); "
+                      f"run as root: chown -R nobody:nogroup {self.milter.gnupg}", check.stderr.decode())
+        os.chown(keybox, nobody.pw_uid, nogroup.gr_gid)
         os.chown(self.milter.gnupg, 0, 0)  # a home nobody cannot read: --check-config (as nobody) says so
-        self.assertEqual(self.run_binary("--config", self.milter.config, "--check-config").returncode, 78)
+        check = self.run_binary("--config", self.milter.config, "--check-config")
+        self.assertEqual(check.returncode, 78)
+        self.assertIn(f"{self.milter.gnupg}: the GnuPG home is not readable and writable by the daemon's user", check.stderr.decode())
         os.chown(self.milter.gnupg, nobody.pw_uid, nogroup.gr_gid)
         self.milter.signal(signal.SIGHUP)  # re-reading the files as nobody works too
         self.milter.wait_for_log("configuration reloaded")
