@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""The systemd unit as the package ships it: `systemd-analyze verify` accepts it, `systemd-analyze security`
+rates its exposure "OK" or better, and what it names exists in the package.
+
+Usage: test_unit_file.py --deb dist/mdcrypt-milter_VERSION_ARCH.deb
+"""
+import argparse
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+ARGS: argparse.Namespace
+UNIT = "lib/systemd/system/mdcrypt-milter.service"
+# systemd-analyze security: 0 is fully locked down, 10 fully exposed; below 4 it says "OK".
+MAX_EXPOSURE = 4.0
+
+
+class UnitFile(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="mdcrypt-unit-")
+        cls.root = Path(cls.tmp.name) / "pkg"
+        subprocess.run(["dpkg-deb", "-x", ARGS.deb, str(cls.root)], check=True)
+        cls.unit = (cls.root / UNIT).read_text()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def directive(self, name: str) -> list[str]:
+        return re.findall(rf"^{name}=(.*)$", self.unit, re.M)
+
+    def test_verify_accepts_the_unit(self):
+        # verify checks that each Exec command is executable on this machine: point it at the package's
+        # binaries (the unit names /usr/sbin, where the package puts them). The man pages named in
+        # Documentation= are checked in the package below, not on this machine.
+        checked = Path(self.tmp.name) / "mdcrypt-milter.service"
+        checked.write_text(self.unit.replace("/usr/sbin/", f"{self.root}/usr/sbin/"))
+        r = subprocess.run(["systemd-analyze", "verify", "--man=no", str(checked)], capture_output=True, text=True, check=False)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(r.stderr.strip(), "", "no warnings either")
+
+    def test_exposure_is_ok(self):
+        r = subprocess.run(["systemd-analyze", "security", "--offline=true", f"--root={self.root}",
+                            "mdcrypt-milter.service"], capture_output=True, text=True, check=False)
+        m = re.search(r"Overall exposure level for mdcrypt-milter.service: ([0-9.]+)", r.stdout)
+        self.assertIsNotNone(m, r.stdout + r.stderr)
+        print(f"systemd-analyze security: exposure {m.group(1)}")
+        self.assertLessEqual(float(m.group(1)), MAX_EXPOSURE, r.stdout)
+
+    def test_commands_and_documentation_are_in_the_package(self):
+        self.assertEqual(self.directive("Type"), ["notify"], "readiness comes from sd_notify once the socket listens")
+        for key in ("ExecStartPre", "ExecStart"):
+            [command] = self.directive(key)
+            binary = shlex.split(command)[0]
+            self.assertTrue((self.root / binary.lstrip("/")).is_file(), f"{key} runs {binary}, which the package lacks")
+        [docs] = self.directive("Documentation")
+        for doc in docs.split():
+            if doc.startswith("man:"):
+                name, section = re.fullmatch(r"man:([\w.-]+)\((\d)\)", doc).groups()
+                target = self.root / f"usr/share/man/man{section}/{name}.{section}.gz"
+            else:
+                self.assertTrue(doc.startswith("file:///"), doc)
+                target = self.root / doc[len("file:///"):]
+            self.assertTrue(target.exists(), f"Documentation= names {doc}, which the package lacks")
+
+    def test_writable_paths_never_block_the_start(self):
+        # A path in ReadWritePaths that does not exist fails the start with a namespace error unless it
+        # has the "-" prefix (systemd.exec(5)).
+        [paths] = self.directive("ReadWritePaths")
+        for path in paths.split():
+            self.assertTrue(path.startswith("-"), f"{path}: a missing directory would stop the start")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--deb", required=True)
+    ARGS, rest = parser.parse_known_args()
+    if not Path(ARGS.deb).is_file():
+        sys.exit(f"{ARGS.deb}: no such package; scripts/build-deb builds it")
+    unittest.main(argv=[sys.argv[0], *rest], verbosity=2)
