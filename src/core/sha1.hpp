@@ -1,12 +1,14 @@
-// SHA-1 (FIPS 180-4), for the two places OpenPGP and the Web Key Directory name things by it: v4 key
-// fingerprints and WKD's hashed local parts. Not for anything that needs collision resistance.
+// SHA-1, for the two places OpenPGP and the Web Key Directory name things by it: v4 key fingerprints
+// and WKD's hashed local parts. Not for anything that needs collision resistance. libgcrypt computes
+// it: a hash function is not something to maintain a copy of.
 #pragma once
 
 #include <array>
-#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+struct gcry_md_handle;
 
 namespace mdcrypt {
 
@@ -16,16 +18,15 @@ using Sha1Digest = std::array<std::uint8_t, 20>;
 class Sha1 {
 public:
     Sha1();
+    ~Sha1();
+    Sha1(const Sha1&) = delete;
+    Sha1& operator=(const Sha1&) = delete;
+
     void update(std::string_view data);
-    Sha1Digest digest();  // pads and finishes; the object must not be updated afterwards
+    Sha1Digest digest();  // finishes; the object must not be updated afterwards
 
 private:
-    void block(const std::uint8_t* p);
-
-    std::array<std::uint32_t, 5> h_;
-    std::array<std::uint8_t, 64> buffer_{};
-    std::size_t buffered_ = 0;
-    std::uint64_t length_ = 0;  // bytes hashed so far
+    gcry_md_handle* handle_;
 };
 
 Sha1Digest sha1(std::string_view data);

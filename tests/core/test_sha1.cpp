@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <thread>
+#include <vector>
 
 using mdcrypt::sha1;
 using mdcrypt::to_hex_upper;
@@ -31,4 +33,20 @@ TEST_CASE("SHA-1 fed in pieces equals SHA-1 of the whole, across block and paddi
     for (int i = 0; i < 142857; ++i) million.update(chunk);
     million.update("a");
     CHECK(to_hex_upper(million.digest()) == "34AA973CD4C4DAA4F61EEB2BDBAD27316534016F");
+}
+
+// Each ctest entry is its own process, so libgcrypt's one-time initialisation happens here in the
+// threads, as it can in the milter when two connections look up WKD keys at once.
+TEST_CASE("SHA-1 from several threads at once, first use included") {
+    std::vector<std::string> results(8);
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < results.size(); ++i)
+        threads.emplace_back([&results, i] {
+            mdcrypt::Sha1 h;
+            h.update("a");
+            h.update("bc");
+            results[i] = to_hex_upper(h.digest()) + to_hex_upper(sha1("abc"));
+        });
+    for (auto& t : threads) t.join();
+    for (const auto& r : results) CHECK(r == "A9993E364706816ABA3E25717850C26C9CD0D89DA9993E364706816ABA3E25717850C26C9CD0D89D");
 }
