@@ -1,8 +1,7 @@
-// Base64 (RFC 4648): the alphabet every decoder here reads, and the two decoders, one per strictness.
-// Lenient and streaming (Base64Decoder): MIME bodies and armor in mail being inspected, where line
-// breaks and white space are normal. Strict (base64_decode): a key file's armor lines, already
-// joined, where anything odd means the file is not what it claims. gpg's own output is checked by
-// openpgp_message_check's streaming loop over the same alphabet.
+// Base64 (RFC 4648): the alphabet every decoder here reads, and the lenient streaming decoder for MIME
+// bodies (Content-Transfer-Encoding: base64), where line breaks and white space are normal. ASCII
+// armor is decoded by core/armor.hpp in whole groups with padding only at the end: stricter on
+// purpose, since what it reads is either gpg's output or a key file that must be exactly right.
 #pragma once
 
 #include <cstddef>
@@ -21,10 +20,6 @@ constexpr int base64_value(char c) {
     if (c == '/') return 63;
     return -1;
 }
-
-// Standard base64 without line breaks or white space; false on any other character, a length not a
-// multiple of 4, bad padding, or non-zero unused bits in the last character.
-bool base64_decode(std::string_view text, std::string& out);
 
 // Decodes base64 fed in pieces, up to `limit` output bytes. White space is skipped; '=' ends the data;
 // any other byte outside the alphabet makes it invalid (a lookalike, not a lenient case worth keeping).

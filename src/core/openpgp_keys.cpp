@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <optional>
 
-#include "core/base64.hpp"
+#include "core/armor.hpp"
 #include "core/openpgp_packets.hpp"
 #include "core/sha1.hpp"
 #include "core/text.hpp"
@@ -14,7 +14,6 @@ namespace mdcrypt {
 namespace {
 
 constexpr std::string_view kBegin = "-----BEGIN PGP PUBLIC KEY BLOCK-----";
-constexpr std::string_view kEnd = "-----END PGP PUBLIC KEY BLOCK-----";
 constexpr std::string_view kBeginSecret = "-----BEGIN PGP PRIVATE KEY BLOCK-----";
 constexpr const char* kSecretKeyMaterial = "it holds secret key material; only public keys belong there";
 
@@ -35,6 +34,7 @@ std::vector<std::string_view> lines_of(std::string_view text) {
 }
 
 // Every public key armor block's payload, concatenated. nullopt with `error` set on a broken block.
+// Text between blocks is skipped, as gpg skips it.
 std::optional<std::string> dearmor(std::string_view text, std::string& error) {
     const auto lines = lines_of(text);
     for (const auto& line : lines)
@@ -44,47 +44,18 @@ std::optional<std::string> dearmor(std::string_view text, std::string& error) {
         }
     std::string binary;
     bool any = false;
+    const ArmorRules rules{.label = "PUBLIC KEY BLOCK", .blank_line_after_headers = false,
+                           .checksum = ArmorChecksum::VerifiedWhenPresent};
     for (std::size_t i = 0; i < lines.size(); ++i) {
         if (lines[i] != kBegin) continue;
         any = true;
-        ++i;
-        // Armor headers ("Comment: ...") up to the blank line; base64 has no ':', so a line without one
-        // already starts the data (gpg accepts armor whose blank line is missing, too).
-        while (i < lines.size() && !lines[i].empty() && lines[i].find(':') != std::string_view::npos) ++i;
-        if (i < lines.size() && lines[i].empty()) ++i;
-        std::string base64;
-        std::optional<std::string_view> checksum;
-        for (; i < lines.size() && !lines[i].starts_with("-----"); ++i) {
-            if (lines[i].starts_with("=")) checksum = lines[i].substr(1);
-            else if (checksum) {
-                error = "armor has data after its checksum line";
-                return std::nullopt;
-            } else base64 += lines[i];
-        }
-        if (i == lines.size() || lines[i] != kEnd) {
-            error = "armor block has no matching END line";
+        ArmorReader armor(rules, [&binary](std::string_view data) { binary.append(data); });
+        for (; i < lines.size() && !armor.done() && !armor.failed(); ++i) armor.line(lines[i]);
+        --i;
+        if (const auto why = armor.finish()) {
+            error = "armor block: " + *why;
             return std::nullopt;
         }
-        std::string block;
-        if (!base64_decode(base64, block)) {
-            error = "armor block is not valid base64";
-            return std::nullopt;
-        }
-        if (checksum) {
-            std::string crc;
-            if (checksum->size() != 4 || !base64_decode(*checksum, crc) || crc.size() != 3) {
-                error = "armor checksum line is malformed";
-                return std::nullopt;
-            }
-            const std::uint32_t expected = (std::uint32_t{static_cast<unsigned char>(crc[0])} << 16) |
-                                           (std::uint32_t{static_cast<unsigned char>(crc[1])} << 8) |
-                                           std::uint32_t{static_cast<unsigned char>(crc[2])};
-            if (crc24(block) != expected) {
-                error = "armor checksum does not match (the file is damaged)";
-                return std::nullopt;
-            }
-        }
-        binary += block;
     }
     if (!any) {
         error = "neither a binary OpenPGP key nor an armored public key block";
@@ -136,34 +107,6 @@ std::string fingerprint_of(std::string_view body) {
 }
 
 }  // namespace
-
-
-namespace {
-
-// CRC-24 of each byte value, so the checksum costs a table look-up per byte (the armor check runs it
-// over every byte gpg writes).
-constexpr std::array<std::uint32_t, 256> kCrc24Table = [] {
-    std::array<std::uint32_t, 256> table{};
-    for (std::uint32_t b = 0; b < 256; ++b) {
-        std::uint32_t crc = b << 16;
-        for (int i = 0; i < 8; ++i) {
-            crc <<= 1;
-            if (crc & 0x1000000u) crc ^= 0x1864CFBu;
-        }
-        table[b] = crc & 0xFFFFFFu;
-    }
-    return table;
-}();
-
-}  // namespace
-
-std::uint32_t crc24_update(std::uint32_t crc, std::string_view data) {
-    for (char c : data)
-        crc = ((crc << 8) ^ kCrc24Table[((crc >> 16) ^ static_cast<unsigned char>(c)) & 0xff]) & 0xFFFFFFu;
-    return crc;
-}
-
-std::uint32_t crc24(std::string_view data) { return crc24_update(kCrc24Init, data); }
 
 SplitKeys split_public_keys(std::string_view file_bytes) {
     SplitKeys result;

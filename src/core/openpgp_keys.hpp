@@ -29,10 +29,4 @@ struct SplitKeys {
 SplitKeys split_public_keys(std::string_view file_bytes);
 
 
-// The OpenPGP armor checksum (CRC-24, RFC 4880 section 6.1), at once or in pieces: start from
-// kCrc24Init and pass each piece with the value so far.
-inline constexpr std::uint32_t kCrc24Init = 0xB704CEu;
-std::uint32_t crc24(std::string_view data);
-std::uint32_t crc24_update(std::uint32_t crc, std::string_view data);
-
 }  // namespace mdcrypt

@@ -1,28 +1,14 @@
 #include "core/openpgp_message_check.hpp"
 
 #include <algorithm>
-#include <array>
-
-#include "core/base64.hpp"
-#include "core/openpgp_keys.hpp"
 
 namespace mdcrypt {
 
 namespace {
 
-constexpr std::size_t kMaxArmorLine = 4096;
-constexpr std::string_view kBegin = "-----BEGIN PGP MESSAGE-----";
-constexpr std::string_view kEnd = "-----END PGP MESSAGE-----";
 constexpr int kTagSessionKey = 1;
 constexpr int kTagSeipd = 18;
 constexpr int kTagAead = 20;
-
-// base64_value for every byte, looked up once per character of gpg's output.
-constexpr std::array<std::int8_t, 256> kBase64Table = [] {
-    std::array<std::int8_t, 256> table{};
-    for (int c = 0; c < 256; ++c) table[static_cast<std::size_t>(c)] = static_cast<std::int8_t>(base64_value(static_cast<char>(c)));
-    return table;
-}();
 
 std::uint32_t octet(const std::string& s, std::size_t i) { return static_cast<unsigned char>(s[i]); }
 
@@ -134,16 +120,16 @@ std::optional<std::string> EncryptedPacketsCheck::finish() const {
     return std::nullopt;
 }
 
-std::string ArmoredMessageCheck::where() const { return " (armor line " + std::to_string(line_number_) + ")"; }
+ArmoredMessageCheck::ArmoredMessageCheck()
+    : armor_(ArmorRules{.label = "MESSAGE", .checksum = ArmorChecksum::Required},
+             [this](std::string_view decoded) { packets_.feed(decoded); }) {}
 
 void ArmoredMessageCheck::fail(std::string why) {
-    if (state_ == State::Failed) return;
-    state_ = State::Failed;
-    error_ = std::move(why);
+    if (error_.empty()) error_ = std::move(why);
 }
 
 void ArmoredMessageCheck::feed(std::string_view bytes) {
-    while (!bytes.empty() && state_ != State::Failed) {
+    while (!bytes.empty() && error_.empty() && !armor_.failed()) {
         const std::size_t end = bytes.find('\n');
         const std::string_view piece = bytes.substr(0, end);
         if (line_.size() + piece.size() > kMaxArmorLine)
@@ -164,85 +150,20 @@ void ArmoredMessageCheck::feed(std::string_view bytes) {
 }
 
 void ArmoredMessageCheck::line(std::string_view text) {
-    ++line_number_;
+    if (!armor_.done()) return armor_.line(text);
+    ++trailing_lines_;
     while (!text.empty() && (text.back() == '\r' || text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-    switch (state_) {
-        case State::Begin:
-            if (text.empty()) return;
-            if (text != kBegin) return fail("the output does not begin with " + std::string(kBegin));
-            state_ = State::Headers;
-            return;
-        case State::Headers:
-            if (text.empty()) state_ = State::Body;
-            else if (text.find(": ") == std::string_view::npos) fail("a malformed armor header" + where());
-            return;
-        case State::Body:
-            if (text == kEnd) return fail("no armor checksum before the END line");
-            if (text.size() == 5 && text[0] == '=' && base64_value(text[1]) >= 0) {
-                if (group_data_ + group_pad_ != 0) return fail("the base64 data ends in the middle of a group" + where());
-                std::uint32_t sum = 0;
-                for (std::size_t i = 1; i < 5; ++i) {
-                    const int v = base64_value(text[i]);
-                    if (v < 0) return fail("a malformed armor checksum" + where());
-                    sum = (sum << 6) | static_cast<std::uint32_t>(v);
-                }
-                if (sum != crc_) return fail("the armor checksum does not match the data");
-                state_ = State::Checksum;
-                return;
-            }
-            return body_line(text);
-        case State::Checksum:
-            if (text != kEnd) return fail("no END line after the armor checksum" + where());
-            state_ = State::End;
-            return;
-        case State::End:
-            if (!text.empty()) fail("data after the END line" + where());
-            return;
-        case State::Failed:
-            return;
-    }
-}
-
-void ArmoredMessageCheck::body_line(std::string_view text) {
-    decoded_.clear();
-    for (const char c : text) {
-        if (c == '=') {
-            if (group_data_ < 2) return fail("misplaced base64 padding" + where());
-            ++group_pad_;
-            padded_ = true;
-        } else {
-            const int v = kBase64Table[static_cast<unsigned char>(c)];
-            if (v < 0) return fail("a character that is not base64" + where());
-            if (padded_) return fail("base64 data after padding" + where());
-            group_ = (group_ << 6) | static_cast<std::uint32_t>(v);
-            ++group_data_;
-        }
-        if (group_data_ + group_pad_ < 4) continue;
-        // A whole group of four: as many bytes as it has data characters, less one.
-        const std::uint32_t bits = group_ << (6 * group_pad_);
-        for (int k = 0; k < group_data_ - 1; ++k) decoded_.push_back(static_cast<char>((bits >> (16 - 8 * k)) & 0xff));
-        group_ = 0;
-        group_data_ = 0;
-        group_pad_ = 0;
-    }
-    crc_ = crc24_update(crc_, decoded_);
-    packets_.feed(decoded_);
+    if (!text.empty())
+        fail("data after the END line (armor line " + std::to_string(armor_.lines_read() + trailing_lines_) + ")");
 }
 
 std::optional<std::string> ArmoredMessageCheck::finish() {
-    if (state_ != State::Failed && !line_.empty()) {
+    if (error_.empty() && !armor_.failed() && !line_.empty()) {
         line(line_);
         line_.clear();
     }
-    if (state_ == State::Failed) return error_;
-    if (state_ != State::End) {
-        switch (state_) {
-            case State::Begin: return "no armored message in the output";
-            case State::Headers:
-            case State::Body: return "the armor is cut off before its checksum and END line";
-            default: return "the armor is cut off before its END line";
-        }
-    }
+    if (!error_.empty()) return error_;
+    if (const auto armor_error = armor_.finish()) return armor_error;
     return packets_.finish();
 }
 

@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/armor.hpp"
+
 namespace mdcrypt {
 
 // The packet sequence of an encrypted message, fed with the decoded bytes in any chunking.
@@ -42,27 +44,19 @@ private:
 
 class ArmoredMessageCheck {
 public:
+    ArmoredMessageCheck();
     void feed(std::string_view bytes);
     std::optional<std::string> finish();
 
 private:
-    enum class State { Begin, Headers, Body, Checksum, End, Failed };
     void line(std::string_view text);
-    void body_line(std::string_view text);
     void fail(std::string why);
-    std::string where() const;  // " (armor line N)", for error texts
 
-    State state_ = State::Begin;
-    std::string error_;
-    std::string line_;
-    std::uint64_t line_number_ = 0;
-    std::uint32_t group_ = 0;  // base64: the bits of the current group of four characters
-    int group_data_ = 0;       // its data characters so far
-    int group_pad_ = 0;        // its '=' so far
-    bool padded_ = false;      // '=' seen: no more data may follow
-    std::uint32_t crc_ = 0xB704CEu;  // kCrc24Init
-    std::string decoded_;     // bytes decoded from the current line, passed on at its end
     EncryptedPacketsCheck packets_;
+    ArmorReader armor_;
+    std::string error_;          // a failure outside the armor: an overlong line, data after END
+    std::string line_;
+    std::uint64_t trailing_lines_ = 0;  // lines after the END line
 };
 
 }  // namespace mdcrypt

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "core/armor.hpp"
 #include "core/base64.hpp"
 #include "core/content_type.hpp"
 #include "core/openpgp_packets.hpp"
@@ -16,7 +17,6 @@ namespace mdcrypt {
 namespace {
 
 constexpr std::string_view kArmorBegin = "-----BEGIN PGP MESSAGE-----";
-constexpr std::string_view kArmorEnd = "-----END PGP MESSAGE-----";
 constexpr std::size_t kMaxArmorHeaderLines = 32;
 
 // OpenPGP packet tags (RFC 9580 section 5) and CMS content types (RFC 5652, RFC 5083).
@@ -196,67 +196,45 @@ bool is_encrypted_openpgp(std::string_view b, bool whole, std::string& why) {
     }
 }
 
-bool is_armor_checksum(std::string_view line) {
-    return line.size() == 5 && line.front() == '=' &&
-           std::all_of(line.begin() + 1, line.end(), [](char c) { return base64_value(c) >= 0; });
-}
-
 // Undoes the ASCII armor of a PGP MESSAGE that must fill `text` but for white space around it.
-// Decodes at most kMaxPayloadDecodedBytes; checks the base64 alphabet of every line it sees. Armor
-// header lines ("Comment: ...") are cleartext, so they count against kMaxCleartextBytes.
+// Keeps at most kMaxPayloadDecodedBytes; checks the base64 of every line it sees. Armor header lines
+// ("Comment: ...") are cleartext a reader may be shown, so they count against kMaxCleartextBytes.
+// The checksum's form is checked, not its value: `text` may be only the first part of a body.
 std::optional<Octets> dearmor(std::string_view text, bool complete, std::string& why) {
+    Octets out;
+    bool truncated = false;
+    ArmorReader armor(ArmorRules{.label = "MESSAGE",
+                                 .max_header_lines = kMaxArmorHeaderLines,
+                                 .max_header_bytes = kMaxCleartextBytes,
+                                 .checksum = ArmorChecksum::FormOnly},
+                      [&](std::string_view data) {
+                          const std::size_t room = kMaxPayloadDecodedBytes - out.bytes.size();
+                          truncated = truncated || data.size() > room;
+                          out.bytes.append(data.substr(0, room));
+                      });
     Lines lines(text);
     std::string_view line;
     std::size_t start = 0;
     bool terminated = false;
-    while (lines.next(line, start, terminated) && is_blank(line)) {
+    while (!armor.done() && !armor.failed() && lines.next(line, start, terminated)) {
+        if (!terminated && !complete) break;  // a partial line: the inspection limit ended it, not the sender
+        armor.line(line);
     }
-    if (trim_right(line) != kArmorBegin || !terminated) {
-        why = "text is not only an armored PGP MESSAGE";
+    if (armor.done()) {
+        if (!is_blank(text.substr(lines.position()))) {
+            why = "text after the armored PGP MESSAGE";
+            return std::nullopt;
+        }
+        out.whole = !truncated;
+        return out;
+    }
+    if (armor.failed() || complete || !armor.in_data()) {
+        why = armor.lines_read() == 0 ? "text is not only an armored PGP MESSAGE"
+              : armor.failed() || complete ? *armor.finish()
+                                           : "armor ends in its header";
         return std::nullopt;
     }
-    std::size_t header_lines = 0;
-    std::size_t header_bytes = 0;
-    for (;;) {
-        if (!lines.next(line, start, terminated)) {
-            why = "armor ends in its header";
-            return std::nullopt;
-        }
-        if (is_blank(line)) break;
-        header_bytes += line.size();
-        if (line.find(": ") == std::string_view::npos || ++header_lines > kMaxArmorHeaderLines ||
-            header_bytes > kMaxCleartextBytes) {
-            why = "armor header is malformed or too long";
-            return std::nullopt;
-        }
-    }
-    Base64Decoder decoder(kMaxPayloadDecodedBytes);
-    bool checksum_seen = false;
-    while (lines.next(line, start, terminated)) {
-        const std::string_view data = trim_right(line);
-        if (data == kArmorEnd) {
-            if (!is_blank(text.substr(lines.position()))) {
-                why = "text after the armored PGP MESSAGE";
-                return std::nullopt;
-            }
-            return Octets{std::move(decoder.output()), !decoder.truncated()};
-        }
-        if (checksum_seen) {
-            why = "armor checksum not followed by the end line";
-            return std::nullopt;
-        }
-        if (is_armor_checksum(data)) {
-            checksum_seen = true;
-            continue;
-        }
-        if (!decoder.feed(data)) {
-            why = "armor holds invalid base64";
-            return std::nullopt;
-        }
-    }
-    if (!complete) return Octets{std::move(decoder.output()), false};  // cut off by the inspection limit
-    why = "armor has no end line";
-    return std::nullopt;
+    return out;  // cut off by the inspection limit: what was read, not whole
 }
 
 // --- CMS

@@ -246,14 +246,18 @@ DaemonExit run_daemon(std::shared_ptr<const Config> config, CryptoFactory crypto
             stopper = std::thread([] { smfi_stop(); });
         }
     }
-    if (stopper.joinable())
+    const bool stop_requested = stopper.joinable();
+    if (stop_requested)
         stopper.join();
     else
         notify_stopping();  // smfi_main ended on its own (a failure): stopping all the same
     milter_thread.join();
     socket_cleanup.reset();  // no new connections can arrive now
     finish_messages_in_progress(*shared_runtime);
-    if (milter_status != MI_SUCCESS) return fail(DaemonExit::Failure, "smfi_main failed");
+    // libmilter's listener, woken while smfi_stop() closes the listening socket, can find it closed
+    // before it sees the stop flag and then returns MI_FAILURE ("listenfd=-1 corrupted"): after a
+    // requested stop that is the stop itself, not a failure.
+    if (milter_status != MI_SUCCESS && !stop_requested) return fail(DaemonExit::Failure, "smfi_main failed");
     log_info("stopped");
     return DaemonExit::Ok;
 }

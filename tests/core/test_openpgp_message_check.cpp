@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "core/armor.hpp"
+
 #include <string>
 
 #include "core/openpgp_keys.hpp"

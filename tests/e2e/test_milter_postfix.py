@@ -141,7 +141,7 @@ class PostfixMilterDown(unittest.TestCase):
         with mta.TempDir() as tmp:
             milter = MilterDaemon(tmp).start()
             with mta.PostfixInstance(tmp, addresses=["alice"], milter=milter.socket_path, main_cf=MILTER_MAIN_CF) as pf:
-                self.assertEqual(milter.stop(), 0)
+                self.assertEqual(milter.stop(), 0, milter.log()[-3000:])
                 self.assertFalse(os.path.exists(milter.socket_path))
                 for client in ("swaks", "smtplib"):
                     res = pf.send(SENDER, ["alice@example.test"], MESSAGE, client=client)
