@@ -20,12 +20,17 @@ DOVECOT_LDA = "/usr/lib/dovecot/dovecot-lda"
 PASSWORD = "secret"
 
 
+def sieve_available() -> bool:
+    """Pigeonhole (dovecot-sieve) with its extprograms plugin (vnd.dovecot.filter)."""
+    return os.path.exists("/usr/lib/dovecot/modules/sieve/lib90_sieve_extprograms_plugin.so")
+
+
 def available() -> bool:
     return all(os.path.exists(p) for p in (DOVECOT, DOVECOT_LDA, "/usr/lib/dovecot/imap", "/usr/lib/dovecot/lmtp"))
 
 
 class DovecotInstance:
-    def __init__(self, workdir: Path, users: list[str], mail_user: str = "nobody"):
+    def __init__(self, workdir: Path, users: list[str], mail_user: str = "nobody", extra_config: str = ""):
         self.dir = Path(workdir) / "dovecot"
         self.dir.mkdir(mode=0o755)
         os.chmod(self.dir, 0o755)  # dovecot-lda runs as mail_user and reads the config from here
@@ -100,7 +105,7 @@ service auth {{
     mode = 0666
   }}
 }}
-""")
+{extra_config}""")
         self._token = None
 
     def start(self) -> "DovecotInstance":

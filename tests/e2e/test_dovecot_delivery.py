@@ -18,6 +18,7 @@ import json
 import os
 import pwd
 import re
+import smtplib
 import subprocess
 import sys
 import time
@@ -26,7 +27,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dovecot  # noqa: E402
 import mta  # noqa: E402
-from test_milter_common import MESSAGE, SENDER, MilterDaemon, MilterFixture, check_encrypted, run_tests  # noqa: E402
+from test_milter_common import (MESSAGE, SENDER, MilterDaemon, MilterFixture, check_encrypted, crlf,  # noqa: E402
+                                run_tests)
 from test_milter_delivery_side import delivery_side_config  # noqa: E402
 
 CONF = mta.REPO_ROOT / "conf"
@@ -52,6 +54,33 @@ def replace_once(text: str, old: str, new: str, where: str) -> str:
     if text.count(old) != 1:
         raise ValueError(f"{where}: expected {old!r} once")
     return text.replace(old, new)
+
+
+def keys_for_mail_user(tmp: mta.TempDir) -> MilterDaemon:
+    """Keys, config and policy (no milter started) that MAIL_USER, running the filter, can read."""
+    os.chmod(tmp.path, 0o711)
+    keys = MilterDaemon(tmp)
+    user = pwd.getpwnam(MAIL_USER)
+    for root, dirs, files in os.walk(keys.home):
+        for name in [root] + [os.path.join(root, n) for n in dirs + files]:
+            os.chown(name, user.pw_uid, user.pw_gid)
+    return keys
+
+
+def cut_off_keybox(keybox) -> bytes:
+    """Replaces the keybox by its first half (as a full disk or a crash mid-write leaves it), same owner;
+    returns the good contents."""
+    good = keybox.read_bytes()
+    write_keybox(keybox, good[:len(good) // 2])
+    return good
+
+
+def write_keybox(keybox, data: bytes) -> None:
+    owner = keybox.stat()
+    new = keybox.with_suffix(".new")
+    new.write_bytes(data)
+    os.chown(new, owner.st_uid, owner.st_gid)
+    os.replace(new, keybox)
 
 
 def queued(pf: mta.PostfixInstance) -> list[dict]:
@@ -83,13 +112,8 @@ class DovecotChecks:
         self.assertNotIn(b"caf\xc3\xa9", stored)
 
     def test_a_damaged_keyring_leaves_the_message_deferred_in_the_queue_not_in_the_mailbox(self):
-        good = self.keybox.read_bytes()
-        owner = self.keybox.stat()
         before = len(self.stored())
-        damaged = self.keybox.with_suffix(".new")
-        damaged.write_bytes(good[:len(good) // 2])  # cut off, as a full disk or a crash mid-write leaves it
-        os.chown(damaged, owner.st_uid, owner.st_gid)
-        os.replace(damaged, self.keybox)
+        good = cut_off_keybox(self.keybox)
         try:
             res = self.pf.send(SENDER, [ALICE], MESSAGE)
             self.assertTrue(res.accepted, res.transcript)  # the public smtpd takes it; delivery defers
@@ -104,10 +128,7 @@ class DovecotChecks:
             self.assertEqual(len(self.stored()), before, "a message reached the mailbox")
             self.assertNotRegex(self.pf.maillog(), rf"{res.queue_id}: to=<{re.escape(ALICE)}>.*status=(sent|bounced)")
         finally:
-            repaired = self.keybox.with_suffix(".new")
-            repaired.write_bytes(good)
-            os.chown(repaired, owner.st_uid, owner.st_gid)
-            os.replace(repaired, self.keybox)
+            write_keybox(self.keybox, good)
         # Repaired: the retry delivers it, encrypted, exactly once.
         self.pf.flush()
         stored = self.dovecot.wait_for_messages(ALICE, before + 1, timeout=60)
@@ -126,12 +147,8 @@ class PipeToDovecotLda(DovecotChecks, unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = mta.TempDir()
         try:
-            os.chmod(cls.tmp.path, 0o711)  # the pipe runs as MAIL_USER, which must reach config and keys
-            cls.keys = MilterDaemon(cls.tmp)  # keys, config and policy only; no milter is started
+            cls.keys = keys_for_mail_user(cls.tmp)  # the pipe runs the filter as MAIL_USER
             user = pwd.getpwnam(MAIL_USER)
-            for root, dirs, files in os.walk(cls.keys.home):
-                for name in [root] + [os.path.join(root, n) for n in dirs + files]:
-                    os.chown(name, user.pw_uid, user.pw_gid)
             cls.keybox = cls.keys.home / "pubring.kbx"
             cls.deferral_reason = "cut off"  # the filter's stderr, in pipe(8)'s deferral reason
             cls.dovecot = dovecot.DovecotInstance(cls.tmp.path, [ALICE], mail_user=MAIL_USER).start()
@@ -181,6 +198,76 @@ class DeliverySideMilterToDovecotLmtp(DovecotChecks, MilterFixture, unittest.Tes
                                      master_cf=text.split("\n") + [lmtp_service]).start()
         mta.wait_port_listening(loopback_port)
         return [cls.pf, cls.dovecot]
+
+
+@unittest.skipUnless(dovecot.sieve_available(), "dovecot-sieve (Pigeonhole extprograms) is not installed")
+class SieveFilterFailsOpen(unittest.TestCase):
+    """Why README does not offer the Sieve placement: Dovecot LMTP with a Pigeonhole `filter` running
+    mdcrypt-filter. It encrypts while all is well, but when the filter fails (exit 75) Dovecot keeps
+    the original and LMTP answers 250: the plaintext is stored. This test documents that fact, and
+    that a success no longer puts an Error line into Dovecot's log (the filter logs to syslog)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = mta.TempDir()
+        try:
+            cls.keys = keys_for_mail_user(cls.tmp)
+            cls.keybox = cls.keys.home / "pubring.kbx"
+            bin_dir = cls.tmp.subdir("sieve-bin", 0o755)
+            os.symlink(mta.binary("mdcrypt-filter"), bin_dir / "mdcrypt-filter")
+            script_dir = cls.tmp.subdir("sieve", 0o755)
+            os.chown(script_dir, pwd.getpwnam(MAIL_USER).pw_uid, -1)  # Dovecot saves the compiled script here
+            script = script_dir / "mdcrypt.sieve"
+            script.write_text('require ["vnd.dovecot.filter"];\n'
+                              f'filter "mdcrypt-filter" ["--config", "{cls.keys.config}", "--recipient", "{ALICE}"];\n')
+            cls.dovecot = dovecot.DovecotInstance(cls.tmp.path, [ALICE], mail_user=MAIL_USER, extra_config=f"""\
+protocol lmtp {{
+  mail_plugins = $mail_plugins sieve
+}}
+plugin {{
+  sieve_plugins = sieve_extprograms
+  sieve_global_extensions = +vnd.dovecot.filter
+  sieve_filter_bin_dir = {bin_dir}
+  sieve_before = {script}
+}}
+""").start()
+        except BaseException:
+            cls.tmp.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.dovecot.stop()
+        finally:
+            cls.tmp.cleanup()
+
+    def deliver_over_lmtp(self) -> bytes:
+        before = len(self.dovecot.fetch_all(ALICE))
+        with smtplib.LMTP(mta.LOOPBACK, self.dovecot.lmtp_port) as lmtp:
+            refused = lmtp.sendmail(SENDER, [ALICE], crlf(MESSAGE))
+        self.assertEqual(refused, {})  # LMTP said 250
+        return self.dovecot.wait_for_messages(ALICE, before + 1)[-1]
+
+    def test_while_all_is_well_it_encrypts_and_logs_no_error(self):
+        log_before = self.dovecot.log_path.stat().st_size  # LMTP logs to the main log
+        stored = self.deliver_over_lmtp()
+        check_encrypted(self, self.keys, stored, MESSAGE, readers=["alice"])
+        with open(self.dovecot.log_path, "rb") as f:
+            f.seek(log_before)
+            log = f.read().decode(errors="replace")
+        self.assertRegex(log, r"lmtp\(alice@example\.test\).*sieve: .*stored mail into mailbox 'INBOX'")
+        self.assertNotIn("Error:", log)
+
+    def test_a_failing_filter_makes_dovecot_store_the_plaintext(self):
+        good = cut_off_keybox(self.keybox)
+        try:
+            stored = self.deliver_over_lmtp()
+        finally:
+            write_keybox(self.keybox, good)
+        self.assertIn("caf\xc3\xa9".encode("latin-1"), stored)  # the plaintext body, in the mailbox
+        self.assertNotIn(b"multipart/encrypted", stored)
+        self.assertRegex(self.dovecot.log(), r"Error: .*mdcrypt-filter.*verdict=defer exit=75")
 
 
 if __name__ == "__main__":
