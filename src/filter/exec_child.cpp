@@ -45,7 +45,12 @@ ChildOutcome run_child_with_input(const std::vector<std::string>& argv, int inpu
         int e = 0;
         if (::lseek(input_fd, 0, SEEK_SET) < 0 || ::dup2(input_fd, STDIN_FILENO) < 0) e = errno;
         if (e == 0) {
-            for (int signo : {SIGTERM, SIGINT, SIGHUP}) ::signal(signo, SIG_DFL);
+            // Ignored and blocked signals survive execv: give the program a clean start (GPGME's
+            // handles ignore SIGPIPE in this process).
+            for (int signo : {SIGTERM, SIGINT, SIGHUP, SIGPIPE}) ::signal(signo, SIG_DFL);
+            sigset_t none;
+            sigemptyset(&none);
+            ::sigprocmask(SIG_SETMASK, &none, nullptr);
             ::execv(args[0], args.data());
             e = errno;
         }

@@ -7,8 +7,8 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -157,9 +157,10 @@ int main(int argc, char** argv) {
     if (options.explain && options.explain_addresses.empty()) return usage_error("--explain needs at least one address");
     if (options.explain && !options.recipients.empty()) return usage_error("--explain and --recipient do not go together");
     if (options.explain && !options.exec_argv.empty()) return usage_error("--explain and --exec do not go together");
+    if (!options.explain && options.recipients.empty()) return usage_error("at least one --recipient is required");
+    // Success lines to syslog only: Dovecot and pipe(8) show a program's stderr as an error.
     init_logging({.ident = "mdcrypt-filter", .to_syslog = true, .to_stderr = true,
                   .stderr_threshold = options.log_stderr ? Severity::Debug : Severity::Warning, .verbose = false});
-    if (!options.explain && options.recipients.empty()) return usage_error("at least one --recipient is required");
 
     std::shared_ptr<const Config> config;
     try {
