@@ -186,16 +186,26 @@ class DeliverySideMilterToDovecotLmtp(DovecotChecks, MilterFixture, unittest.Tes
         cls.keybox = cls.keys.home / "pubring.kbx"
         cls.deferral_reason = r"said: 451 4\.\d\.\d"  # the loopback smtpd's reply, from the milter
         os.chmod(cls.tmp.path, 0o711)  # Dovecot's lmtp and imap run as the mail user
-        cls.dovecot = dovecot.DovecotInstance(cls.tmp.path, [ALICE], mail_user=MAIL_USER).start()
         loopback_port = mta.free_port()
         main, master = delivery_side_config(cls.milter.socket_path, loopback_port)
+        # The Dovecot variant the shipped master.cf names in its comment, socket path and all.
         text = replace_once("\n".join(master), "-o content_filter=virtual:",
-                            f"-o content_filter=lmtp:inet:127.0.0.1:{cls.dovecot.lmtp_port}",
-                            "postfix-delivery-side-master.cf")
+                            "-o content_filter=lmtp:unix:private/dovecot-lmtp", "postfix-delivery-side-master.cf")
         # The lmtp(8) client service of a stock master.cf, which the harness's minimal one lacks.
         lmtp_service = "lmtp unix - - n - - lmtp"
         cls.pf = mta.PostfixInstance(cls.tmp, addresses=["alice"], milter=None, main_cf=main,
-                                     master_cf=text.split("\n") + [lmtp_service]).start()
+                                     master_cf=text.split("\n") + [lmtp_service])
+        # Dovecot's LMTP socket inside Postfix's queue directory, as a Debian setup puts it.
+        cls.dovecot = dovecot.DovecotInstance(cls.tmp.path, [ALICE], mail_user=MAIL_USER, extra_config=f"""\
+service lmtp {{
+  unix_listener {cls.pf.queue_dir}/private/dovecot-lmtp {{
+    mode = 0600
+    user = postfix
+    group = postfix
+  }}
+}}
+""").start()
+        cls.pf.start()
         mta.wait_port_listening(loopback_port)
         return [cls.pf, cls.dovecot]
 
