@@ -1,5 +1,5 @@
-// Logging: syslog facility mail, and stderr when it is a terminal or --log-stderr was given. One line
-// per message keyed by the queue id; never message content or key material.
+// The milter's log lines: one per message keyed by the queue id; never message content or key material.
+// Where they go (syslog facility mail, stderr when a terminal or --log-stderr) is core/log_sink.hpp.
 #pragma once
 
 #include <cstdint>
@@ -8,29 +8,10 @@
 #include <vector>
 
 #include "core/decision.hpp"
+#include "core/log_sink.hpp"
 #include "core/recipient_admission.hpp"
 
 namespace mdcrypt::milter {
-
-enum class Severity { Error, Warning, Info, Debug };
-
-struct LogOptions {
-    std::string ident = "mdcrypt-milter";
-    bool to_syslog = true;
-    bool to_stderr = false;
-    bool verbose = false;  // Debug lines are written only when set
-};
-
-// Call once at start, before threads exist; may be called again to change `verbose`.
-void init_logging(const LogOptions& options);
-void set_log_verbose(bool verbose);
-bool log_verbose();
-void log_line(Severity severity, std::string_view text);
-
-inline void log_error(std::string_view text) { log_line(Severity::Error, text); }
-inline void log_warning(std::string_view text) { log_line(Severity::Warning, text); }
-inline void log_info(std::string_view text) { log_line(Severity::Info, text); }
-inline void log_debug(std::string_view text) { log_line(Severity::Debug, text); }
 
 // What is logged about one message at end of message (or when it is deferred earlier).
 struct MessageLogRecord {

@@ -4,6 +4,7 @@
 Usage: test_filter.py --filter PATH --make-keys PATH
 """
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -14,6 +15,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import log_line  # noqa: E402
 
 GPG = "/usr/bin/gpg"
+STDERR_PREFIX = re.compile(r"mdcrypt-filter\[\d+\]: (info|error): ")
+RECORD_STDIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "record_stdin.py")
+SYSLOG_SHIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support", "mta", "sendmail_shim.c")
 ARGS = None
 
 MESSAGE = (b"Received: from mx.example.net by mx.example.test; Fri, 27 Nov 2026 10:00:00 +0000\r\n"
@@ -107,11 +111,13 @@ class FilterTest(unittest.TestCase):
             subprocess.run(["/usr/bin/gpgconf", "--homedir", home, "--kill", "all"], capture_output=True)
         shutil.rmtree(cls.dir, ignore_errors=True)
 
-    def run_filter(self, message, *recipients, config=None):
-        argv = [ARGS.filter, "--config", config or self.config]
+    def run_filter(self, message, *recipients, config=None, log_stderr=True, exec_argv=None, env=None):
+        argv = [ARGS.filter] + (["--log-stderr"] if log_stderr else []) + ["--config", config or self.config]
         for r in recipients:
             argv += ["--recipient", r]
-        return subprocess.run(argv, input=message, capture_output=True, timeout=60)
+        if exec_argv:
+            argv += ["--exec"] + exec_argv
+        return subprocess.run(argv, input=message, capture_output=True, timeout=60, env=env)
 
     def decrypt(self, message):
         result = gpg(self.client, "--decrypt", stdin=armor_of(message))
@@ -144,8 +150,9 @@ class FilterTest(unittest.TestCase):
         """The filter's one log line on stderr, parsed (tests/support/log_line.py): (queue id, fields)."""
         lines = result.stderr.decode("utf-8", "replace").splitlines()
         self.assertEqual(len(lines), 1, result.stderr)
-        self.assertTrue(lines[0].startswith("mdcrypt-filter: "), lines[0])
-        return log_line.parse(lines[0][len("mdcrypt-filter: "):])
+        m = STDERR_PREFIX.match(lines[0])
+        self.assertTrue(m, lines[0])
+        return log_line.parse(lines[0][m.end():])
 
     def test_a_sender_chosen_address_can_neither_add_a_log_field_nor_end_one(self):
         hostile = '"a verdict=encrypt x"@example.test'  # local domain, no key: opportunistic passes it
@@ -259,6 +266,94 @@ class FilterTest(unittest.TestCase):
         result = self.run_filter(b"", "alice@example.test")
         self.assertEqual(result.returncode, 65)
         self.assertEqual(result.stdout, b"")
+
+    def syslog_env(self):
+        """LD_PRELOAD of tests/support/mta's syslog shim: syslog(3) lines go to a file (no syslog daemon here)."""
+        shim = os.path.join(self.dir, "syslog_shim.so")
+        if not os.path.exists(shim):
+            cc = shutil.which("cc") or shutil.which("gcc")
+            if not cc:
+                self.skipTest("no C compiler for the syslog shim")
+            subprocess.run([cc, "-shared", "-fPIC", "-O2", "-o", shim, SYSLOG_SHIM, "-ldl"], check=True)
+        log = os.path.join(self.dir, f"syslog-{self.id().rsplit('.', 1)[-1]}")
+        asan = os.environ.get("ASAN_OPTIONS", "")
+        env = dict(os.environ, LD_PRELOAD=shim, MDCRYPT_SHIM_LOG=log,
+                   ASAN_OPTIONS=(asan + ":" if asan else "") + "verify_asan_link_order=0")
+        return env, log
+
+    def test_success_goes_to_syslog_only_and_failures_to_stderr_too(self):
+        env, log = self.syslog_env()
+        ok = self.run_filter(MESSAGE, "alice@example.test", log_stderr=False, env=env)
+        self.assertEqual(ok.returncode, 0, ok.stderr)
+        self.assertEqual(ok.stderr, b"")  # Dovecot would log any stderr line as Error
+        refused = self.run_filter(MESSAGE, "nokey@secure.test", log_stderr=False, env=env)
+        self.assertEqual(refused.returncode, 77)
+        self.assertEqual(len(refused.stderr.splitlines()), 1, refused.stderr)
+        self.assertRegex(refused.stderr.decode(), r"^mdcrypt-filter\[\d+\]: error: verdict=reject exit=77 ")
+        with open(log) as f:
+            lines = f.read().splitlines()
+        # The shim writes "TIME IDENT[PID]: <PRIORITY> LINE"; 6 is LOG_INFO, 3 LOG_ERR.
+        self.assertEqual(len(lines), 2, lines)
+        self.assertRegex(lines[0], r" mdcrypt-filter\[\d+\]: <6> verdict=encrypt exit=0 ")
+        self.assertRegex(lines[1], r" mdcrypt-filter\[\d+\]: <3> verdict=reject exit=77 ")
+        self.assertNotIn("Revenue", "".join(lines))
+
+    def run_exec(self, message, *recipients, child="0", config=None):
+        """The filter with --exec RECORD_STDIN: (result, what the child read or None if it never ran, its argv)."""
+        prefix = os.path.join(self.dir, f"child-{self.id().rsplit('.', 1)[-1]}-{child}")
+        for suffix in (".stdin", ".argv"):
+            if os.path.exists(prefix + suffix):
+                os.unlink(prefix + suffix)
+        result = self.run_filter(message, *recipients, config=config,
+                                 exec_argv=["/usr/bin/python3", RECORD_STDIN, prefix, child, "-d", "a b"])
+        self.assertEqual(result.stdout, b"")  # with --exec nothing goes to stdout
+        if not os.path.exists(prefix + ".stdin"):
+            return result, None, None
+        with open(prefix + ".stdin", "rb") as f, open(prefix + ".argv") as g:
+            return result, f.read(), g.read().split("\n")
+
+    def test_exec_hands_the_encrypted_message_to_the_child_and_returns_its_status(self):
+        result, child_in, argv = self.run_exec(MESSAGE, "alice@example.test")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(argv, ["-d", "a b"])  # arguments passed as given, no shell splitting
+        self.assertIn(b"multipart/encrypted", child_in)
+        self.assertNotIn(b"Revenue", child_in)
+        self.assertEqual(self.decrypt(child_in), content_fields_and_body(MESSAGE))
+        plain, child_in, _ = self.run_exec(MESSAGE, "someone@elsewhere.example")
+        self.assertEqual(plain.returncode, 0, plain.stderr)
+        self.assertEqual(child_in, MESSAGE)
+        for code in ("75", "67", "77"):
+            with self.subTest(child_exit=code):
+                result, child_in, _ = self.run_exec(MESSAGE, "alice@example.test", child=code)
+                self.assertIsNotNone(child_in)
+                self.assertEqual(result.returncode, int(code), result.stderr)
+                self.assertIn(f"exit={code}".encode(), result.stderr)
+
+    def test_exec_child_killed_by_a_signal_is_a_temporary_failure(self):
+        result, child_in, _ = self.run_exec(MESSAGE, "alice@example.test", child="kill:9")
+        self.assertIsNotNone(child_in)
+        self.assertEqual(result.returncode, 75, result.stderr)
+        self.assertIn(b"killed by signal 9", result.stderr)
+
+    def test_exec_child_never_starts_when_the_filter_fails(self):
+        broken = self.write_config("exec-broken-gpg", header_protection=False, gpg_program="/bin/false")
+        cases = [("gpg fails", MESSAGE, ("alice@example.test",), broken, 75),
+                 ("no key, required", MESSAGE, ("nokey@secure.test",), None, 77),
+                 ("mixed forms", MESSAGE, ("alice@example.test", "someone@elsewhere.example"), None, 75),
+                 ("empty input", b"", ("alice@example.test",), None, 65)]
+        for name, message, recipients, config, code in cases:
+            with self.subTest(name):
+                result, child_in, _ = self.run_exec(message, *recipients, config=config)
+                self.assertEqual(result.returncode, code, result.stderr)
+                self.assertIsNone(child_in, "the delivery program ran")
+
+    def test_exec_of_a_missing_program_defers_and_names_it(self):
+        result = self.run_filter(MESSAGE, "alice@example.test", exec_argv=["/nonexistent/dovecot-lda", "-d", "x"])
+        self.assertEqual(result.returncode, 75, result.stderr)
+        self.assertIn(b"cannot run /nonexistent/dovecot-lda", result.stderr)
+        relative = self.run_filter(MESSAGE, "alice@example.test", exec_argv=["dovecot-lda"])
+        self.assertEqual(relative.returncode, 64)
+        self.assertIn(b"absolute", relative.stderr)
 
     def test_usage_errors(self):
         result = subprocess.run([ARGS.filter, "--config", self.config], input=b"", capture_output=True)

@@ -1,0 +1,33 @@
+// Where log lines go: syslog facility mail and/or stderr. Shared by the milter and mdcrypt-filter so
+// both log the same way; what a line says is up to them (core/log_line.hpp formats it).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace mdcrypt {
+
+enum class Severity { Error, Warning, Info, Debug };
+
+struct LogOptions {
+    std::string ident = "mdcrypt-milter";
+    bool to_syslog = true;
+    bool to_stderr = false;
+    // With to_stderr, only lines at least this severe go to stderr (syslog gets every line): the
+    // filter writes failures there but not success lines, which Dovecot would log as errors.
+    Severity stderr_threshold = Severity::Debug;
+    bool verbose = false;  // Debug lines are written only when set
+};
+
+// Call once at start, before threads exist; may be called again to change `verbose`.
+void init_logging(const LogOptions& options);
+void set_log_verbose(bool verbose);
+bool log_verbose();
+void log_line(Severity severity, std::string_view text);
+
+inline void log_error(std::string_view text) { log_line(Severity::Error, text); }
+inline void log_warning(std::string_view text) { log_line(Severity::Warning, text); }
+inline void log_info(std::string_view text) { log_line(Severity::Info, text); }
+inline void log_debug(std::string_view text) { log_line(Severity::Debug, text); }
+
+}  // namespace mdcrypt
