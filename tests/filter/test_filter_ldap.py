@@ -8,7 +8,8 @@ encrypts (gpg decrypts); no entry gives the recipient mode's no-key verdict; a k
 not the address is refused like a key file; an injection attempt in the local part finds nothing;
 answers are cached (one search per address per cache period) and failures are not; with slapd down,
 keyed and unkeyed recipients alike are deferred (exit 75), never passed in plaintext; the second URI
-serves when the first is down; the bind password comes from its file.
+serves when the first is down; the bind password comes from its file; StartTLS and ldaps:// with a
+throwaway CA work, and a server certificate from another CA is refused (deferred, no plaintext search).
 
 Usage: test_filter_ldap.py --filter PATH --make-keys PATH --schema conf/ldap/openpgp-key.ldif
 """
@@ -75,7 +76,7 @@ def armor_of(message):
 class Slapd:
     """A private slapd: cn=config in DIR/slapd.d, one mdb database, anonymous read, stats log in DIR/slapd.log."""
 
-    def __init__(self, directory, schema, entries_ldif):
+    def __init__(self, directory, schema, entries_ldif, tls):
         self.dir = directory
         self.config_dir = os.path.join(directory, "slapd.d")
         self.db_dir = os.path.join(directory, "db")
@@ -83,12 +84,16 @@ class Slapd:
         os.makedirs(self.db_dir, mode=0o700)
         self.port = free_port()
         self.uri = f"ldap://127.0.0.1:{self.port}"
+        self.ldaps_uri = f"ldaps://127.0.0.1:{free_port()}"
         self.log = os.path.join(directory, "slapd.log")
         self.process = None
         parts = [f"""dn: cn=config
 objectClass: olcGlobal
 cn: config
 olcPidFile: {directory}/slapd.pid
+olcTLSCACertificateFile: {tls.ca}
+olcTLSCertificateFile: {tls.cert}
+olcTLSCertificateKeyFile: {tls.key}
 
 dn: cn=module{{0}},cn=config
 objectClass: olcModuleList
@@ -139,7 +144,7 @@ olcAccess: {{0}}to * by * read
     def start(self):
         # -d stats: stays in the foreground (a child this test owns) and logs each search.
         self.log_file = open(self.log, "ab")
-        self.process = subprocess.Popen([SLAPD, "-F", self.config_dir, "-h", self.uri + "/", "-d", "stats"],
+        self.process = subprocess.Popen([SLAPD, "-F", self.config_dir, "-h", f"{self.uri}/ {self.ldaps_uri}/", "-d", "stats"],
                                         stdout=self.log_file, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -174,6 +179,24 @@ olcAccess: {{0}}to * by * read
         return len(re.findall(r'SRCH base=.*filter="\(mail=' + re.escape(address) + r'\)"', self.read_log()))
 
 
+class TestCa:
+    """A throwaway CA and a server certificate for 127.0.0.1 signed by it, made with openssl."""
+
+    def __init__(self, directory, name):
+        os.makedirs(directory, mode=0o700)
+        self.ca, ca_key = os.path.join(directory, "ca.pem"), os.path.join(directory, "ca.key")
+        self.cert, self.key = os.path.join(directory, "server.pem"), os.path.join(directory, "server.key")
+        csr, ext = os.path.join(directory, "server.csr"), os.path.join(directory, "ext.cnf")
+        with open(ext, "w") as f:
+            f.write("subjectAltName = IP:127.0.0.1, DNS:localhost\n")
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        for argv in (["req", "-x509", *ec, "-keyout", ca_key, "-out", self.ca, "-days", "2", "-subj", f"/CN={name}"],
+                     ["req", *ec, "-keyout", self.key, "-out", csr, "-subj", "/CN=127.0.0.1"],
+                     ["x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", ca_key, "-CAcreateserial", "-out",
+                      self.cert, "-days", "2", "-extfile", ext]):
+            subprocess.run(["/usr/bin/openssl", *argv], check=True, capture_output=True, timeout=60)
+
+
 def entries_ldif(keys_dir):
     out = [f"dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example\n",
            f"dn: ou=people,{SUFFIX}\nobjectClass: organizationalUnit\nou: people\n"]
@@ -205,7 +228,9 @@ class LdapKeySourceTest(unittest.TestCase):
         for name in ("alice", "bob"):
             with open(os.path.join(cls.keys, f"{name}.sec.asc"), "rb") as f:
                 gpg(cls.client, "--import", stdin=f.read())
-        cls.slapd = Slapd(os.path.join(cls.dir, "slapd"), ARGS.schema, entries_ldif(cls.keys))
+        cls.ca = TestCa(os.path.join(cls.dir, "ca"), "mdcrypt test CA")
+        cls.other_ca = TestCa(os.path.join(cls.dir, "other-ca"), "some other CA")
+        cls.slapd = Slapd(os.path.join(cls.dir, "slapd"), ARGS.schema, entries_ldif(cls.keys), cls.ca)
         cls.slapd.start()
         cls.password_file = os.path.join(cls.dir, "ldap.secret")
         fd = os.open(cls.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -219,14 +244,16 @@ class LdapKeySourceTest(unittest.TestCase):
         cls.config = cls.write_config("main", [cls.slapd.uri])
 
     @classmethod
-    def write_config(cls, name, uris, cache_seconds=300, bind=True):
+    def write_config(cls, name, uris, cache_seconds=300, bind=True, tls="none", ca_file=None):
         main = os.path.join(cls.dir, f"{name}.toml")
         uri_list = ", ".join(f'"{u}"' for u in uris)
         with open(main, "w") as f:
             f.write(f'[milter]\nsocket = "unix:{cls.dir}/unused.sock"\n\n[gnupg]\nhome = "{cls.server}"\n\n'
                     f'[keys]\nsources = ["ldap"]\n\n'
-                    f'[ldap]\nuris = [{uri_list}]\ntls = "none"\nbase = "ou=people,{SUFFIX}"\n'
+                    f'[ldap]\nuris = [{uri_list}]\ntls = "{tls}"\nbase = "ou=people,{SUFFIX}"\n'
                     f'timeout_seconds = 3\ncache_seconds = {cache_seconds}\n')
+            if ca_file:
+                f.write(f'ca_file = "{ca_file}"\n')
             if bind:
                 f.write(f'bind_dn = "{ADMIN}"\nbind_password_file = "{cls.password_file}"\n')
             f.write(f'\n[policy]\nfile = "{cls.dir}/domains.toml"\n')
@@ -352,6 +379,31 @@ class LdapKeySourceTest(unittest.TestCase):
         self.assertEqual(result.returncode, 75, result.stderr)
         self.assertIn(b"Invalid credentials", result.stderr)
         self.assertNotIn(b"Pa55-never-logged", result.stderr)  # the password is never logged
+
+    def test_starttls_and_ldaps_with_the_servers_ca_encrypt(self):
+        for name, tls, uri in (("starttls", "starttls", self.slapd.uri), ("ldaps", "ldaps", self.slapd.ldaps_uri)):
+            with self.subTest(tls=tls):
+                before = self.slapd.read_log().count("ssf=")
+                config = self.write_config(name, [uri], tls=tls, ca_file=self.ca.ca)
+                result = self.run_filter("alice@example.test", config=config)
+                self.assertEqual(result.returncode, 0, result.stderr)
+                self.assert_decrypts(result.stdout)
+                # The bind went over TLS: slapd logs a transport security strength above 0.
+                binds = re.findall(r"BIND dn=\S+ mech=SIMPLE bind_ssf=0 ssf=(\d+)", self.slapd.read_log())
+                self.assertTrue(binds and int(binds[-1]) > 0, binds)
+                self.assertGreater(self.slapd.read_log().count("ssf="), before)
+
+    def test_a_certificate_from_another_ca_is_refused_and_defers(self):
+        searches = self.slapd.searches_for("bob@example.test")
+        for name, tls, uri in (("badca-starttls", "starttls", self.slapd.uri),
+                               ("badca-ldaps", "ldaps", self.slapd.ldaps_uri)):
+            with self.subTest(tls=tls):
+                config = self.write_config(name, [uri], tls=tls, ca_file=self.other_ca.ca)
+                result = self.run_filter("bob@example.test", config=config)
+                self.assertEqual(result.returncode, 75, result.stderr)
+                self.assertEqual(result.stdout, b"")
+                self.assertIn(uri.encode(), result.stderr)
+        self.assertEqual(self.slapd.searches_for("bob@example.test"), searches)  # nothing asked in the clear
 
 
 if __name__ == "__main__":
