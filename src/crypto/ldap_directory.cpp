@@ -82,9 +82,13 @@ struct LdapDirectory::Connection {
 };
 
 LdapDirectory::LdapDirectory(LdapSettings settings) : settings_(std::move(settings)) {
-    // libldap's global options are set up on first use: do it here, before threads share it.
-    int version = LDAP_VERSION3;
-    (void)ldap_set_option(nullptr, LDAP_OPT_PROTOCOL_VERSION, &version);
+    // libldap sets up its global options on first use: once, here, rather than racing in the first
+    // lookups of several milter threads (a reload builds a new directory while lookups run).
+    static std::once_flag global_init;
+    std::call_once(global_init, [] {
+        int version = LDAP_VERSION3;
+        (void)ldap_set_option(nullptr, LDAP_OPT_PROTOCOL_VERSION, &version);
+    });
 }
 
 LdapDirectory::~LdapDirectory() = default;

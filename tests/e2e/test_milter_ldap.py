@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -30,7 +31,8 @@ CACHE_SECONDS = 2
 LENA = "lena"     # key in the directory from the start
 MIKE = "mike"     # entry without a key at first; the key is added while the milters run
 NINA = "nina"     # key in the directory; mailed while slapd is down
-ADDRESSES = (LENA, MIKE, NINA)
+CROWD = tuple(f"user{i}" for i in range(8))  # keys in the directory, mailed at once
+ADDRESSES = (LENA, MIKE, NINA, *CROWD)
 SENDER_TIMERS = {"queue_run_delay": "3600s", "minimal_backoff_time": "3600s", "maximal_backoff_time": "4000s"}
 
 
@@ -53,10 +55,11 @@ class TwoMxHostsShareOneDirectory(MilterFixture, unittest.TestCase):
     @classmethod
     def start_fixture(cls):
         cls.milter = MilterDaemon(cls.tmp)  # makes the keys; its secret side reads every message
-        keys = {name: cls.milter.make_key(name) for name in (LENA, NINA)}
+        keys = {name: cls.milter.make_key(name) for name in (LENA, NINA, *CROWD)}
         ca = TestCa(str(cls.tmp / "ca"), "unused CA")
         entries = "\n".join([base_entries(), key_entry(LENA, address(LENA), keys[LENA]),
-                             key_entry(MIKE, address(MIKE)), key_entry(NINA, address(NINA), keys[NINA])])
+                             key_entry(MIKE, address(MIKE)), key_entry(NINA, address(NINA), keys[NINA]),
+                             *(key_entry(name, address(name), keys[name]) for name in CROWD)])
         cls.slapd = Slapd(str(cls.tmp / "slapd"), str(SCHEMA), entries, ca)
         cls.slapd.start()
         mta.register_cleanup(cls.slapd.stop)
@@ -119,6 +122,30 @@ class TwoMxHostsShareOneDirectory(MilterFixture, unittest.TestCase):
         self.sender.flush()
         stored = self.mx[0].wait_for_maildir(address(NINA), 1)[-1]
         check_encrypted(self, self.milter, stored, MESSAGE, readers=[NINA])
+
+    def test_4_concurrent_first_lookups_through_one_host_each_get_their_key(self):
+        # Eight SMTP sessions at once, each for a user not looked up before: eight milter threads ask
+        # the directory at the same time (the connection pool, no shared LDAP handle).
+        stored: dict[str, bytes] = {}
+        errors: list[str] = []
+
+        def send(local: str) -> None:
+            try:
+                stored[local] = self.deliver(self.mx[1], local)
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(f"{local}: {e}")
+
+        threads = [threading.Thread(target=send, args=(local,)) for local in CROWD]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        self.assertEqual(errors, [])
+        for local in CROWD:
+            with self.subTest(local=local):
+                check_encrypted(self, self.milter, stored[local], MESSAGE, readers=[local])
+        for local in CROWD:
+            self.assertEqual(self.slapd.searches_for(address(local)), 1)
 
 
 class StopOther:
