@@ -51,14 +51,14 @@ std::vector<NamedKeySource> make_sources(const GnupgSettings& settings, KeyIndex
 
 }  // namespace
 
-KeySources::KeySources(const GnupgSettings& gnupg)
+KeySources::KeySources(const GnupgSettings& gnupg, LdapNotice ldap_notice)
     : settings_(gnupg),
       keyring_(std::make_unique<KeyIndex>(gnupg.home, gnupg.trust_model, gnupg.gpg_program,
                                           std::chrono::seconds(gnupg.timeout_seconds))),
       files_(std::make_unique<KeyFileCache>(gnupg.home, gnupg.gpg_program,
                                             KeyFileCache::Limits{.gpg_timeout = std::chrono::seconds(gnupg.timeout_seconds)})),
       ldap_(std::find(gnupg.keys.sources.begin(), gnupg.keys.sources.end(), KeySource::Ldap) != gnupg.keys.sources.end()
-                ? std::make_unique<LdapKeySource>(gnupg.keys.ldap, *files_)
+                ? std::make_unique<LdapKeySource>(gnupg.keys.ldap, *files_, std::move(ldap_notice))
                 : nullptr),
       chain_(make_sources(settings_, *keyring_, *files_, ldap_.get())) {}
 

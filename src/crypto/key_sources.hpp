@@ -30,7 +30,8 @@ namespace mdcrypt {
 class KeySources {
 public:
     // Throws GpgmeInitError when the GnuPG home or gpg is unusable. Lists nothing yet.
-    explicit KeySources(const GnupgSettings& gnupg);
+    // `ldap_notice` hears when the ldap source's directory stops and starts answering (see LdapNotice).
+    explicit KeySources(const GnupgSettings& gnupg, LdapNotice ldap_notice = {});
     KeySources(const KeySources&) = delete;
     KeySources& operator=(const KeySources&) = delete;
 

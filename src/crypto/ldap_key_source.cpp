@@ -7,8 +7,8 @@
 
 namespace mdcrypt {
 
-LdapKeySource::LdapKeySource(const LdapSettings& settings, KeyFileCache& files)
-    : directory_(settings), files_(files), ttl_(settings.cache_seconds) {}
+LdapKeySource::LdapKeySource(const LdapSettings& settings, KeyFileCache& files, LdapNotice notice)
+    : directory_(settings), files_(files), ttl_(settings.cache_seconds), notice_(std::move(notice)) {}
 
 KeyLookup LdapKeySource::lookup(std::string_view address, std::int64_t now) {
     const auto parsed = parse_address(address);
@@ -27,7 +27,17 @@ KeyLookup LdapKeySource::lookup(std::string_view address, std::int64_t now) {
     }
     if (!cached) {
         answer = directory_.search(parsed->local, parsed->domain);
-        if (answer.status == LdapAnswer::Status::Error)
+        const bool failed = answer.status == LdapAnswer::Status::Error;
+        bool changed = false;
+        {
+            std::lock_guard lock(mutex_);
+            changed = failing_ != failed;
+            failing_ = failed;
+        }
+        if (changed && notice_)
+            notice_(failed ? "ldap directory unusable, recipients whose lookup needs it are deferred: " + answer.reason
+                           : std::string("ldap directory answers again"));
+        if (failed)
             return KeyLookup{KeyLookup::Status::Error, std::nullopt, "ldap lookup of " + name + ": " + answer.reason};
         if (ttl_.count() > 0) {
             std::lock_guard lock(mutex_);

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -23,11 +24,15 @@
 
 namespace mdcrypt {
 
+// Told when the directory stops answering (with the reason naming each server tried) and when it
+// answers again: once per failure period, where the lookups' own reasons come with every message.
+using LdapNotice = std::function<void(std::string_view text)>;
+
 class LdapKeySource {
 public:
     static constexpr std::size_t kMaxCachedAnswers = 16384;
 
-    LdapKeySource(const LdapSettings& settings, KeyFileCache& files);
+    LdapKeySource(const LdapSettings& settings, KeyFileCache& files, LdapNotice notice = {});
 
     // Thread-safe.
     KeyLookup lookup(std::string_view address, std::int64_t now);
@@ -43,7 +48,9 @@ private:
     LdapDirectory directory_;
     KeyFileCache& files_;
     std::chrono::seconds ttl_;
-    std::mutex mutex_;  // guards answers_
+    LdapNotice notice_;
+    std::mutex mutex_;  // guards answers_ and failing_
+    bool failing_ = false;
     std::map<std::string, Answer> answers_;  // by lower-cased address
 };
 

@@ -7,7 +7,8 @@ Proves what a fleet sees: a key in the directory encrypts mail through either ho
 decrypt); a key added to the directory while both run is used by both within cache_seconds, with no
 reload; with slapd stopped, mail to a keyed recipient is deferred by the MX (the sender keeps it
 queued, nothing is delivered in plaintext), and after slapd returns and the sender's queue is flushed
-it arrives encrypted.
+it arrives encrypted; the outage is logged once ("ldap directory unusable", naming the server and
+why) and its end once, not per message.
 
 Run by ctest (label e2e) as `/usr/bin/python3 tests/e2e/test_milter_ldap.py`.
 """
@@ -115,13 +116,23 @@ class TwoMxHostsShareOneDirectory(MilterFixture, unittest.TestCase):
                 time.sleep(0.1)
             deferred = re.findall(rf"to=<{re.escape(address(NINA))}>.*status=deferred.*$", self.sender.maillog(), re.M)
             self.assertRegex(deferred[-1], r"said: 4\d\d ")
+            # Two more messages straight to the MX: refused with 4xx at once, like the relayed one.
+            for _ in range(2):
+                direct = self.mx[0].send(SENDER, [address(NINA)], MESSAGE)
+                self.assertFalse(direct.accepted)
+                self.assertRegex(str(direct.final_code), r"^4")
             self.assertEqual(self.mx[0].maildir_messages(address(NINA)), [])  # nothing delivered, no plaintext
             self.assertRegex(self.milter.log(), re.escape(self.slapd.uri) + r".*Can't contact LDAP server")
+            # The directory's state is logged once for the outage, not per message.
+            unusable = re.findall(r"ldap directory unusable, recipients whose lookup needs it are deferred: .*"
+                                  + re.escape(self.slapd.uri), self.milter.log())
+            self.assertEqual(len(unusable), 1, self.milter.log()[-3000:])
         finally:
             self.slapd.start()
         self.sender.flush()
         stored = self.mx[0].wait_for_maildir(address(NINA), 1)[-1]
         check_encrypted(self, self.milter, stored, MESSAGE, readers=[NINA])
+        self.assertEqual(self.milter.log().count("ldap directory answers again"), 1)
 
     def test_4_concurrent_first_lookups_through_one_host_each_get_their_key(self):
         # Eight SMTP sessions at once, each for a user not looked up before: eight milter threads ask
