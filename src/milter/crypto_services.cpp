@@ -25,6 +25,14 @@ std::shared_ptr<const CryptoServices> make_gpgme_crypto(const GnupgSettings& gnu
     services->stop_all = stop_gpg_operations;
     auto probe = std::make_shared<GpgEngine>(gnupg.home, gnupg.gpg_program, std::chrono::seconds(gnupg.timeout_seconds));
     services->check_gpg = [probe] { probe->probe(); };
+    if (sources->ldap()) {
+        services->check_directory = [sources]() -> std::optional<std::string> {
+            // An address no directory holds: the answer is "no entry" when servers, TLS and bind work.
+            const LdapAnswer answer = sources->ldap()->directory().search("mdcrypt-check-config", "invalid");
+            if (answer.status == LdapAnswer::Status::Error) return answer.reason;
+            return std::nullopt;
+        };
+    }
     return services;
 }
 

@@ -88,7 +88,14 @@ class TwoMxHostsShareOneDirectory(MilterFixture, unittest.TestCase):
             with self.subTest(mx=mx.name):
                 check_encrypted(self, self.milter, self.deliver(mx, local), MESSAGE, readers=[local])
 
+    def check_config(self) -> str:
+        result = subprocess.run([str(mta.binary("mdcrypt-milter")), "--config", str(self.milter.config), "--check-config"],
+                                capture_output=True, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        return result.stdout.decode()
+
     def test_1_a_key_in_the_directory_encrypts_through_either_host(self):
+        self.assertIn("ldap directory answers\n", self.check_config())
         self.assert_encrypted_via_both(LENA)
 
     def test_2_a_key_added_to_the_directory_is_used_by_both_hosts_within_the_cache_period(self):
@@ -127,6 +134,8 @@ class TwoMxHostsShareOneDirectory(MilterFixture, unittest.TestCase):
             unusable = re.findall(r"ldap directory unusable, recipients whose lookup needs it are deferred: .*"
                                   + re.escape(self.slapd.uri), self.milter.log())
             self.assertEqual(len(unusable), 1, self.milter.log()[-3000:])
+            self.assertRegex(self.check_config(), r"WARNING: ldap directory unusable, recipients whose lookup needs it "
+                                                  r"would be deferred: .*" + re.escape(self.slapd.uri))
         finally:
             self.slapd.start()
         self.sender.flush()
