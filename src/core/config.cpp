@@ -1,8 +1,11 @@
 #include "core/config.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -15,6 +18,7 @@
 #include "core/address.hpp"
 #include "core/header.hpp"
 #include "core/key_paths.hpp"
+#include "core/ldap_filter.hpp"
 #include "core/text.hpp"
 
 namespace mdcrypt {
@@ -270,22 +274,25 @@ bool lists(const KeySettings& keys, KeySource source) {
 const Key<GnupgSettings> key_source_keys[] = {
     {"sources", [](const Field& f, GnupgSettings& g) {
         const toml::array* array = f.node.as_array();
-        if (!array) f.fail_type("an array of key source names like [\"keyring\", \"file\", \"wkd\"]");
-        if (array->empty()) f.fail("lists no key source; valid sources: keyring, file, wkd");
+        if (!array) f.fail_type("an array of key source names like [\"keyring\", \"file\", \"wkd\", \"ldap\"]");
+        if (array->empty()) f.fail("lists no key source; valid sources: keyring, file, wkd, ldap");
         g.keys.sources.clear();
         for (std::size_t i = 0; i < array->size(); ++i) {
             const Field item{f.src, f.key + "[" + std::to_string(i) + "]", *array->get(i)};
             const std::string name = item.string();
             std::optional<KeySource> source;
-            for (KeySource k : {KeySource::Keyring, KeySource::File, KeySource::Wkd})
+            for (KeySource k : {KeySource::Keyring, KeySource::File, KeySource::Wkd, KeySource::Ldap})
                 if (name == to_string(k)) source = k;
-            if (!source) item.fail("unknown key source '" + name + "'; valid sources: keyring, file, wkd");
+            if (!source) item.fail("unknown key source '" + name + "'; valid sources: keyring, file, wkd, ldap");
             if (lists(g.keys, *source)) item.fail("'" + name + "' is listed twice");
             g.keys.sources.push_back(*source);
         }
-        if (g.trust_model == TrustModel::GnupgTrustDb && (lists(g.keys, KeySource::File) || lists(g.keys, KeySource::Wkd)))
-            f.fail("keys from files have no validity in gpg's trust database: the file and wkd sources need "
-                   "gnupg.trust_model = \"server-keyring\"");
+        if (g.trust_model == TrustModel::GnupgTrustDb &&
+            (lists(g.keys, KeySource::File) || lists(g.keys, KeySource::Wkd) || lists(g.keys, KeySource::Ldap)))
+            f.fail("keys from files and directories have no validity in gpg's trust database: the file, wkd and "
+                   "ldap sources need gnupg.trust_model = \"server-keyring\"");
+        if (lists(g.keys, KeySource::Ldap) && g.keys.ldap.uris.empty())
+            f.fail("lists \"ldap\", so the [ldap] table must set uris and base (like uris = [\"ldap://ldap1.example.org\"])");
     }},
     {"file_template", [](const Field& f, GnupgSettings& g) {
         g.keys.file_template = f.string();
@@ -306,6 +313,98 @@ const Key<GnupgSettings> key_source_keys[] = {
         g.keys.subaddress_delimiter = text;
     }},
 };
+
+// A bind password file must not be readable by others or writable by the group: the password in it
+// grants whatever the bind DN may read.
+void check_password_file(const Field& f, const fs::path& path) {
+    struct stat st{};
+    if (::stat(path.c_str(), &st) != 0)
+        f.fail("cannot use password file " + path.string() + ": " + std::generic_category().message(errno));
+    if (!S_ISREG(st.st_mode)) f.fail("password file " + path.string() + " is not a regular file");
+    if ((st.st_mode & 027) != 0) {
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+        f.fail("password file " + path.string() + " has mode " + mode +
+               ": it must not be writable by its group nor accessible to others (chmod 0600 or 0640)");
+    }
+}
+
+const Key<LdapSettings> ldap_keys[] = {
+    {"uris", [](const Field& f, LdapSettings& l) {
+        const toml::array* array = f.node.as_array();
+        if (!array) f.fail_type("an array of LDAP URIs like [\"ldap://ldap1.example.org\", \"ldap://ldap2.example.org\"]");
+        if (array->empty()) f.fail("lists no server");
+        for (std::size_t i = 0; i < array->size(); ++i) {
+            const Field item{f.src, f.key + "[" + std::to_string(i) + "]", *array->get(i)};
+            const std::string uri = item.string();
+            const bool scheme = uri.starts_with("ldap://") || uri.starts_with("ldaps://") || uri.starts_with("ldapi://");
+            if (!scheme || uri.find_first_of(" \t\r\n,") != std::string::npos)
+                item.fail("'" + uri + "' is not one LDAP URI (ldap://HOST[:PORT], ldaps://HOST[:PORT] or ldapi://SOCKET)");
+            const std::string_view rest = std::string_view(uri).substr(uri.find("://") + 3);
+            if (rest.find('/') != std::string_view::npos && rest.find('/') + 1 < rest.size())
+                item.fail("'" + uri + "': give the search base in base, not in the URI");
+            l.uris.push_back(uri);
+        }
+    }, true},
+    {"tls", [](const Field& f, LdapSettings& l) {
+        const std::string text = f.string();
+        if (text == "starttls") l.tls = LdapTls::StartTls;
+        else if (text == "ldaps") l.tls = LdapTls::Ldaps;
+        else if (text == "none") l.tls = LdapTls::None;
+        else f.fail("unknown TLS mode '" + text + "'; valid: starttls (ldap:// URIs), ldaps (ldaps:// URIs), none");
+        for (const std::string& uri : l.uris) {
+            const bool ok = l.tls == LdapTls::Ldaps ? uri.starts_with("ldaps://")
+                          : l.tls == LdapTls::StartTls ? uri.starts_with("ldap://")
+                                                       : !uri.starts_with("ldaps://");
+            if (!ok) f.fail("tls = \"" + text + "\" does not go with '" + uri + "' in uris (starttls: ldap://, ldaps: ldaps://, none: ldap:// or ldapi://)");
+        }
+    }},
+    {"ca_file", [](const Field& f, LdapSettings& l) { l.ca_file = f.path(); }},
+    {"bind_dn", [](const Field& f, LdapSettings& l) { l.bind_dn = f.string(); }},
+    {"bind_password_file", [](const Field& f, LdapSettings& l) {
+        l.bind_password_file = f.path();
+        check_password_file(f, l.bind_password_file);
+    }},
+    {"base", [](const Field& f, LdapSettings& l) {
+        l.base = f.string();
+        if (l.base.find('=') == std::string::npos) f.fail("'" + l.base + "' is not a DN (like \"ou=people,dc=example,dc=org\")");
+    }, true},
+    {"filter", [](const Field& f, LdapSettings& l) {
+        l.filter = f.string();
+        if (const auto bad = check_ldap_filter_template(l.filter)) f.fail("bad filter '" + l.filter + "': " + *bad);
+    }},
+    {"attribute", [](const Field& f, LdapSettings& l) {
+        l.attribute = f.string();
+        const bool valid = !l.attribute.empty() && std::all_of(l.attribute.begin(), l.attribute.end(), [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == ';';
+        });
+        if (!valid) f.fail("'" + l.attribute + "' is not an attribute name (like \"openPGPPublicKey\" or \"pgpKey\")");
+    }},
+    {"timeout_seconds", [](const Field& f, LdapSettings& l) { l.timeout_seconds = f.number<unsigned>(1); }},
+    {"size_limit", [](const Field& f, LdapSettings& l) { l.size_limit = f.number<unsigned>(1); }},
+    {"max_key_size", [](const Field& f, LdapSettings& l) {
+        l.max_key_size = f.size();
+        if (l.max_key_size == 0) f.fail("must not be 0");
+    }},
+    {"cache_seconds", [](const Field& f, LdapSettings& l) { l.cache_seconds = f.number<unsigned>(0); }},
+};
+
+void read_ldap(const Field& f, Config& c) {
+    LdapSettings& l = c.gnupg.keys.ldap;
+    read_table(f, ldap_keys, l);
+    if (!f.node.as_table()->get("tls")) {  // the default must fit the URIs too
+        for (const std::string& uri : l.uris)
+            if (!uri.starts_with("ldap://"))
+                throw_error(f.src, f.node.source(), f.child_key("tls"),
+                            "missing: the default \"starttls\" needs ldap:// URIs, and uris has '" + uri +
+                                "' (set tls = \"ldaps\" or \"none\")");
+    }
+    if (!l.bind_dn.empty() && l.bind_password_file.empty())
+        throw_error(f.src, f.node.source(), f.child_key("bind_password_file"),
+                    "missing: bind_dn is set, so the file holding its password must be named (never the password itself)");
+    if (l.bind_dn.empty() && !l.bind_password_file.empty())
+        throw_error(f.src, f.node.source(), f.child_key("bind_dn"), "missing: bind_password_file is set but no bind_dn to use it with");
+}
 
 void read_key_sources(const Field& f, Config& c) {
     read_table(f, key_source_keys, c.gnupg);
@@ -344,6 +443,7 @@ const Key<Config> main_file_keys[] = {
     {"milter", [](const Field& f, Config& c) { read_table(f, milter_keys, c.milter); }},
     {"gnupg", [](const Field& f, Config& c) { read_table(f, gnupg_keys, c.gnupg); }},
     {"policy", [](const Field& f, Config& c) { read_table(f, policy_keys, c); }},
+    {"ldap", read_ldap},         // before "keys": sources = ["ldap"] needs it
     {"keys", read_key_sources},  // after "gnupg": its trust model limits the sources
     {"metrics", [](const Field& f, Config& c) { read_table(f, metrics_keys, c.metrics); }},
 };
@@ -477,6 +577,16 @@ std::string_view to_string(KeySource source) {
         case KeySource::Keyring: return "keyring";
         case KeySource::File: return "file";
         case KeySource::Wkd: return "wkd";
+        case KeySource::Ldap: return "ldap";
+    }
+    return "?";
+}
+
+std::string_view to_string(LdapTls tls) {
+    switch (tls) {
+        case LdapTls::StartTls: return "starttls";
+        case LdapTls::Ldaps: return "ldaps";
+        case LdapTls::None: return "none";
     }
     return "?";
 }
@@ -518,6 +628,7 @@ std::vector<std::string> main_file_key_names() {
         if (name == "milter") add_names(names, "milter.", milter_keys);
         else if (name == "gnupg") add_names(names, "gnupg.", gnupg_keys);
         else if (name == "keys") add_names(names, "keys.", key_source_keys);
+        else if (name == "ldap") add_names(names, "ldap.", ldap_keys);
         else if (name == "policy") add_names(names, "policy.", policy_keys);
         else if (name == "metrics") add_names(names, "metrics.", metrics_keys);
         else throw std::logic_error("main_file_key_names does not know section [" + std::string(name) + "]");

@@ -52,9 +52,35 @@ enum class KeySource {
     Keyring,  // the GnuPG home ([gnupg] home)
     File,     // a per-user key file, by [keys] file_template
     Wkd,      // a local Web Key Directory tree under [keys] wkd_root
+    Ldap,     // a directory service, by the [ldap] table
 };
 
 std::string_view to_string(KeySource source);
+
+enum class LdapTls {
+    StartTls,  // ldap:// URIs, StartTLS before the bind; no TLS, no lookup
+    Ldaps,     // ldaps:// URIs
+    None,      // ldap:// or ldapi:// without TLS (a local socket, loopback tests)
+};
+
+std::string_view to_string(LdapTls tls);
+
+// The [ldap] table: where the ldap key source searches. Certificates are always checked when TLS is on.
+struct LdapSettings {
+    std::vector<std::string> uris;  // tried in order on each new connection (failover)
+    LdapTls tls = LdapTls::StartTls;
+    std::filesystem::path ca_file;  // empty = the system's CAs (libldap's default)
+    std::string bind_dn;            // empty = anonymous
+    std::filesystem::path bind_password_file;  // required with bind_dn; no group write, nothing for others
+    std::string base;               // search base DN (subtree search)
+    std::string filter = "(mail=%s)";
+    std::string attribute = "openPGPPublicKey";  // binary or ASCII-armored key data
+    unsigned timeout_seconds = 10;  // connect, StartTLS, bind and search each
+    unsigned size_limit = 2;        // entries a search may return; more is an error
+    std::size_t max_key_size = std::size_t{1} << 20;  // bytes of key data per address
+    unsigned cache_seconds = 300;   // answers (keys and "no entry") reused this long; 0 = no cache
+    bool operator==(const LdapSettings&) const = default;
+};
 
 // The [keys] table.
 struct KeySettings {
@@ -62,6 +88,7 @@ struct KeySettings {
     std::string file_template;  // e.g. "/var/vmail/%d/%l/.pgp/pubkey.asc"; required when sources has File
     std::filesystem::path wkd_root = "/var/lib/mdcrypt-milter/openpgpkey";
     std::string subaddress_delimiter = "+";  // each character starts a subaddress; empty = none
+    LdapSettings ldap;  // the main file's [ldap] table
     bool operator==(const KeySettings&) const = default;
 };
 

@@ -32,7 +32,8 @@ std::size_t key_source_index(std::string_view source) {
     if (source == "keyring") return 0;
     if (source == "file") return 1;
     if (source == "wkd") return 2;
-    return 3;
+    if (source == "ldap") return 3;
+    return 4;
 }
 
 }  // namespace
@@ -71,7 +72,7 @@ std::string_view to_string(GpgRun run) {
 }
 
 std::string_view key_source_label(std::size_t index) {
-    static constexpr std::array<std::string_view, kKeySources> labels{"keyring", "file", "wkd", "other"};
+    static constexpr std::array<std::string_view, kKeySources> labels{"keyring", "file", "wkd", "ldap", "other"};
     return index < labels.size() ? labels[index] : "other";
 }
 

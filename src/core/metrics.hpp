@@ -38,7 +38,7 @@ enum class GpgRun { Encrypt, ListKeyring, ListKeyFile };
 inline constexpr std::size_t kGpgRuns = 3;
 std::string_view to_string(GpgRun run);
 
-inline constexpr std::size_t kKeySources = 4;  // keyring, file, wkd, other
+inline constexpr std::size_t kKeySources = 5;  // keyring, file, wkd, ldap, other
 std::string_view key_source_label(std::size_t index);
 
 // Cumulative buckets in the Prometheus sense: counts[i] = observations <= bounds[i]; the last is +Inf.

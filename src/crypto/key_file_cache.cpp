@@ -12,6 +12,7 @@
 #include "core/file_descriptor.hpp"
 #include "core/header.hpp"
 #include "core/openpgp_keys.hpp"
+#include "core/sha1.hpp"
 #include "core/text.hpp"
 #include "crypto/gpg_operation.hpp"
 #include "crypto/key_index.hpp"
@@ -19,7 +20,8 @@
 namespace mdcrypt {
 
 struct KeyFileCache::Entry {
-    FileStamp stamp;
+    FileStamp stamp;             // key files: the file as listed
+    Sha1Digest digest{};         // key data from elsewhere (lookup_data): the data as listed
     std::vector<KeyFacts> keys;  // each with its key block, or marked invalid (see notes)
     std::string problem;         // why the file holds no key at all; empty when it was listed
     std::string notes;           // keys gpg listed that cannot be handed to gpg alone
@@ -103,7 +105,11 @@ KeyFileCache::Loaded KeyFileCache::load(const std::filesystem::path& path, std::
         entry->problem = "larger than " + std::to_string(limits_.max_file_size) + " bytes, not read";
         return {entry, {}};
     }
+    return list(std::move(entry), bytes, where);
+}
 
+KeyFileCache::Loaded KeyFileCache::list(std::shared_ptr<Entry> entry, const std::string& bytes,
+                                        const std::string& where) const {
     const SplitKeys split = split_public_keys(bytes);
     if (!split.ok()) {
         entry->problem = "not an OpenPGP public key file: " + split.error;
@@ -220,6 +226,39 @@ KeyLookup KeyFileCache::lookup(const std::filesystem::path& path, std::string_vi
         remember(key, entry);
     }
 
+    if (!entry->problem.empty()) return not_found(where + ": " + entry->problem);
+    KeyAssessment chosen = choose_key(entry->keys, address, now);
+    if (chosen.key) return KeyLookup{KeyLookup::Status::Found, std::move(chosen.key), {}};
+    return not_found(where + ": " + chosen.reason + entry->notes);
+}
+
+KeyLookup KeyFileCache::lookup_data(std::string_view kind, std::string_view name, const std::string& data,
+                                    std::string_view address, std::int64_t now) {
+    const std::string where = std::string(kind) + " " + std::string(name);
+    const auto key = std::make_pair(std::string(kind), std::string(name));
+    const Sha1Digest digest = sha1(data);
+
+    std::shared_ptr<const Entry> entry;
+    {
+        std::lock_guard lock(mutex_);
+        if (auto it = entries_.find(key); it != entries_.end() && it->second->digest == digest) {
+            entry = it->second;
+            last_used_[key] = ++clock_;
+        }
+    }
+    if (!entry) {
+        auto fresh = std::make_shared<Entry>();
+        fresh->digest = digest;
+        if (data.size() > limits_.max_file_size) {
+            fresh->problem = "larger than " + std::to_string(limits_.max_file_size) + " bytes, not used";
+            entry = fresh;
+        } else {
+            Loaded loaded = list(std::move(fresh), data, where);
+            if (!loaded.entry) return loaded.failure;
+            entry = loaded.entry;
+        }
+        remember(key, entry);
+    }
     if (!entry->problem.empty()) return not_found(where + ": " + entry->problem);
     KeyAssessment chosen = choose_key(entry->keys, address, now);
     if (chosen.key) return KeyLookup{KeyLookup::Status::Found, std::move(chosen.key), {}};

@@ -52,6 +52,12 @@ public:
     // the source in reasons and in UsableKey::source ("file", "wkd").
     KeyLookup lookup(const std::filesystem::path& path, std::string_view kind, std::string_view address, std::int64_t now);
 
+    // The same for key data that did not come from a file (a directory's answer): `name` identifies
+    // it in the cache and in reasons ("ldap alice@example.org"). Listed again only when the data
+    // differs from what was listed under that name last time.
+    KeyLookup lookup_data(std::string_view kind, std::string_view name, const std::string& data, std::string_view address,
+                          std::int64_t now);
+
     // How many files were listed with gpg since construction (tests, statistics).
     std::uint64_t listings() const;
     std::size_t cached_files() const;
@@ -61,6 +67,7 @@ private:
     struct Loaded;
 
     Loaded load(const std::filesystem::path& path, std::string_view kind) const;
+    Loaded list(std::shared_ptr<Entry> entry, const std::string& bytes, const std::string& where) const;
     void remember(const std::pair<std::string, std::string>& key, std::shared_ptr<const Entry> entry);
 
     GpgEngine engine_;

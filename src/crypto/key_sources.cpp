@@ -1,5 +1,7 @@
 #include "crypto/key_sources.hpp"
 
+#include <algorithm>
+
 #include "core/address.hpp"
 #include "core/key_paths.hpp"
 
@@ -9,7 +11,8 @@ namespace {
 
 KeyLookup not_found(std::string reason) { return KeyLookup{KeyLookup::Status::NotFound, std::nullopt, std::move(reason)}; }
 
-std::vector<NamedKeySource> make_sources(const GnupgSettings& settings, KeyIndex& keyring, KeyFileCache& files) {
+std::vector<NamedKeySource> make_sources(const GnupgSettings& settings, KeyIndex& keyring, KeyFileCache& files,
+                                         LdapKeySource* ldap) {
     std::vector<NamedKeySource> sources;
     for (const KeySource source : settings.keys.sources) {
         const std::string name(to_string(source));
@@ -38,6 +41,9 @@ std::vector<NamedKeySource> make_sources(const GnupgSettings& settings, KeyIndex
                                        return files.lookup(*path.path, "wkd", address, now);
                                    }});
                 break;
+            case KeySource::Ldap:
+                sources.push_back({name, [ldap](std::string_view address, std::int64_t now) { return ldap->lookup(address, now); }});
+                break;
         }
     }
     return sources;
@@ -45,13 +51,16 @@ std::vector<NamedKeySource> make_sources(const GnupgSettings& settings, KeyIndex
 
 }  // namespace
 
-KeySources::KeySources(const GnupgSettings& gnupg)
+KeySources::KeySources(const GnupgSettings& gnupg, LdapNotice ldap_notice)
     : settings_(gnupg),
       keyring_(std::make_unique<KeyIndex>(gnupg.home, gnupg.trust_model, gnupg.gpg_program,
                                           std::chrono::seconds(gnupg.timeout_seconds))),
       files_(std::make_unique<KeyFileCache>(gnupg.home, gnupg.gpg_program,
                                             KeyFileCache::Limits{.gpg_timeout = std::chrono::seconds(gnupg.timeout_seconds)})),
-      chain_(make_sources(settings_, *keyring_, *files_)) {}
+      ldap_(std::find(gnupg.keys.sources.begin(), gnupg.keys.sources.end(), KeySource::Ldap) != gnupg.keys.sources.end()
+                ? std::make_unique<LdapKeySource>(gnupg.keys.ldap, *files_, std::move(ldap_notice))
+                : nullptr),
+      chain_(make_sources(settings_, *keyring_, *files_, ldap_.get())) {}
 
 std::string KeySources::describe() const {
     std::string out;
@@ -61,6 +70,11 @@ std::string KeySources::describe() const {
             case KeySource::Keyring: out += "keyring " + settings_.home.string(); break;
             case KeySource::File: out += "file " + settings_.keys.file_template; break;
             case KeySource::Wkd: out += "wkd " + settings_.keys.wkd_root.string() + "/<domain>/hu/<hash>"; break;
+            case KeySource::Ldap:
+                out += "ldap";
+                for (const std::string& uri : settings_.keys.ldap.uris) out += " " + uri;
+                out += " " + settings_.keys.ldap.base + " " + settings_.keys.ldap.filter;
+                break;
         }
     }
     return out;

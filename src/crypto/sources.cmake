@@ -1,4 +1,4 @@
-# The crypto library: the core's key lookup and Encryptor on GPGME. Adds GPGME to the core, nothing else.
+# The crypto library: the core's key lookup and Encryptor on GPGME, and the ldap key source on libldap.
 add_library(mdcrypt_crypto STATIC
   ${CMAKE_CURRENT_LIST_DIR}/explain.cpp
   ${CMAKE_CURRENT_LIST_DIR}/file_stamp.cpp
@@ -10,7 +10,9 @@ add_library(mdcrypt_crypto STATIC
   ${CMAKE_CURRENT_LIST_DIR}/key_file_cache.cpp
   ${CMAKE_CURRENT_LIST_DIR}/key_index.cpp
   ${CMAKE_CURRENT_LIST_DIR}/key_sources.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/ldap_directory.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/ldap_key_source.cpp
   ${CMAKE_CURRENT_LIST_DIR}/pipe_holders.cpp
 )
 target_include_directories(mdcrypt_crypto PUBLIC ${PROJECT_SOURCE_DIR}/src)
-target_link_libraries(mdcrypt_crypto PUBLIC mdcrypt_core PkgConfig::GPGME)
+target_link_libraries(mdcrypt_crypto PUBLIC mdcrypt_core PkgConfig::GPGME PkgConfig::LDAP)

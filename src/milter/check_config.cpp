@@ -20,6 +20,15 @@ std::string describe_policy(const DomainPolicy& policy) {
            std::string(to_string(policy.refusal)) + (policy.refusal == Refusal::Permanent ? " (550 5.7.1)" : " (450 4.7.1)");
 }
 
+// Servers, TLS, who binds and what is searched; never the password.
+std::string describe_ldap(const LdapSettings& ldap) {
+    std::string uris;
+    for (const std::string& uri : ldap.uris) uris += (uris.empty() ? "" : " ") + uri;
+    return uris + " (tls " + std::string(to_string(ldap.tls)) + ", bind " + (ldap.bind_dn.empty() ? "anonymous" : ldap.bind_dn) +
+           ", base " + ldap.base + ", filter " + ldap.filter + ", attribute " + ldap.attribute + ", cache " +
+           std::to_string(ldap.cache_seconds) + " s)";
+}
+
 // One line per [keys] source, in the order they are asked.
 std::string describe_key_sources(const GnupgSettings& gnupg) {
     std::string out = "key sources, first usable key wins:\n";
@@ -30,6 +39,7 @@ std::string describe_key_sources(const GnupgSettings& gnupg) {
             case KeySource::Keyring: out += gnupg.home.string(); break;
             case KeySource::File: out += gnupg.keys.file_template; break;
             case KeySource::Wkd: out += (gnupg.keys.wkd_root / "<domain>/hu/<hash>").string(); break;
+            case KeySource::Ldap: out += describe_ldap(gnupg.keys.ldap); break;
         }
         out += "\n";
     }

@@ -6,6 +6,7 @@
 #include "crypto/gpg_operation.hpp"
 #include "crypto/gpgme_encryptor.hpp"
 #include "crypto/key_sources.hpp"
+#include "milter/logging.hpp"
 
 namespace mdcrypt::milter {
 
@@ -13,7 +14,7 @@ std::shared_ptr<const CryptoServices> make_gpgme_crypto(const GnupgSettings& gnu
     // GpgmeEncryptor would fall back to $TMPDIR: the daemon always says where key copies go.
     if (key_file_dir.empty()) throw std::invalid_argument("no directory for the private copies of key files");
     // The [keys] sources in their configured order (keyring, key files, WKD tree).
-    auto sources = std::make_shared<KeySources>(gnupg);
+    auto sources = std::make_shared<KeySources>(gnupg, [](std::string_view text) { log_warning(text); });
     auto services = std::make_shared<CryptoServices>();
     services->encryptor = std::make_shared<GpgmeEncryptor>(gnupg.home, gnupg.trust_model, gnupg.gpg_program, key_file_dir,
                                                            std::chrono::seconds(gnupg.timeout_seconds));
@@ -24,6 +25,14 @@ std::shared_ptr<const CryptoServices> make_gpgme_crypto(const GnupgSettings& gnu
     services->stop_all = stop_gpg_operations;
     auto probe = std::make_shared<GpgEngine>(gnupg.home, gnupg.gpg_program, std::chrono::seconds(gnupg.timeout_seconds));
     services->check_gpg = [probe] { probe->probe(); };
+    if (sources->ldap()) {
+        services->check_directory = [sources]() -> std::optional<std::string> {
+            // An address no directory holds: the answer is "no entry" when servers, TLS and bind work.
+            const LdapAnswer answer = sources->ldap()->directory().search("mdcrypt-check-config", "invalid");
+            if (answer.status == LdapAnswer::Status::Error) return answer.reason;
+            return std::nullopt;
+        };
+    }
     return services;
 }
 

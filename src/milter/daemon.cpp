@@ -89,6 +89,7 @@ void log_reload(const ReloadResult& result, const Runtime& runtime) {
 
 DaemonExit check_config(const Config& config, const CryptoFactory& crypto) {
     std::optional<std::size_t> keys;
+    std::shared_ptr<const CryptoServices> services;
     try {
         // Read the GnuPG home as the daemon will: started as root (systemd's ExecStartPre), gpg would
         // otherwise leave root-owned files (trustdb, locks) in the user's home.
@@ -104,13 +105,21 @@ DaemonExit check_config(const Config& config, const CryptoFactory& crypto) {
                 std::cerr << "mdcrypt-milter: " << config.file.string() << ": [gnupg] home: " << problem << "\n";
             return DaemonExit::Config;
         }
-        const auto services = crypto(config.gnupg);
+        services = crypto(config.gnupg);
         if (services && services->usable_key_count) keys = services->usable_key_count();
     } catch (const std::exception& e) {
         std::cerr << "mdcrypt-milter: " << config.file.string() << ": [gnupg] unusable: " << e.what() << "\n";
         return DaemonExit::Config;
     }
     std::cout << describe_config(config, keys);
+    if (services && services->check_directory) {
+        // Not a configuration error (the directory may be down for maintenance), but mail that needs it
+        // would be deferred: said as loudly as running as root.
+        if (const auto why = services->check_directory())
+            std::cout << "WARNING: ldap directory unusable, recipients whose lookup needs it would be deferred: " << *why << "\n";
+        else
+            std::cout << "ldap directory answers\n";
+    }
     if (const auto warning = root_warning(config, ::geteuid())) std::cout << "WARNING: " << *warning << "\n";
     for (const auto& advice : gnupg_home_advice(config.gnupg.home)) std::cout << "warning: " << advice << "\n";
     std::cout << "configuration OK\n";

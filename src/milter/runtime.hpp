@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,9 @@ struct CryptoServices {
     std::function<std::size_t()> usable_key_count;  // may be empty; for --check-config and logs
     std::function<void()> stop_all;  // process stop: ends every running encryption now; may be empty
     std::function<void()> check_gpg;  // runs gpg once; throws saying why it failed; may be empty
+    // The ldap source's directory, asked once: why it cannot be used, nullopt when it answers; empty
+    // when the sources do not list "ldap".
+    std::function<std::optional<std::string>()> check_directory;
 };
 
 using CryptoFactory = std::function<std::shared_ptr<const CryptoServices>(const GnupgSettings&)>;

@@ -448,8 +448,8 @@ TEST_CASE("[keys] sources in their order, template, WKD root relative to the mai
 TEST_CASE("[keys] errors name the file, line and key") {
     TempDir tmp;
     const std::string policy = "[policy]\nfile = \"domains.toml\"\n";
-    CHECK_THAT(main_error(tmp, policy + "[keys]\nsources = [\"keyring\", \"ldap\"]\n"),
-               Contains("main.toml:4:23: key 'keys.sources[1]': unknown key source 'ldap'; valid sources: keyring, file, wkd"));
+    CHECK_THAT(main_error(tmp, policy + "[keys]\nsources = [\"keyring\", \"x500\"]\n"),
+               Contains("main.toml:4:23: key 'keys.sources[1]': unknown key source 'x500'; valid sources: keyring, file, wkd, ldap"));
     CHECK_THAT(main_error(tmp, policy + "[keys]\nsources = [\"keyring\", \"keyring\"]\n"),
                Contains("main.toml:4:23: key 'keys.sources[1]': 'keyring' is listed twice"));
     CHECK_THAT(main_error(tmp, policy + "[keys]\nsources = []\n"),
@@ -473,7 +473,99 @@ TEST_CASE("[keys] errors name the file, line and key") {
                Contains("main.toml:4:1: key 'keys.soruces': unknown key; did you mean 'keys.sources'?"));
     CHECK_THAT(main_error(tmp, policy + "[gnupg]\ntrust_model = \"gnupg\"\n[keys]\nsources = [\"keyring\", \"wkd\"]\n"
                                         "file_template = \"/k/%u\"\n"),
-               Contains("main.toml:6:11: key 'keys.sources': keys from files have no validity in gpg's trust database"));
+               Contains("main.toml:6:11: key 'keys.sources': keys from files and directories have no validity in gpg's trust database"));
+}
+
+// --- [ldap] ---
+
+TEST_CASE("[ldap] with every key: URIs in order, TLS, CA, bind DN and password file, search, limits") {
+    TempDir tmp;
+    tmp.write("etc/domains.toml", kPolicy);
+    const fs::path password = tmp.write("etc/ldap.secret", "s3cret\n");
+    fs::permissions(password, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+    const auto config = mdcrypt::load_config(tmp.write("etc/main.toml",
+        "[policy]\nfile = \"domains.toml\"\n"
+        "[keys]\nsources = [\"keyring\", \"ldap\"]\n"
+        "[ldap]\nuris = [\"ldaps://ldap1.example.org\", \"ldaps://ldap2.example.org:1636/\"]\ntls = \"ldaps\"\n"
+        "ca_file = \"ca.pem\"\nbind_dn = \"cn=mdcrypt,dc=example,dc=org\"\nbind_password_file = \"ldap.secret\"\n"
+        "base = \"ou=people,dc=example,dc=org\"\nfilter = \"(&(objectClass=inetOrgPerson)(mail=%s))\"\n"
+        "attribute = \"pgpKey\"\ntimeout_seconds = 3\nsize_limit = 5\nmax_key_size = \"64K\"\ncache_seconds = 60\n"));
+    const mdcrypt::LdapSettings& ldap = config->gnupg.keys.ldap;
+    using mdcrypt::KeySource;
+    CHECK(config->gnupg.keys.sources == std::vector<KeySource>{KeySource::Keyring, KeySource::Ldap});
+    CHECK(ldap.uris == std::vector<std::string>{"ldaps://ldap1.example.org", "ldaps://ldap2.example.org:1636/"});
+    CHECK(ldap.tls == mdcrypt::LdapTls::Ldaps);
+    CHECK(ldap.ca_file == tmp.path() / "etc/ca.pem");
+    CHECK(ldap.bind_dn == "cn=mdcrypt,dc=example,dc=org");
+    CHECK(ldap.bind_password_file == tmp.path() / "etc/ldap.secret");
+    CHECK(ldap.base == "ou=people,dc=example,dc=org");
+    CHECK(ldap.filter == "(&(objectClass=inetOrgPerson)(mail=%s))");
+    CHECK(ldap.attribute == "pgpKey");
+    CHECK(ldap.timeout_seconds == 3);
+    CHECK(ldap.size_limit == 5);
+    CHECK(ldap.max_key_size == 65536);
+    CHECK(ldap.cache_seconds == 60);
+}
+
+TEST_CASE("[ldap] defaults: StartTLS, anonymous, (mail=%s), openPGPPublicKey, 10 s, 2 entries, 300 s cache") {
+    TempDir tmp;
+    tmp.write("domains.toml", kPolicy);
+    const auto config = mdcrypt::load_config(tmp.write("main.toml",
+        "[policy]\nfile = \"domains.toml\"\n[keys]\nsources = [\"ldap\"]\n"
+        "[ldap]\nuris = [\"ldap://ldap.example.org\"]\nbase = \"dc=example,dc=org\"\n"));
+    const mdcrypt::LdapSettings& ldap = config->gnupg.keys.ldap;
+    CHECK(ldap.tls == mdcrypt::LdapTls::StartTls);
+    CHECK(ldap.ca_file.empty());
+    CHECK(ldap.bind_dn.empty());
+    CHECK(ldap.filter == "(mail=%s)");
+    CHECK(ldap.attribute == "openPGPPublicKey");
+    CHECK(ldap.timeout_seconds == 10);
+    CHECK(ldap.size_limit == 2);
+    CHECK(ldap.max_key_size == 1 << 20);
+    CHECK(ldap.cache_seconds == 300);
+}
+
+TEST_CASE("[ldap] errors name the file, line and key") {
+    TempDir tmp;
+    const std::string head = "[policy]\nfile = \"domains.toml\"\n[keys]\nsources = [\"ldap\"]\n[ldap]\n";
+    const std::string uri = "uris = [\"ldap://ldap.example.org\"]\n";
+    const std::string base = "base = \"dc=example,dc=org\"\n";
+    CHECK_THAT(main_error(tmp, "[policy]\nfile = \"domains.toml\"\n[keys]\nsources = [\"ldap\"]\n"),
+               Contains("main.toml:4:11: key 'keys.sources': lists \"ldap\", so the [ldap] table must set uris and base"));
+    CHECK_THAT(main_error(tmp, head + base), Contains("main.toml:5:1: key 'ldap.uris': missing required key"));
+    CHECK_THAT(main_error(tmp, head + uri), Contains("main.toml:5:1: key 'ldap.base': missing required key"));
+    CHECK_THAT(main_error(tmp, head + base + "uris = [\"http://ldap.example.org\"]\n"),
+               Contains("main.toml:7:9: key 'ldap.uris[0]': 'http://ldap.example.org' is not one LDAP URI"));
+    CHECK_THAT(main_error(tmp, head + base + "uris = [\"ldap://a ldap://b\"]\n"), Contains("is not one LDAP URI"));
+    CHECK_THAT(main_error(tmp, head + base + "uris = [\"ldap://a/dc=example\"]\n"),
+               Contains("key 'ldap.uris[0]': 'ldap://a/dc=example': give the search base in base, not in the URI"));
+    CHECK_THAT(main_error(tmp, head + base + "uris = [\"ldaps://a\"]\n"),
+               Contains("main.toml:5:1: key 'ldap.tls': missing: the default \"starttls\" needs ldap:// URIs"));
+    CHECK_THAT(main_error(tmp, head + base + uri + "tls = \"ldaps\"\n"),
+               Contains("main.toml:8:7: key 'ldap.tls': tls = \"ldaps\" does not go with 'ldap://ldap.example.org'"));
+    CHECK_THAT(main_error(tmp, head + base + uri + "tls = \"yes\"\n"),
+               Contains("key 'ldap.tls': unknown TLS mode 'yes'; valid: starttls"));
+    CHECK_THAT(main_error(tmp, head + base + uri + "filter = \"(mail=%x)\"\n"),
+               Contains("main.toml:8:10: key 'ldap.filter': bad filter '(mail=%x)': unknown placeholder %x"));
+    CHECK_THAT(main_error(tmp, head + base + uri + "filter = \"mail=%s\"\n"),
+               Contains("key 'ldap.filter': bad filter 'mail=%s': a filter is enclosed in parentheses"));
+    CHECK_THAT(main_error(tmp, head + base + uri + "attribute = \"pgp key\"\n"),
+               Contains("key 'ldap.attribute': 'pgp key' is not an attribute name"));
+    CHECK_THAT(main_error(tmp, head + "base = \"example.org\"\n" + uri), Contains("key 'ldap.base': 'example.org' is not a DN"));
+    CHECK_THAT(main_error(tmp, head + base + uri + "timeout_seconds = 0\n"), Contains("key 'ldap.timeout_seconds': must be between 1"));
+    CHECK_THAT(main_error(tmp, head + base + uri + "bind_dn = \"cn=m,dc=example,dc=org\"\n"),
+               Contains("main.toml:5:1: key 'ldap.bind_password_file': missing: bind_dn is set"));
+    CHECK_THAT(main_error(tmp, head + base + uri + "bind_password = \"x\"\n"),
+               Contains("main.toml:8:1: key 'ldap.bind_password': unknown key; did you mean 'ldap.bind_password_file'?"));
+    CHECK_THAT(main_error(tmp, head + base + uri + "bind_dn = \"cn=m\"\nbind_password_file = \"nothere\"\n"),
+               Contains("main.toml:9:22: key 'ldap.bind_password_file': cannot use password file ") &&
+                   Contains("nothere: No such file or directory"));
+    const fs::path open_file = tmp.write("open.secret", "pw\n");
+    fs::permissions(open_file, fs::perms::owner_read | fs::perms::owner_write | fs::perms::others_read);
+    CHECK_THAT(main_error(tmp, head + base + uri + "bind_dn = \"cn=m\"\nbind_password_file = \"open.secret\"\n"),
+               Contains("key 'ldap.bind_password_file': password file ") && Contains("open.secret has mode 0604: it must not be"));
+    CHECK_THAT(main_error(tmp, "[policy]\nfile = \"domains.toml\"\n[gnupg]\ntrust_model = \"gnupg\"\n[keys]\nsources = [\"ldap\"]\n"),
+               Contains("main.toml:6:11: key 'keys.sources': keys from files and directories have no validity"));
 }
 
 // --- [recipient."..."] entries in the policy file ---

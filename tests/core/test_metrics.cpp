@@ -55,7 +55,8 @@ TEST_CASE("counters and histograms add up in a snapshot") {
     m.encryption_time(0.005);  // a value on a bound belongs to that bucket
     m.encryption_time(99);     // above every bound: +Inf
     m.key_lookup("file", KeyLookup::Status::NotFound);
-    m.key_lookup("ldap", KeyLookup::Status::Error);  // an unknown source is "other"
+    m.key_lookup("ldap", KeyLookup::Status::Error);
+    m.key_lookup("x500", KeyLookup::Status::Error);  // an unknown source is "other"
     m.gpg_failure(GpgRun::Encrypt, Metrics::GpgFailure::Timeout);
     const MetricsSnapshot s = m.snapshot();
     CHECK(s.messages[static_cast<std::size_t>(MessageOutcome::Encrypted)] == 2);
@@ -70,5 +71,8 @@ TEST_CASE("counters and histograms add up in a snapshot") {
     CHECK(s.key_lookups[1][1] == 1);
     CHECK(key_source_label(1) == "file");
     CHECK(s.key_lookups[3][2] == 1);
+    CHECK(key_source_label(3) == "ldap");
+    CHECK(s.key_lookups[4][2] == 1);
+    CHECK(key_source_label(4) == "other");
     CHECK(s.gpg_failures[0][1] == 1);
 }

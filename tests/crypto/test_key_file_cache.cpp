@@ -267,3 +267,38 @@ TEST_CASE("a gpg that hangs listing a key file is killed at the timeout: an erro
     fault.set("none");
     CHECK(cache.lookup(files.path() / "alice.asc", "file", "alice@example.test", now_seconds()).status == Status::Found);
 }
+
+TEST_CASE("key data from a directory is checked like a key file and listed again only when it changes") {
+    Fixture f;
+    const std::int64_t now = now_seconds();
+    f.counter.reset();
+    const KeyLookup found = f.cache.lookup_data("ldap", "alice@example.test", binary("alice"), "alice@example.test", now);
+    REQUIRE(found.status == Status::Found);
+    CHECK(found.key->fingerprint == key("alice").fingerprint);
+    CHECK(found.key->source == "ldap alice@example.test");
+    REQUIRE(found.key->key_block);
+    CHECK(*found.key->key_block == binary("alice"));
+    CHECK(f.counter.count() == 1);
+
+    // The same data again (armored or not, it is the bytes that count): no gpg.
+    CHECK(f.cache.lookup_data("ldap", "alice@example.test", binary("alice"), "alice@example.test", now).status ==
+          Status::Found);
+    CHECK(f.counter.count() == 1);
+
+    // The directory now holds bob's key under alice's entry: listed again, and refused as someone else's.
+    const KeyLookup foreign = f.cache.lookup_data("ldap", "alice@example.test", armored("bob"), "alice@example.test", now);
+    CHECK(foreign.status == Status::NotFound);
+    CHECK_THAT(foreign.reason, Catch::StartsWith("ldap alice@example.test: ") &&
+                                   Catch::Contains("has no valid user ID for alice@example.test"));
+    CHECK(f.counter.count() == 2);
+
+    // Expired and revoked keys, and data that is no key at all, are "no key" with the reason.
+    CHECK_THAT(f.cache.lookup_data("ldap", "expired.user@example.test", armored("expired"), "expired.user@example.test", now)
+                   .reason,
+               Catch::Contains("has expired"));
+    CHECK_THAT(f.cache.lookup_data("ldap", "revoked.user@example.test", armored("revoked"), "revoked.user@example.test", now)
+                   .reason,
+               Catch::Contains("is revoked"));
+    CHECK_THAT(f.cache.lookup_data("ldap", "x@example.test", "not a key", "x@example.test", now).reason,
+               Catch::Contains("ldap x@example.test: not an OpenPGP public key"));
+}

@@ -90,3 +90,18 @@ TEST_CASE("a GnuPG home without mdcrypt-expected-keys is told to record its keys
     REQUIRE(advice.size() == 1);
     CHECK_THAT(advice[0], Catch::Contains("mdcrypt-expected-keys") && Catch::Contains("mdcrypt-keys record"));
 }
+
+TEST_CASE("the summary shows the ldap source's servers, TLS, bind DN and search, never the password file's content") {
+    Config c;
+    c.gnupg.keys.sources = {KeySource::Ldap};
+    c.gnupg.keys.ldap.uris = {"ldap://ldap1.example.org", "ldap://ldap2.example.org"};
+    c.gnupg.keys.ldap.bind_dn = "cn=mdcrypt,dc=example,dc=org";
+    c.gnupg.keys.ldap.bind_password_file = "/etc/m/ldap.secret";
+    c.gnupg.keys.ldap.base = "ou=people,dc=example,dc=org";
+    CHECK_THAT(describe_config(c, 1),
+               Catch::Contains("  1. ldap ldap://ldap1.example.org ldap://ldap2.example.org (tls starttls, bind "
+                               "cn=mdcrypt,dc=example,dc=org, base ou=people,dc=example,dc=org, filter (mail=%s), "
+                               "attribute openPGPPublicKey, cache 300 s)\n"));
+    c.gnupg.keys.ldap.bind_dn.clear();
+    CHECK_THAT(describe_config(c, 1), Catch::Contains("bind anonymous"));
+}
