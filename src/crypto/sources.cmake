@@ -1,4 +1,5 @@
-# The crypto library: the core's key lookup and Encryptor on GPGME. Adds GPGME to the core, nothing else.
+# The crypto library: the core's key lookup and Encryptor on GPGME, and an Encryptor on librnp. Adds
+# GPGME and librnp to the core, nothing else.
 add_library(mdcrypt_crypto STATIC
   ${CMAKE_CURRENT_LIST_DIR}/explain.cpp
   ${CMAKE_CURRENT_LIST_DIR}/file_stamp.cpp
@@ -11,6 +12,8 @@ add_library(mdcrypt_crypto STATIC
   ${CMAKE_CURRENT_LIST_DIR}/key_index.cpp
   ${CMAKE_CURRENT_LIST_DIR}/key_sources.cpp
   ${CMAKE_CURRENT_LIST_DIR}/pipe_holders.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/rnp_encryptor.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/rnp_handles.cpp
 )
 target_include_directories(mdcrypt_crypto PUBLIC ${PROJECT_SOURCE_DIR}/src)
-target_link_libraries(mdcrypt_crypto PUBLIC mdcrypt_core PkgConfig::GPGME)
+target_link_libraries(mdcrypt_crypto PUBLIC mdcrypt_core PkgConfig::GPGME PkgConfig::RNP)
