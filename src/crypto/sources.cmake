@@ -1,6 +1,7 @@
 # The crypto library: the core's key lookup and Encryptor on GPGME, and an Encryptor on librnp. Adds
 # GPGME and librnp to the core, nothing else.
 add_library(mdcrypt_crypto STATIC
+  ${CMAKE_CURRENT_LIST_DIR}/encryptor_choice.cpp
   ${CMAKE_CURRENT_LIST_DIR}/explain.cpp
   ${CMAKE_CURRENT_LIST_DIR}/file_stamp.cpp
   ${CMAKE_CURRENT_LIST_DIR}/gpg_engine.cpp

@@ -210,7 +210,8 @@ DaemonExit run_daemon(std::shared_ptr<const Config> config, CryptoFactory crypto
     }
     log_info("mdcrypt-milter " MDCRYPT_VERSION " listening on " + socket.spec + " with " +
              std::to_string(config->policy.domains.size()) + " local domain(s), up to " +
-             std::to_string(shared_runtime->limiter().limit()) + " concurrent encryptions");
+             std::to_string(shared_runtime->limiter().limit()) + " concurrent encryptions, engine " +
+             std::string(to_string(config->gnupg.backend)));
 
     // smfi_stop() blocks until libmilter's listener leaves its 5-second poll(); it runs on a thread of
     // its own while this one pokes the socket to wake the listener at once (unix sockets only).
