@@ -196,7 +196,8 @@ std::string fingerprint_of(rnp_key_handle_t key) {
 
 }  // namespace
 
-RnpEncryptor::RnpEncryptor(std::filesystem::path home) : home_(std::move(home)) {}
+RnpEncryptor::RnpEncryptor(std::filesystem::path home, RnpCompression compression)
+    : home_(std::move(home)), compression_(compression) {}
 
 RnpEncryptor::~RnpEncryptor() = default;
 
@@ -312,7 +313,9 @@ void RnpEncryptor::encrypt_to(ByteSource& plaintext, std::span<const EncryptionK
     rnp_result_t r = rnp_op_encrypt_set_armor(op.get(), true);
     if (!r) r = rnp_op_encrypt_set_cipher(op.get(), "AES256");
     if (!r) r = rnp_op_encrypt_set_aead(op.get(), "None");
-    if (!r) r = rnp_op_encrypt_set_compression(op.get(), "Uncompressed", 0);
+    if (!r)
+        r = compression_ == RnpCompression::Zlib ? rnp_op_encrypt_set_compression(op.get(), "ZLIB", 6)
+                                                 : rnp_op_encrypt_set_compression(op.get(), "Uncompressed", 0);
     if (r) throw EncryptError(who + " failed: " + rnp_error_text("setting up the operation", r));
 
     r = rnp_op_encrypt_execute(op.get());

@@ -14,14 +14,18 @@
 
 namespace mdcrypt {
 
+// Compression of the literal data inside the encryption. None is what the engine uses (docs/design.md:
+// measured in bench/rnp_compression); Zlib exists for that measurement.
+enum class RnpCompression { None, Zlib };
+
 class RnpEncryptor final : public Encryptor {
 public:
     // Encrypts to keys of `home`'s pubring.kbx (or pubring.gpg when there is no pubring.kbx, as gpg
     // does). Nothing is read here: the keyring is loaded by the first encryption.
-    explicit RnpEncryptor(std::filesystem::path home);
+    explicit RnpEncryptor(std::filesystem::path home, RnpCompression compression = RnpCompression::None);
     ~RnpEncryptor() override;
 
-    // Streams `plaintext` into `armored` (CRLF line ends, as librnp writes armor; no compression, AES-256, no AEAD: what GnuPG
+    // Streams `plaintext` into `armored` (CRLF line ends, as librnp writes armor; AES-256, no AEAD: what GnuPG
     // 2.2 reads); neither is held whole in memory. Keys are primary key fingerprints chosen by the key
     // lookup; for each, the encryption subkey gpg would take is used (the newest valid, unrevoked,
     // unexpired encryption-capable subkey; the primary key only when no subkey qualifies). A key with
@@ -45,6 +49,7 @@ private:
     std::unique_ptr<LoadedKeyring> load_keyring() const;
 
     std::filesystem::path home_;
+    RnpCompression compression_;
     std::mutex mutex_;
     std::vector<std::unique_ptr<LoadedKeyring>> idle_;  // guarded by mutex_
 };
