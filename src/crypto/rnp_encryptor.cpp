@@ -8,6 +8,7 @@
 #include <cstring>
 #include <exception>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "core/openpgp_keys.hpp"
@@ -293,6 +294,7 @@ void RnpEncryptor::encrypt_to(ByteSource& plaintext, std::span<const EncryptionK
         throw EncryptError(who + " failed: " + rnp_error_text("rnp_op_encrypt_create", r));
     RnpOpEncrypt op(raw_op);
 
+    std::set<std::string> added;  // subkey fingerprints: one session key packet per key, as gpg writes
     for (const auto& key : keys) {
         rnp_key_handle_t raw = nullptr;
         if (const rnp_result_t r = rnp_locate_key(ffi, "fingerprint", key.fingerprint.c_str(), &raw))
@@ -305,6 +307,7 @@ void RnpEncryptor::encrypt_to(ByteSource& plaintext, std::span<const EncryptionK
         rnp_key_handle_t recipient = chosen.subkey ? chosen.subkey.get() : chosen.primary ? primary.get() : nullptr;
         if (!recipient)
             throw EncryptError(who + " failed: RNP finds no valid encryption key in " + key.fingerprint);
+        if (!added.insert(fingerprint_of(recipient)).second) continue;
         if (const rnp_result_t r = rnp_op_encrypt_add_recipient(op.get(), recipient))
             throw EncryptError(who + " failed: " +
                                rnp_error_text(("adding recipient " + fingerprint_of(recipient) + " of " + key.fingerprint).c_str(), r));

@@ -60,9 +60,9 @@ std::string test_body(std::size_t size, unsigned seed = 42) {
 }
 
 // The key IDs of the public-key encrypted session key packets, as gpg lists them.
-std::set<std::string> recipient_key_ids(const GnupgHome& home, const std::string& armored) {
+std::multiset<std::string> recipient_key_ids(const GnupgHome& home, const std::string& armored) {
     const ProcessResult r = home.gpg({"--list-packets", "--list-only"}, armored);
-    std::set<std::string> ids;
+    std::multiset<std::string> ids;
     std::istringstream lines(r.out);
     for (std::string line; std::getline(lines, line);) {
         const auto at = line.find(":pubkey enc packet:");
@@ -133,9 +133,9 @@ TEST_CASE("RNP encrypts to the same subkey as gpg: the newest valid encryption s
     const std::string uid = "Multi <multi@example.org>";
     REQUIRE(home.gpg({"--faked-system-time", "20190101T000000!", "--quick-gen-key", uid, "ed25519", "sign", "never"}).ok());
     const std::string fpr = fingerprint_of_uid(home, uid);
-    // In keyring order: created 2022 (gpg's choice), 2020 (older), 2023 but expired, 2024 but revoked.
-    REQUIRE(home.gpg({"--faked-system-time", "20220101T000000!", "--quick-add-key", fpr, "cv25519", "encr", "never"}).ok());
+    // In keyring order: created 2020 (older), 2022 (gpg's choice), 2023 but expired, 2024 but revoked.
     REQUIRE(home.gpg({"--faked-system-time", "20200101T000000!", "--quick-add-key", fpr, "cv25519", "encr", "never"}).ok());
+    REQUIRE(home.gpg({"--faked-system-time", "20220101T000000!", "--quick-add-key", fpr, "cv25519", "encr", "never"}).ok());
     REQUIRE(home.gpg({"--faked-system-time", "20230101T000000!", "--quick-add-key", fpr, "cv25519", "encr", "1d"}).ok());
     REQUIRE(home.gpg({"--faked-system-time", "20240101T000000!", "--quick-add-key", fpr, "rsa2048", "encr", "never"}).ok());
     {
@@ -145,19 +145,20 @@ TEST_CASE("RNP encrypts to the same subkey as gpg: the newest valid encryption s
         for (std::string line; std::getline(lines, line);)
             if (line.starts_with("fpr:::::::::") && line.find(fpr) == std::string::npos) last_sub = line.substr(12, 40);
         REQUIRE(last_sub.size() == 40);
-        // Revokes the RSA subkey: gpg --edit-key with "key N" needs a tty, --quick-revoke-... has no
-        // subkey form in 2.2, so: revsub via --command-fd.
-        const ProcessResult revoked = home.gpg({"--command-fd", "0", "--status-fd", "2", "--edit-key", fpr, "key", last_sub,
-                                                "revkey"},
-                                               "y\n0\n\ny\nsave\n");
+        // Revokes the newest (RSA) subkey: gpg 2.2 has no quick command for a subkey.
+        const ProcessResult revoked = home.gpg({"--command-fd", "0", "--status-fd", "2", "--edit-key", fpr},
+                                               "key " + last_sub + "\nrevkey\ny\n0\n\ny\nsave\n");
         INFO(revoked.describe());
+        const ProcessResult after = home.gpg({"--with-colons", "--list-keys", fpr});
+        REQUIRE(after.out.find("\nsub:r:") != std::string::npos);  // the newest subkey is revoked
+        REQUIRE(after.out.find("\nsub:e:") != std::string::npos);  // the 2023 one expired
     }
     home.kill_daemons();
     GpgmeEncryptor gpgme(home.path(), TrustModel::ServerKeyring);
     RnpEncryptor rnp(home.path());
-    const std::set<std::string> by_gpg = recipient_key_ids(home, encrypt(gpgme, "x", {fpr}));
+    const std::multiset<std::string> by_gpg = recipient_key_ids(home, encrypt(gpgme, "x", {fpr}));
     const std::string armored = encrypt(rnp, "x", {fpr});
-    const std::set<std::string> by_rnp = recipient_key_ids(home, armored);
+    const std::multiset<std::string> by_rnp = recipient_key_ids(home, armored);
     REQUIRE(by_gpg.size() == 1);
     CHECK(by_rnp == by_gpg);
     const ProcessResult decrypted = home.gpg({"--decrypt"}, armored);
@@ -185,6 +186,17 @@ TEST_CASE("RNP encrypts to a key from a key file, alone and together with keyrin
     }
     // Carol was never added to the keyring: a keyring-only operation does not find her.
     CHECK_THAT(encrypt_error(encryptor, {{key("carol").fingerprint}}), Contains("is not in the keyring"));
+}
+
+TEST_CASE("RNP writes one session key packet per key, also when a key is named twice") {
+    ServerHome server;
+    RecipientHome recipient;
+    RnpEncryptor encryptor(server.path());
+    const std::string armored = encrypt(encryptor, "x", {key("alice").fingerprint, key("bob").fingerprint, key("alice").fingerprint});
+    CHECK(recipient_key_ids(server, armored).size() == 2);
+    const ProcessResult r = recipient.gpg({"--decrypt"}, armored);
+    REQUIRE(r.ok());
+    CHECK(r.out == "x");
 }
 
 TEST_CASE("RNP picks up a key imported into the keyring without a new encryptor") {
