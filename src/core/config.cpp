@@ -414,6 +414,17 @@ void read_key_sources(const Field& f, Config& c) {
                     "(like \"/var/vmail/%d/%l/.pgp/pubkey.asc\")");
 }
 
+const Key<GnupgSettings> engine_keys[] = {
+    {"backend", [](const Field& f, GnupgSettings& g) {
+        const std::string name = f.string();
+        std::optional<EngineBackend> backend;
+        for (EngineBackend b : {EngineBackend::Gpgme, EngineBackend::Rnp})
+            if (name == to_string(b)) backend = b;
+        if (!backend) f.fail("unknown engine backend '" + name + "'; valid: gpgme, rnp");
+        g.backend = *backend;
+    }},
+};
+
 const Key<Config> policy_keys[] = {
     {"file", [](const Field& f, Config& c) { c.policy_file = f.path(); }, true},
 };
@@ -446,6 +457,7 @@ const Key<Config> main_file_keys[] = {
     {"ldap", read_ldap},         // before "keys": sources = ["ldap"] needs it
     {"keys", read_key_sources},  // after "gnupg": its trust model limits the sources
     {"metrics", [](const Field& f, Config& c) { read_table(f, metrics_keys, c.metrics); }},
+    {"engine", [](const Field& f, Config& c) { read_table(f, engine_keys, c.gnupg); }},
 };
 
 // --- policy file ---
@@ -591,6 +603,14 @@ std::string_view to_string(LdapTls tls) {
     return "?";
 }
 
+std::string_view to_string(EngineBackend backend) {
+    switch (backend) {
+        case EngineBackend::Gpgme: return "gpgme";
+        case EngineBackend::Rnp: return "rnp";
+    }
+    return "?";
+}
+
 std::shared_ptr<const Config> load_config(const std::filesystem::path& main_file) {
     const Source src{main_file.string(), fs::absolute(main_file).parent_path()};
     const toml::table root = parse_toml(main_file);
@@ -631,6 +651,7 @@ std::vector<std::string> main_file_key_names() {
         else if (name == "ldap") add_names(names, "ldap.", ldap_keys);
         else if (name == "policy") add_names(names, "policy.", policy_keys);
         else if (name == "metrics") add_names(names, "metrics.", metrics_keys);
+        else if (name == "engine") add_names(names, "engine.", engine_keys);
         else throw std::logic_error("main_file_key_names does not know section [" + std::string(name) + "]");
     }
     return names;

@@ -92,6 +92,14 @@ struct KeySettings {
     bool operator==(const KeySettings&) const = default;
 };
 
+// Which OpenPGP implementation encrypts ([engine] backend). Key lookup is the same for both.
+enum class EngineBackend {
+    Gpgme,  // a gpg process per message, through GPGME
+    Rnp,    // in-process with librnp, reading the same GnuPG home
+};
+
+std::string_view to_string(EngineBackend backend);
+
 struct GnupgSettings {
     std::filesystem::path home = "/var/lib/mdcrypt-milter/gnupg";
     TrustModel trust_model = TrustModel::ServerKeyring;
@@ -103,6 +111,8 @@ struct GnupgSettings {
     // with the GnuPG home (the milter's CryptoFactory gets these settings, and rebuilds its services
     // when they change).
     KeySettings keys;
+    // The [engine] table's backend, kept here for the same reason: the services are built from it.
+    EngineBackend backend = EngineBackend::Gpgme;
 };
 
 // The [metrics] table: the monitoring endpoint, off unless listen is set.

@@ -10,6 +10,7 @@ ExplainReport explain_addresses(const Config& config, const KeySources& sources,
     const std::string delimiter = config.policy.subaddress_delimiter;
     report.text += "policy file: " + config.policy_file.string() + "\n";
     report.text += "key sources, in order: " + sources.describe() + "\n";
+    report.text += "encryption engine: " + std::string(to_string(config.gnupg.backend)) + " (key selection is the same for every engine)\n";
     report.text += "subaddress delimiter: " + (delimiter.empty() ? std::string("none") : "\"" + delimiter + "\"") + "\n";
     const KeyTraceFn trace = [&sources](std::string_view address, std::int64_t at) { return sources.trace(address, at); };
     for (const auto& address : addresses) {

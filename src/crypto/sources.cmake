@@ -1,5 +1,7 @@
-# The crypto library: the core's key lookup and Encryptor on GPGME, and the ldap key source on libldap.
+# The crypto library: the core's key lookup and Encryptor on GPGME, an Encryptor on librnp, and the
+# ldap key source on libldap.
 add_library(mdcrypt_crypto STATIC
+  ${CMAKE_CURRENT_LIST_DIR}/encryptor_choice.cpp
   ${CMAKE_CURRENT_LIST_DIR}/explain.cpp
   ${CMAKE_CURRENT_LIST_DIR}/file_stamp.cpp
   ${CMAKE_CURRENT_LIST_DIR}/gpg_engine.cpp
@@ -13,6 +15,8 @@ add_library(mdcrypt_crypto STATIC
   ${CMAKE_CURRENT_LIST_DIR}/ldap_directory.cpp
   ${CMAKE_CURRENT_LIST_DIR}/ldap_key_source.cpp
   ${CMAKE_CURRENT_LIST_DIR}/pipe_holders.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/rnp_encryptor.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/rnp_handles.cpp
 )
 target_include_directories(mdcrypt_crypto PUBLIC ${PROJECT_SOURCE_DIR}/src)
-target_link_libraries(mdcrypt_crypto PUBLIC mdcrypt_core PkgConfig::GPGME PkgConfig::LDAP)
+target_link_libraries(mdcrypt_crypto PUBLIC mdcrypt_core PkgConfig::GPGME PkgConfig::LDAP PkgConfig::RNP)

@@ -22,10 +22,10 @@
 #include "core/log_line.hpp"
 #include "core/log_sink.hpp"
 #include "core/pipe_filter.hpp"
+#include "crypto/encryptor_choice.hpp"
 #include "crypto/explain.hpp"
 #include "crypto/gpg_locale.hpp"
 #include "crypto/gpg_operation.hpp"
-#include "crypto/gpgme_encryptor.hpp"
 #include "crypto/key_sources.hpp"
 #include "filter/exec_child.hpp"
 #include "filter/fd_io.hpp"
@@ -194,11 +194,10 @@ int main(int argc, char** argv) {
         // Private copies of keys from key files go into a fresh 0700 directory inside the same private
         // directory as spooled bodies; the encryptor removes it after each encryption, and spool_dir
         // goes with whatever is left when this block ends, by return or by exception.
-        GpgmeEncryptor encryptor(gnupg.home, gnupg.trust_model, gnupg.gpg_program, spool_dir.path(),
-                                 std::chrono::seconds(gnupg.timeout_seconds));
+        const std::shared_ptr<Encryptor> encryptor = make_encryptor(gnupg, spool_dir.path());  // [engine] backend
         const KeyLookupFn lookup = [&](std::string_view address, std::int64_t now) { return keys.lookup(address, now); };
         const BoundaryGenerator boundaries = random_boundary_generator();
-        const ProcessContext context{config->policy, lookup, encryptor, spool, boundaries,
+        const ProcessContext context{config->policy, lookup, *encryptor, spool, boundaries,
                                      static_cast<std::int64_t>(std::time(nullptr))};
 
         const bool exec = !options.exec_argv.empty();

@@ -67,6 +67,7 @@ std::string describe_config(const Config& config, std::optional<std::size_t> usa
     out += "concurrent encryptions: " + std::to_string(effective_encryption_limit(m.max_concurrent_encryptions)) + "\n";
     out += "gnupg home: " + config.gnupg.home.string() + " (trust model " +
            (config.gnupg.trust_model == TrustModel::ServerKeyring ? "server-keyring" : "gnupg") + ")\n";
+    out += "encryption engine: " + std::string(to_string(config.gnupg.backend)) + "\n";
     out += "gpg timeout: " + std::to_string(config.gnupg.timeout_seconds) + " s per run; a stop waits " +
            std::to_string(m.stop_timeout_seconds) + " s for messages in progress\n";
     out += "usable keys: " + (usable_keys ? std::to_string(*usable_keys) : std::string("unknown")) + "\n";

@@ -4,7 +4,7 @@
 #include <stdexcept>
 
 #include "crypto/gpg_operation.hpp"
-#include "crypto/gpgme_encryptor.hpp"
+#include "crypto/encryptor_choice.hpp"
 #include "crypto/key_sources.hpp"
 #include "milter/logging.hpp"
 
@@ -16,8 +16,8 @@ std::shared_ptr<const CryptoServices> make_gpgme_crypto(const GnupgSettings& gnu
     // The [keys] sources in their configured order (keyring, key files, WKD tree).
     auto sources = std::make_shared<KeySources>(gnupg, [](std::string_view text) { log_warning(text); });
     auto services = std::make_shared<CryptoServices>();
-    services->encryptor = std::make_shared<GpgmeEncryptor>(gnupg.home, gnupg.trust_model, gnupg.gpg_program, key_file_dir,
-                                                           std::chrono::seconds(gnupg.timeout_seconds));
+    // [engine] backend: GPGME or librnp. The key lookup above is the same for both (docs/design.md).
+    services->encryptor = make_encryptor(gnupg, key_file_dir);
     services->lookup = key_lookup_fn(sources);
     services->usable_key_count = [sources] {
         return sources->keyring().usable_key_count(static_cast<std::int64_t>(std::time(nullptr)));

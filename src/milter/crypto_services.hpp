@@ -1,4 +1,5 @@
-// The real key lookup and encryptor (GPGME) for a GnuPG home, as the runtime's CryptoFactory.
+// The real key lookup and encryptor (GPGME or librnp, as [engine] backend says) for a GnuPG home,
+// as the runtime's CryptoFactory.
 #pragma once
 
 #include <filesystem>
@@ -9,7 +10,7 @@
 
 namespace mdcrypt::milter {
 
-// The configured key sources (KeySources) and one GpgmeEncryptor for the home; throws when the home
+// The configured key sources (KeySources) and one encryptor of the configured engine for the home; throws when the home
 // or gpg is unusable. Keys from key files are handed to gpg as private copies in a fresh 0700
 // directory under `key_file_dir`, removed when the encryption ends (GpgmeEncryptor::encrypt_to). The
 // daemon passes its [milter] spool_directory, which it has made private to its user before the first

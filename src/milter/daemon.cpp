@@ -230,7 +230,8 @@ DaemonExit run_daemon(std::shared_ptr<const Config> config, CryptoFactory crypto
     }
     const std::string listening = "listening on " + socket.spec + " with " +
                                   std::to_string(config->policy.domains.size()) + " local domain(s), up to " +
-                                  std::to_string(shared_runtime->limiter().limit()) + " concurrent encryptions";
+                                  std::to_string(shared_runtime->limiter().limit()) + " concurrent encryptions, engine " +
+                                  std::string(to_string(config->gnupg.backend));
     log_info("mdcrypt-milter " MDCRYPT_VERSION " " + listening);
     // Ready in the sense Type=notify needs: smfi_opensocket has bound and listened above, so the MTA's
     // connection is queued by the kernel and served by smfi_main's thread, whose runtime is in place.

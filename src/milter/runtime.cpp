@@ -9,7 +9,8 @@ namespace mdcrypt::milter {
 namespace {
 
 bool same_gnupg(const GnupgSettings& a, const GnupgSettings& b) {
-    return a.home == b.home && a.trust_model == b.trust_model && a.gpg_program == b.gpg_program && a.keys == b.keys;
+    return a.home == b.home && a.trust_model == b.trust_model && a.gpg_program == b.gpg_program && a.keys == b.keys &&
+           a.backend == b.backend;
 }
 
 std::shared_ptr<const CryptoServices> build_crypto(const CryptoFactory& factory, const GnupgSettings& gnupg) {

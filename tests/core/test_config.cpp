@@ -123,6 +123,7 @@ TEST_CASE("socket, gnupg home and policy file alone make a configuration, the re
     CHECK(config->milter.stop_timeout_seconds == 30);
     CHECK_FALSE(config->milter.log_verbose);
     CHECK(config->gnupg.timeout_seconds == 120);
+    CHECK(config->gnupg.backend == mdcrypt::EngineBackend::Gpgme);
     CHECK(config->metrics.listen.empty());
     CHECK(config->gnupg.trust_model == mdcrypt::TrustModel::ServerKeyring);
     CHECK(config->gnupg.gpg_program.empty());
@@ -140,6 +141,15 @@ TEST_CASE("relative paths are relative to the main file's directory") {
     CHECK(config->gnupg.home == tmp.path() / "etc/gnupg");
     CHECK(config->gnupg.gpg_program == tmp.path() / "etc/bin/gpg");
     CHECK(config->policy_file == tmp.path() / "etc/policy/domains.toml");
+}
+
+TEST_CASE("engine.backend chooses gpgme or rnp") {
+    TempDir tmp;
+    tmp.write("domains.toml", kPolicy);
+    const fs::path main = tmp.write("main.toml", "[policy]\nfile = \"domains.toml\"\n[engine]\nbackend = \"rnp\"\n");
+    CHECK(mdcrypt::load_config(main)->gnupg.backend == mdcrypt::EngineBackend::Rnp);
+    tmp.write("main.toml", "[policy]\nfile = \"domains.toml\"\n[engine]\nbackend = \"gpgme\"\n");
+    CHECK(mdcrypt::load_config(main)->gnupg.backend == mdcrypt::EngineBackend::Gpgme);
 }
 
 TEST_CASE("sizes are bytes or a number with a binary K, M or G suffix") {
@@ -263,6 +273,8 @@ TEST_CASE("bad values say what is wrong and what is allowed") {
                Contains("key 'metrics.listen': '127.0.0.1:70000' is not HOST:PORT"));
     CHECK_THAT(main_error(tmp, policy + "[metrics]\nlisten = \"::1:9465\"\n"),
                Contains("is not HOST:PORT (like \"127.0.0.1:9465\" or \"[::1]:9465\")"));
+    CHECK_THAT(main_error(tmp, policy + "[engine]\nbackend = \"openpgp\"\n"),
+               Contains("main.toml:4:11: key 'engine.backend': unknown engine backend 'openpgp'; valid: gpgme, rnp"));
     CHECK_THAT(main_error(tmp, policy + "[gnupg]\ntimeout_seconds = 0\n"),
                Contains("main.toml:4:19: key 'gnupg.timeout_seconds': must be between 1 and"));
     CHECK_THAT(main_error(tmp, policy + "[gnupg]\ntrust_model = \"always\"\n"),

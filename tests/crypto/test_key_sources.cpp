@@ -20,6 +20,7 @@
 #include "core/wkd.hpp"
 #include "crypto/explain.hpp"
 #include "crypto/gpgme_encryptor.hpp"
+#include "crypto/rnp_encryptor.hpp"
 #include "gpg_process_counter.hpp"
 #include "milter/crypto_services.hpp"
 #include "server_home.hpp"
@@ -177,6 +178,27 @@ TEST_CASE("the milter copies file keys for gpg into its spool directory, not $TM
     CHECK(listing(spool.path()).empty());
     CHECK(listing(tmp.path()).empty());
     if (!fail) CHECK(decrypt(readers, message) == "for carol\r\n");
+}
+
+TEST_CASE("with backend rnp the milter's crypto services encrypt with RNP, to a keyring key and a key file key at once") {
+    Server server({KeySource::Keyring, KeySource::File});
+    replace_file(server.user_file("carol"), armored("carol"));
+    server.settings.backend = EngineBackend::Rnp;
+    RecipientHome readers;
+    TempDir spool("mdcrypt-spool-");
+    const auto crypto = milter::make_gpgme_crypto(server.settings, spool.path());
+    CHECK(dynamic_cast<RnpEncryptor*>(crypto->encryptor.get()) != nullptr);
+    const KeyLookup carol = crypto->lookup("carol@example.test", now_seconds());
+    const KeyLookup bob = crypto->lookup("bob@example.test", now_seconds());
+    REQUIRE(carol.status == Status::Found);
+    REQUIRE(bob.status == Status::Found);
+    const std::vector<EncryptionKey> keys{carol.key->encryption_key(), bob.key->encryption_key()};
+    std::string message;
+    StringSource body("for carol and bob\r\n");
+    StringSink sink(message);
+    crypto->encryptor->encrypt_to(body, keys, sink);
+    CHECK(decrypt(readers, message) == "for carol and bob\r\n");
+    CHECK(listing(spool.path()).empty());  // RNP reads key blocks from memory: no copies anywhere
 }
 
 TEST_CASE("the milter's crypto services need a directory for key copies") {
@@ -392,6 +414,7 @@ TEST_CASE("explain shows the policy entry, each source's answer and the class") 
     INFO(report.text);
     CHECK_FALSE(report.any_lookup_failed);
     CHECK_THAT(report.text, Catch::Contains("key sources, in order: keyring " + server.home.path().string() + "; file "));
+    CHECK_THAT(report.text, Catch::Contains("encryption engine: gpgme"));
     CHECK_THAT(report.text, Catch::Contains("local: yes, by [recipient.\"carol@example.test\"]") &&
                                 Catch::Contains("mode: required (set by [recipient.\"carol@example.test\"])") &&
                                 Catch::Contains("keys for: carol@example.test (subaddress removed)"));

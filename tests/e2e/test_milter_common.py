@@ -22,6 +22,9 @@ import mta  # noqa: E402
 
 GPG = "/usr/bin/gpg"
 SQOP = "/usr/bin/sqop"
+# MDCRYPT_TEST_ENGINE=rnp starts every daemon with [engine] backend = "rnp" (ctest: e2e_milter_*_rnp).
+ENGINE_TABLE = (f'\n[engine]\nbackend = "{os.environ["MDCRYPT_TEST_ENGINE"]}"\n'
+                if os.environ.get("MDCRYPT_TEST_ENGINE") else "")
 SENDER = "bob@sender.test"
 
 # Keyed recipients; carol is local (example.test, opportunistic) but has no key. secure.test is
@@ -169,12 +172,14 @@ home = "{self.home}"
 
 [policy]
 file = "domains.toml"
-{keys_table}""")
+{keys_table}{ENGINE_TABLE}""")
 
     def start(self) -> "MilterDaemon":
         self.process = mta.ManagedProcess([mta.binary("mdcrypt-milter"), "--config", self.config, "--log-stderr"],
                                           log=self.log_path, cwd=self.tmp)
         mta.wait_unix_listening(self.socket_path, timeout=30, alive=self.process.alive)
+        # The engine asked for is the one running (the start line names it).
+        self.wait_for_log(r"listening on .* engine " + (os.environ.get("MDCRYPT_TEST_ENGINE") or "gpgme") + "$")
         return self
 
     def stop(self) -> int | None:

@@ -18,6 +18,9 @@ GPG = "/usr/bin/gpg"
 STDERR_PREFIX = re.compile(r"mdcrypt-filter\[\d+\]: (info|error): ")
 RECORD_STDIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "record_stdin.py")
 SYSLOG_SHIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support", "mta", "sendmail_shim.c")
+# MDCRYPT_TEST_ENGINE=rnp runs every test with [engine] backend = "rnp" (ctest: filter_pipe_rnp).
+ENGINE_TABLE = (f'\n[engine]\nbackend = "{os.environ["MDCRYPT_TEST_ENGINE"]}"\n'
+                if os.environ.get("MDCRYPT_TEST_ENGINE") else "")
 ARGS = None
 
 MESSAGE = (b"Received: from mx.example.net by mx.example.test; Fri, 27 Nov 2026 10:00:00 +0000\r\n"
@@ -103,6 +106,7 @@ class FilterTest(unittest.TestCase):
             if gpg_program:
                 f.write(f'gpg_program = "{gpg_program}"\n')
             f.write(f'\n[policy]\nfile = "{policy}"\n')
+            f.write(ENGINE_TABLE)
         return main
 
     @classmethod
@@ -376,6 +380,7 @@ class FilterTest(unittest.TestCase):
         with open(main, "w") as f:
             f.write(f'[gnupg]\nhome = "{self.server}"\n\n[policy]\nfile = "{policy}"\n\n'
                     f'[keys]\nsources = ["keyring", "file"]\nfile_template = "{vmail}/%d/%l/.pgp/pubkey.asc"\n')
+            f.write(ENGINE_TABLE)
         return main, os.path.join(key_dir, "pubkey.asc")
 
     def test_a_key_in_the_users_file_encrypts_for_a_subaddress_and_the_user_decrypts(self):

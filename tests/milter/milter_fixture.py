@@ -14,6 +14,9 @@ import time
 GPG = "/usr/bin/gpg"
 GPGCONF = "/usr/bin/gpgconf"
 PREFIX = "mdcrypt-milter-"
+# MDCRYPT_TEST_ENGINE=rnp starts every daemon with [engine] backend = "rnp" (ctest: milter_daemon_rnp).
+ENGINE_TABLE = (f'\n[engine]\nbackend = "{os.environ["MDCRYPT_TEST_ENGINE"]}"\n'
+                if os.environ.get("MDCRYPT_TEST_ENGINE") else "")
 OWNER_FILE = ".owner"  # "PID START_TIME" of the test process that made the directory
 
 # RFC 9788 header protection off: these tests check that the ciphertext holds the original Content-*
@@ -168,7 +171,7 @@ home = "{self.gnupg}"
 
 [policy]
 file = "domains.toml"
-""")
+""" + ENGINE_TABLE)
 
     def start(self, timeout=15.0, extra_args=()):
         self.log_file = open(self.log_path, "ab")

@@ -408,6 +408,7 @@ class Lifecycle(unittest.TestCase):
         self.assertEqual(result.returncode, 0, result.stderr)
         out = result.stdout.decode()
         self.assertIn("usable keys: 1", out)
+        self.assertIn(f"encryption engine: {os.environ.get('MDCRYPT_TEST_ENGINE') or 'gpgme'}\n", out)
         self.assertIn("  example.test: opportunistic", out)
         self.assertIn("  secure.test: required", out)
         self.assertIn("configuration OK", out)

@@ -1,0 +1,48 @@
+// Owners for librnp's C handles, and error text.
+//
+// An rnp_ffi_t (and everything made from it: inputs, outputs, operations, key handles) is not
+// thread-safe: one thread uses it at a time (RnpEncryptor hands each operation its own).
+#pragma once
+
+#include <rnp/rnp.h>
+#include <rnp/rnp_err.h>
+
+#include <memory>
+#include <string>
+#include <type_traits>
+
+namespace mdcrypt {
+
+struct RnpFfiDeleter {
+    void operator()(rnp_ffi_t ffi) const noexcept { rnp_ffi_destroy(ffi); }
+};
+struct RnpInputDeleter {
+    void operator()(rnp_input_t input) const noexcept { rnp_input_destroy(input); }
+};
+struct RnpOutputDeleter {
+    void operator()(rnp_output_t output) const noexcept { rnp_output_destroy(output); }
+};
+struct RnpOpEncryptDeleter {
+    void operator()(rnp_op_encrypt_t op) const noexcept { rnp_op_encrypt_destroy(op); }
+};
+struct RnpKeyDeleter {
+    void operator()(rnp_key_handle_t key) const noexcept { rnp_key_handle_destroy(key); }
+};
+struct RnpBufferDeleter {
+    void operator()(char* buffer) const noexcept { rnp_buffer_destroy(buffer); }
+};
+
+using RnpFfi = std::unique_ptr<std::remove_pointer_t<rnp_ffi_t>, RnpFfiDeleter>;
+using RnpInput = std::unique_ptr<std::remove_pointer_t<rnp_input_t>, RnpInputDeleter>;
+using RnpOutput = std::unique_ptr<std::remove_pointer_t<rnp_output_t>, RnpOutputDeleter>;
+using RnpOpEncrypt = std::unique_ptr<std::remove_pointer_t<rnp_op_encrypt_t>, RnpOpEncryptDeleter>;
+using RnpKey = std::unique_ptr<std::remove_pointer_t<rnp_key_handle_t>, RnpKeyDeleter>;
+using RnpBuffer = std::unique_ptr<char, RnpBufferDeleter>;
+
+// "what: RNP's description (0x...)" for a failed call.
+std::string rnp_error_text(const char* what, rnp_result_t result);
+
+// A new ffi object for OpenPGP (GPG format) keyrings with no keys. Throws EncryptError.
+RnpFfi new_rnp_ffi();
+
+}  // namespace mdcrypt
