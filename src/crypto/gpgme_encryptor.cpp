@@ -12,37 +12,13 @@
 
 #include "core/openpgp_keys.hpp"
 #include "core/openpgp_message_check.hpp"
+#include "core/text.hpp"
+#include "crypto/encryption_key_names.hpp"
 #include "crypto/gpg_operation.hpp"
 
 namespace mdcrypt {
 
 namespace {
-
-bool is_fingerprint(std::string_view s) {
-    if (s.size() != 40 && s.size() != 64) return false;  // v4, v5
-    for (char c : s)
-        if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f'))) return false;
-    return true;
-}
-
-bool iequals_hex(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        auto up = [](char c) { return c >= 'a' && c <= 'f' ? static_cast<char>(c - 'a' + 'A') : c; };
-        if (up(a[i]) != up(b[i])) return false;
-    }
-    return true;
-}
-
-// Shows a rejected "fingerprint" without letting odd bytes into a log line.
-std::string printable(std::string_view s) {
-    std::string out;
-    for (char c : s.substr(0, 80)) {
-        const auto u = static_cast<unsigned char>(c);
-        out.push_back(u >= 0x20 && u < 0x7f ? c : '?');
-    }
-    return s.size() > 80 ? out + "..." : out;
-}
 
 // GPGME calls these from inside gpgme_op_encrypt_ext, on this thread. Exceptions must not unwind through
 // C frames: they are kept here, the callback reports an I/O error, and encrypt() rethrows after the op.
@@ -121,12 +97,6 @@ GpgmeData stream_data(gpgme_data_cbs* callbacks, void* handle) {
     if (const gpgme_error_t err = gpgme_data_new_from_cbs(&raw, callbacks, handle))
         throw EncryptError("gpgme_data_new_from_cbs: " + gpgme_error_text(err));
     return GpgmeData(raw);
-}
-
-std::string join(std::span<const EncryptionKey> keys) {
-    std::string out;
-    for (const auto& k : keys) out += (out.empty() ? "" : ", ") + k.fingerprint + (k.key_block ? " (key file)" : "");
-    return out;
 }
 
 // A fresh 0700 directory for the private copies of one operation's key files; removed with them.
@@ -209,14 +179,14 @@ void GpgmeEncryptor::encrypt_to(ByteSource& plaintext, std::span<const Encryptio
         for (const EncryptionKey* key : from_files) {
             // gpg -f uses the first key of a file: the copy must be exactly the key that was chosen.
             const SplitKeys split = split_public_keys(*key->key_block);
-            if (!split.ok() || split.keys.size() != 1 || !iequals_hex(split.keys.front().fingerprint, key->fingerprint))
+            if (!split.ok() || split.keys.size() != 1 || !iequals(split.keys.front().fingerprint, key->fingerprint))
                 throw EncryptError("the key block given for " + key->fingerprint + " is not exactly that one key");
             const std::string file = key_files->write(*key->key_block).string();
             if (!fits_recipient_line(file)) throw EncryptError("unusable key file path " + printable(file));
             recipients += file + "\n";
         }
     }
-    const std::string who = "encryption to " + join(keys) + " with GnuPG home " + engine_.home().string();
+    const std::string who = "encryption to " + describe_keys(keys) + " with GnuPG home " + engine_.home().string();
 
     gpgme_data_cbs source_callbacks{read_from_source, nullptr, nullptr, nullptr};
     gpgme_data_cbs sink_callbacks{nullptr, write_to_sink, nullptr, nullptr};

@@ -13,6 +13,8 @@
 
 #include "core/openpgp_keys.hpp"
 #include "core/openpgp_message_check.hpp"
+#include "core/text.hpp"
+#include "crypto/encryption_key_names.hpp"
 
 namespace mdcrypt {
 
@@ -20,37 +22,6 @@ namespace {
 
 // Idle ffi objects kept for reuse; more are made when more operations run at once, and dropped after.
 constexpr std::size_t kMaxIdleKeyrings = 64;
-
-bool is_fingerprint(std::string_view s) {
-    if (s.size() != 40 && s.size() != 64) return false;  // v4, v5
-    for (char c : s)
-        if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f'))) return false;
-    return true;
-}
-
-bool iequals_hex(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        auto up = [](char c) { return c >= 'a' && c <= 'f' ? static_cast<char>(c - 'a' + 'A') : c; };
-        if (up(a[i]) != up(b[i])) return false;
-    }
-    return true;
-}
-
-std::string printable(std::string_view s) {
-    std::string out;
-    for (char c : s.substr(0, 80)) {
-        const auto u = static_cast<unsigned char>(c);
-        out.push_back(u >= 0x20 && u < 0x7f ? c : '?');
-    }
-    return s.size() > 80 ? out + "..." : out;
-}
-
-std::string join(std::span<const EncryptionKey> keys) {
-    std::string out;
-    for (const auto& k : keys) out += (out.empty() ? "" : ", ") + k.fingerprint + (k.key_block ? " (key file)" : "");
-    return out;
-}
 
 // The file's bytes and the stamp of exactly what was read. A missing file is no keyring: nullopt.
 std::optional<std::string> read_keyring_file(const std::filesystem::path& file, FileStamp& stamp) {
@@ -251,7 +222,7 @@ void RnpEncryptor::encrypt_to(ByteSource& plaintext, std::span<const EncryptionK
         if (!is_fingerprint(key.fingerprint)) throw EncryptError("not a key fingerprint: '" + printable(key.fingerprint) + "'");
         (key.key_block ? any_key_block : any_keyring_key) = true;
     }
-    const std::string who = "encryption to " + join(keys) + " with RNP and GnuPG home " + home_.string();
+    const std::string who = "encryption to " + describe_keys(keys) + " with RNP and GnuPG home " + home_.string();
 
     // Keys from files go into an ffi object of this operation alone, never back to the idle ones.
     std::unique_ptr<LoadedKeyring> keyring;
@@ -267,7 +238,7 @@ void RnpEncryptor::encrypt_to(ByteSource& plaintext, std::span<const EncryptionK
         for (const auto& key : keys) {
             if (!key.key_block) continue;
             const SplitKeys split = split_public_keys(*key.key_block);
-            if (!split.ok() || split.keys.size() != 1 || !iequals_hex(split.keys.front().fingerprint, key.fingerprint))
+            if (!split.ok() || split.keys.size() != 1 || !iequals(split.keys.front().fingerprint, key.fingerprint))
                 throw EncryptError("the key block given for " + key.fingerprint + " is not exactly that one key");
             RnpInput input = memory_input(*key.key_block, "rnp_input_from_memory");
             if (const rnp_result_t r = rnp_import_keys(keyring->ffi.get(), input.get(), RNP_LOAD_SAVE_PUBLIC_KEYS, nullptr))

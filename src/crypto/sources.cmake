@@ -1,6 +1,7 @@
 # The crypto library: the core's key lookup and Encryptor on GPGME, an Encryptor on librnp, and the
 # ldap key source on libldap.
 add_library(mdcrypt_crypto STATIC
+  ${CMAKE_CURRENT_LIST_DIR}/encryption_key_names.cpp
   ${CMAKE_CURRENT_LIST_DIR}/encryptor_choice.cpp
   ${CMAKE_CURRENT_LIST_DIR}/explain.cpp
   ${CMAKE_CURRENT_LIST_DIR}/file_stamp.cpp
