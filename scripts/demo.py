@@ -55,6 +55,7 @@ def write_config(state, socket, server_home):
     """conf/mdcrypt-milter.toml with the demo's paths; no privilege drop (the demo user may not exist)."""
     overrides = {
         "socket": f'"unix:{socket}"',
+        "socket_group": '"postfix"',  # the demo's Postfix connects; the package's group may not exist
         "spool_directory": f'"{state / "spool"}"',
         "home": f'"{server_home}"',
         "file": f'"{state / "domains.toml"}"',
@@ -115,6 +116,9 @@ def main():
     print(gpg(client, "--decrypt", stdin=armor).decode("utf-8", "replace"))
     for home in (client, server):
         subprocess.run(["/usr/bin/gpgconf", "--homedir", str(home), "--kill", "all"], capture_output=True)
+    # The demo's socket directory went with its temporary directory: point the kept configuration at
+    # demo-state, so the command below starts the milter as configured.
+    config = write_config(state, state / "mdcrypt.sock", server)
     print("== done: Postfix and mdcrypt-milter were started for this demo and are stopped again.")
     print(f"   Run the milter yourself: {milter_bin} --config {config} --log-stderr  (Ctrl-C stops it)")
 
