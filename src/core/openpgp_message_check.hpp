@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "core/armor.hpp"
+#include "core/bytes.hpp"
 
 namespace mdcrypt {
 
@@ -57,6 +58,22 @@ private:
     std::string error_;          // a failure outside the armor: an overlong line, data after END
     std::string line_;
     std::uint64_t trailing_lines_ = 0;  // lines after the END line
+};
+
+// An engine's armored output passed on to `next` and checked on the way: what both encryptors write
+// through, so neither can hand on output it did not check.
+class CheckingSink final : public ByteSink {
+public:
+    explicit CheckingSink(ByteSink& next) : next_(next) {}
+    void write(std::string_view bytes) override {
+        check_.feed(bytes);
+        next_.write(bytes);
+    }
+    std::optional<std::string> finish() { return check_.finish(); }
+
+private:
+    ByteSink& next_;
+    ArmoredMessageCheck check_;
 };
 
 }  // namespace mdcrypt

@@ -55,21 +55,6 @@ ssize_t write_to_sink(void* handle, const void* buffer, size_t size) noexcept {
     }
 }
 
-// Passes the armored output on and checks it on the way (openpgp_message_check.hpp).
-class CheckingSink final : public ByteSink {
-public:
-    explicit CheckingSink(ByteSink& next) : next_(next) {}
-    void write(std::string_view bytes) override {
-        check_.feed(bytes);
-        next_.write(bytes);
-    }
-    std::optional<std::string> finish() { return check_.finish(); }
-
-private:
-    ByteSink& next_;
-    ArmoredMessageCheck check_;
-};
-
 // What gpg's status lines said about the operation (GPGME's status callback, full status).
 struct EncryptStatus {
     bool ended = false;    // END_ENCRYPTION: gpg finished writing the message

@@ -99,21 +99,6 @@ bool write_to_sink(void* context, const void* buffer, size_t size) noexcept {
     }
 }
 
-// Passes the armored output on and checks it on the way (openpgp_message_check.hpp).
-class CheckingSink final : public ByteSink {
-public:
-    explicit CheckingSink(ByteSink& next) : next_(next) {}
-    void write(std::string_view bytes) override {
-        check_.feed(bytes);
-        next_.write(bytes);
-    }
-    std::optional<std::string> finish() { return check_.finish(); }
-
-private:
-    ByteSink& next_;
-    ArmoredMessageCheck check_;
-};
-
 bool flag(rnp_result_t (*query)(rnp_key_handle_t, bool*), rnp_key_handle_t key) {
     bool value = false;
     return query(key, &value) == RNP_SUCCESS && value;
