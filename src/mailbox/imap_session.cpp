@@ -186,8 +186,8 @@ std::vector<std::uint32_t> ImapSession::existing(const std::vector<std::uint32_t
     return out;
 }
 
-void ImapSession::replace_flags(std::uint32_t uid, const std::vector<std::string>& flags) {
-    run("UID STORE " + std::to_string(uid) + " FLAGS.SILENT " + imap_flag_list(flags));
+void ImapSession::clear_deleted(std::uint32_t uid) {
+    run("UID STORE " + std::to_string(uid) + " -FLAGS.SILENT (\\Deleted)");
 }
 
 std::vector<std::uint32_t> ImapSession::append(const std::string& folder, const std::vector<Append>& messages,

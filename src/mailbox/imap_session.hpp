@@ -64,7 +64,8 @@ public:
     void expunge(const std::vector<std::uint32_t>& uids);
     // Which of `uids` still exist.
     std::vector<std::uint32_t> existing(const std::vector<std::uint32_t>& uids);
-    void replace_flags(std::uint32_t uid, const std::vector<std::string>& flags);
+    // Takes \Deleted off one message, leaving its other flags as they are.
+    void clear_deleted(std::uint32_t uid);
 
     struct Append {
         std::vector<std::string> flags;

@@ -55,7 +55,7 @@ public:
                 if (!options_.dry_run) recover(session, journal);
                 else if (!journal.pending().empty())
                     report_out_ << "mdcrypt-mailbox: " << options_.user << ": " << journal.pending().size()
-                                << " replacement(s) of an interrupted run would be finished\n";
+                                << " replacement(s) of an interrupted run would be finished" << std::endl;
                 process_folders(session, journal);
                 if (!options_.dry_run) journal.compact();
                 session.logout();
@@ -78,51 +78,66 @@ private:
         log_error(line.str());
     }
 
+    // Per folder, in few commands: originals still there get back their flags (the \Deleted this
+    // tool set goes), and copies whose original is gone are stored unless they already are.
     void recover(ImapSession& session, Journal& journal) {
-        const std::vector<JournalEntry> pending = journal.pending();
-        for (const JournalEntry& entry : pending) {
+        std::vector<std::string> folder_order;
+        for (const auto& e : journal.pending())
+            if (std::find(folder_order.begin(), folder_order.end(), e.folder) == folder_order.end()) folder_order.push_back(e.folder);
+        for (const std::string& folder : folder_order) {
+            std::vector<JournalEntry> entries;
+            for (const auto& e : journal.pending())
+                if (e.folder == folder) entries.push_back(e);
+            std::vector<std::string> tokens;
+            for (const auto& e : entries) tokens.push_back(e.token);
             SelectedFolder selected;
             try {
-                selected = session.select(entry.folder);
+                selected = session.select(folder);
             } catch (const ImapCommandError& e) {
-                // The folder is gone (deleted by the user): so is the message.
-                log_warning(LogLine().add("user", options_.user).add("folder", entry.folder)
-                                .add("recovery", "folder gone, replacement dropped").add("error", e.what()).str());
-                journal.end({entry.token});
+                // The folder is gone (deleted by the user): so are its messages.
+                log_warning(LogLine().add("user", options_.user).add("folder", folder)
+                                .add("recovery", "folder gone, replacements dropped").add("error", e.what()).str());
+                journal.end(tokens);
                 continue;
             }
-            if (selected.uid_validity != entry.uid_validity) {
-                log_warning(LogLine().add("user", options_.user).add("folder", entry.folder)
-                                .add("recovery", "UIDVALIDITY changed, replacement dropped").str());
-                journal.end({entry.token});
+            if (selected.uid_validity != entries.front().uid_validity) {
+                log_warning(LogLine().add("user", options_.user).add("folder", folder)
+                                .add("recovery", "UIDVALIDITY changed, replacements dropped").str());
+                journal.end(tokens);
                 continue;
             }
-            const std::optional<MessageState> original = session.fetch_state(entry.uid);
-            const bool copy_stored =
-                !original && !session.search_header("Content-Type", token_boundary(entry.token, 0).substr(0, 40)).empty();
-            switch (recovery_for(original.has_value(), copy_stored)) {
-                case Recovery::RestoreOriginal:
-                    if (has_flag(original->flags, "\\Deleted") && !has_flag(entry.flags, "\\Deleted")) {
-                        std::vector<std::string> flags = original->flags;
-                        std::erase_if(flags, [](const std::string& f) { return iequals(f, "\\Deleted"); });
-                        session.replace_flags(entry.uid, flags);
-                    }
-                    break;
-                case Recovery::KeepCopy:
-                    break;
-                case Recovery::AppendCopy: {
-                    const auto copy = journal.copy_of(entry);
-                    session.append(entry.folder, {{entry.flags, entry.internal_date, copy.get(), entry.length}}, entry.uid_validity);
-                    touched_.insert(entry.folder);
-                    break;
+            std::vector<std::uint32_t> uids;
+            for (const auto& e : entries) uids.push_back(e.uid);
+            std::sort(uids.begin(), uids.end());
+            const std::vector<std::uint32_t> present = session.existing(uids);
+            std::vector<std::unique_ptr<ByteSource>> sources;
+            std::vector<ImapSession::Append> appends;
+            for (const auto& e : entries) {
+                const bool original_exists = std::binary_search(present.begin(), present.end(), e.uid);
+                const bool copy_stored =
+                    !original_exists && !session.search_header("Content-Type", token_boundary(e.token, 0).substr(0, 40)).empty();
+                switch (recovery_for(original_exists, copy_stored)) {
+                    case Recovery::RestoreOriginal:
+                        if (!has_flag(e.flags, "\\Deleted")) session.clear_deleted(e.uid);
+                        break;
+                    case Recovery::KeepCopy:
+                        break;
+                    case Recovery::AppendCopy:
+                        sources.push_back(journal.copy_of(e));
+                        appends.push_back({e.flags, e.internal_date, sources.back().get(), e.length});
+                        break;
                 }
             }
-            journal.end({entry.token});
-            ++result_.recovered;
+            if (!appends.empty()) {
+                session.append(folder, appends, selected.uid_validity);
+                touched_.insert(folder);
+            }
+            journal.end(tokens);
+            result_.recovered += entries.size();
         }
         if (result_.recovered > 0)
             report_out_ << "mdcrypt-mailbox: " << options_.user << ": finished " << result_.recovered
-                        << " replacement(s) of an interrupted run\n";
+                        << " replacement(s) of an interrupted run" << std::endl;
     }
 
     std::vector<std::string> folders(ImapSession& session) {
@@ -140,10 +155,19 @@ private:
         ProgressReporter progress(options_.progress, progress_out_, options_.user);
         progress.set_total(total);
         for (const auto& name : names) {
-            const SelectedFolder selected = session.select(name);
+            SelectedFolder selected;
+            try {
+                selected = session.select(name);
+            } catch (const ImapCommandError& e) {  // deleted or renamed meanwhile: the others go on
+                fail(e.what());
+                continue;
+            }
             MailboxCounts folder_counts;
             const std::vector<std::uint32_t> uids = session.uids();
             for (std::size_t start = 0; start < uids.size(); start += kBatchMessages) {
+                // Between batches nothing is in flight, so stopping here leaves no journal work.
+                if (services_.stop && services_.stop->load())
+                    throw std::runtime_error("stopped by a signal; the next run goes on from here");
                 const std::vector<std::uint32_t> batch(uids.begin() + static_cast<std::ptrdiff_t>(start),
                                                        uids.begin() + static_cast<std::ptrdiff_t>(std::min(uids.size(), start + kBatchMessages)));
                 for (const StoredOutcome outcome : process_batch(session, journal, name, selected, batch)) {
@@ -155,7 +179,7 @@ private:
             report_out_ << "mdcrypt-mailbox: " << options_.user << ": folder " << imap_quoted(name) << ": "
                         << (options_.dry_run ? "would encrypt " : "encrypted ") << folder_counts.encrypted
                         << ", already protected " << folder_counts.already_protected << ", left plain "
-                        << folder_counts.left_plain << ", failed " << folder_counts.failed << "\n";
+                        << folder_counts.left_plain << ", failed " << folder_counts.failed << std::endl;
         }
         progress.finish();
     }
@@ -280,7 +304,15 @@ private:
             appends.push_back({e.flags, e.internal_date, sources.back().get(), e.length});
             tokens.push_back(e.token);
         }
-        session.append(folder, appends, selected.uid_validity);
+        try {
+            session.append(folder, appends, selected.uid_validity);
+        } catch (const ImapCommandError& e) {
+            // Over quota, say: the originals are expunged, so the copies stay in the journal, and
+            // every run tries to store them first until it works.
+            throw std::runtime_error(std::string(e.what()) + "; " + std::to_string(appends.size()) +
+                                     " encrypted message(s) wait in " + services_.config.mailbox.state_directory.string() +
+                                     " and are stored by the next run");
+        }
         journal.end(tokens);
         outcomes.insert(outcomes.end(), replacing.size(), StoredOutcome::Encrypted);
         return outcomes;
