@@ -385,7 +385,8 @@ private:
     std::ostream& report_out_;
     static constexpr std::size_t kBatchMessages = 50;
     SpoolSettings spool_;
-    unsigned workers_ = std::max(1u, std::thread::hardware_concurrency());
+    // Two per core: a gpg run waits on process start-up and I/O about as long as it computes.
+    unsigned workers_ = 2 * std::max(1u, std::thread::hardware_concurrency());
     UserMailboxResult result_;
     std::set<std::string> touched_;
     KeyLookupFn batch_lookup_;
