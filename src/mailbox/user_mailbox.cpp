@@ -363,12 +363,20 @@ private:
     // expunged messages in its m.* files until purged: both would still hold the plaintext.
     void purge_caches() {
         const MailboxSettings& settings = services_.config.mailbox;
-        std::vector<std::string> args{"mailbox", "cache", "purge", "-u", options_.user};
-        for (const auto& folder : touched_) {
-            const auto utf8 = mutf7_to_utf8(folder);
-            args.push_back(utf8 ? *utf8 : folder);
+        std::vector<std::string> folders;
+        for (const auto& folder : touched_) folders.push_back(display_name(folder));
+        std::vector<std::vector<std::string>> commands;
+        std::vector<std::string> cache{"mailbox", "cache", "purge", "-u", options_.user};
+        cache.insert(cache.end(), folders.begin(), folders.end());
+        commands.push_back(cache);
+        commands.push_back({"purge", "-u", options_.user});
+        // A full-text index keeps the words of expunged messages until it is rescanned; the
+        // touched folders are indexed again at once (from ciphertext), the others when searched.
+        if (fts_configured()) {
+            commands.push_back({"fts", "rescan", "-u", options_.user});
+            for (const auto& folder : folders) commands.push_back({"index", "-u", options_.user, folder});
         }
-        for (const auto& command : {args, std::vector<std::string>{"purge", "-u", options_.user}}) {
+        for (const auto& command : commands) {
             const DoveadmResult r = run_doveadm(settings, command);
             if (r.exit_code != 0) {
                 std::string text;
@@ -377,6 +385,17 @@ private:
                      "; plaintext of replaced messages may remain in Dovecot's files until it succeeds");
             }
         }
+    }
+
+    bool fts_configured() {
+        const DoveadmResult r = run_doveadm(services_.config.mailbox, {"config", "-h", "mail_plugins"});
+        for (std::string_view plugins = r.output; !plugins.empty();) {
+            const auto end = plugins.find_first_of(" \t\n");
+            if (plugins.substr(0, end) == "fts") return true;
+            if (end == std::string_view::npos) break;
+            plugins.remove_prefix(end + 1);
+        }
+        return false;
     }
 
     const MailboxServices& services_;
