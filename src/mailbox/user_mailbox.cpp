@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <future>
 #include <thread>
 #include <ctime>
 #include <map>
@@ -187,19 +188,33 @@ private:
                 continue;
             }
             MailboxCounts folder_counts;
-            const std::vector<std::uint32_t> uids = session.uids();
-            for (std::size_t start = 0; start < uids.size(); start += kBatchMessages) {
-                // Between batches nothing is in flight, so stopping here leaves no journal work.
-                if (services_.stop && services_.stop->load())
-                    throw std::runtime_error("stopped by a signal; the next run goes on from here");
-                const std::vector<std::uint32_t> batch(uids.begin() + static_cast<std::ptrdiff_t>(start),
-                                                       uids.begin() + static_cast<std::ptrdiff_t>(std::min(uids.size(), start + kBatchMessages)));
-                for (const StoredOutcome outcome : process_batch(session, journal, name, selected, batch)) {
+            const auto count = [&](const std::vector<StoredOutcome>& outcomes, std::size_t messages) {
+                for (const StoredOutcome outcome : outcomes) {
                     folder_counts.add(outcome);
                     result_.counts.add(outcome);
                 }
-                progress.step(batch.size());
+                progress.step(messages);
+            };
+            // Batch k+1 is encrypted on the workers while batch k is stored: the IMAP session and
+            // the encryption engine work at the same time.
+            const std::vector<std::uint32_t> uids = session.uids();
+            std::unique_ptr<Batch> stored_next;
+            for (std::size_t start = 0; start < uids.size(); start += kBatchMessages) {
+                // Between batches nothing of this one is in the journal yet, so a stop here is tidy.
+                if (services_.stop && services_.stop->load())
+                    throw std::runtime_error("stopped by a signal; the next run goes on from here");
+                std::unique_ptr<Batch> batch = fetch_batch(session, std::vector<std::uint32_t>(
+                    uids.begin() + static_cast<std::ptrdiff_t>(start),
+                    uids.begin() + static_cast<std::ptrdiff_t>(std::min(uids.size(), start + kBatchMessages))));
+                std::future<void> encrypting = std::async(std::launch::async, [&] { encrypt_batch(*batch, name); });
+                if (stored_next) {
+                    const std::size_t messages = stored_next->uids.size();
+                    count(commit_batch(session, journal, name, selected, *stored_next), messages);
+                }
+                encrypting.get();
+                stored_next = std::move(batch);
             }
+            if (stored_next) count(commit_batch(session, journal, name, selected, *stored_next), stored_next->uids.size());
             report_out_ << "mdcrypt-mailbox: " << options_.user << ": folder " << imap_quoted(display_name(name)) << ": "
                         << (options_.dry_run ? "would encrypt " : "encrypted ") << folder_counts.encrypted
                         << ", already protected " << folder_counts.already_protected << ", left plain "
@@ -215,11 +230,46 @@ private:
         StoredOutcome outcome = StoredOutcome::Failed;
     };
 
+    struct Batch {
+        std::vector<std::uint32_t> uids;
+        std::vector<Candidate> candidates;  // the messages of `uids` that still existed
+        std::uint64_t modseq = 0;           // the highest the fetch returned
+        // Every message of the batch is for the same address: one key lookup for all of them.
+        std::mutex lookup_mutex;
+        std::optional<KeyLookup> looked_up;
+        KeyLookupFn lookup;
+    };
+
+    std::unique_ptr<Batch> fetch_batch(ImapSession& session, std::vector<std::uint32_t> uids) {
+        auto batch = std::make_unique<Batch>();
+        batch->uids = std::move(uids);
+        for (FetchedMessage& m : session.fetch_messages(batch->uids)) {
+            batch->modseq = std::max(batch->modseq, m.state.modseq);
+            batch->candidates.push_back({std::move(m), new_journal_token(), std::nullopt, StoredOutcome::Failed});
+        }
+        return batch;
+    }
+
+    void encrypt_batch(Batch& batch, const std::string& folder) {
+        batch.lookup = [&batch, this](std::string_view address, std::int64_t now) {
+            std::lock_guard lock(batch.lookup_mutex);
+            if (!batch.looked_up) batch.looked_up = services_.lookup(address, now);
+            return *batch.looked_up;
+        };
+        std::atomic<std::size_t> next{0};
+        const auto work = [&] {
+            for (std::size_t i; (i = next++) < batch.candidates.size();) encrypt_candidate(batch.candidates[i], folder, batch.lookup);
+        };
+        std::vector<std::jthread> workers;
+        for (unsigned t = 1; t < workers_ && t < batch.candidates.size(); ++t) workers.emplace_back(work);
+        work();
+    }
+
     // Decides and encrypts one message with the core, as the pipe filter does for its address.
-    void encrypt_candidate(Candidate& c, const std::string& folder) {
+    void encrypt_candidate(Candidate& c, const std::string& folder, const KeyLookupFn& lookup) {
         unsigned counter = 0;
         const BoundaryGenerator boundaries = [&] { return token_boundary(c.token, counter++); };
-        const ProcessContext context{services_.config.policy, batch_lookup_, services_.encryptor, spool_, boundaries,
+        const ProcessContext context{services_.config.policy, lookup, services_.encryptor, spool_, boundaries,
                                      static_cast<std::int64_t>(std::time(nullptr))};
         const std::vector<std::string> recipients{options_.address};
         FilterReport report;
@@ -263,32 +313,11 @@ private:
     }
 
     // Several messages at once on every step, so Dovecot commits (and syncs) once per batch rather
-    // than per message: fetch, encrypt on worker threads, journal, mark, expunge, one MULTIAPPEND.
-    std::vector<StoredOutcome> process_batch(ImapSession& session, Journal& journal, const std::string& folder,
-                                             const SelectedFolder& selected, const std::vector<std::uint32_t>& uids) {
-        // Every message of the batch is for the same address: one key lookup for all of them.
-        std::optional<KeyLookup> looked_up;
-        std::mutex lookup_mutex;
-        batch_lookup_ = [&](std::string_view address, std::int64_t now) {
-            std::lock_guard lock(lookup_mutex);
-            if (!looked_up) looked_up = services_.lookup(address, now);
-            return *looked_up;
-        };
-        std::vector<Candidate> candidates;
-        std::uint64_t modseq = 0;
-        for (FetchedMessage& m : session.fetch_messages(uids)) {
-            modseq = std::max(modseq, m.state.modseq);
-            candidates.push_back({std::move(m), new_journal_token(), std::nullopt, StoredOutcome::Failed});
-        }
-        {
-            std::atomic<std::size_t> next{0};
-            const auto work = [&] {
-                for (std::size_t i; (i = next++) < candidates.size();) encrypt_candidate(candidates[i], folder);
-            };
-            std::vector<std::jthread> workers;
-            for (unsigned t = 1; t < workers_ && t < candidates.size(); ++t) workers.emplace_back(work);
-            work();
-        }
+    // than per message: journal, mark, expunge, one MULTIAPPEND.
+    std::vector<StoredOutcome> commit_batch(ImapSession& session, Journal& journal, const std::string& folder,
+                                            const SelectedFolder& selected, Batch& batch) {
+        std::vector<Candidate>& candidates = batch.candidates;
+        const std::uint64_t modseq = batch.modseq;
         std::vector<StoredOutcome> outcomes;
         std::vector<JournalEntry> entries;
         std::vector<ByteSource*> copies;
@@ -420,7 +449,6 @@ private:
     unsigned workers_ = 2 * std::max(1u, std::thread::hardware_concurrency());
     UserMailboxResult result_;
     std::set<std::string> touched_;
-    KeyLookupFn batch_lookup_;
     std::mutex failures_mutex_;
     std::map<std::string, std::uint64_t> failures_;  // reason -> messages
 };
