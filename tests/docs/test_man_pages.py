@@ -2,7 +2,7 @@
 """The man pages render without a warning, lexgrog finds their NAME, and every option a binary's
 --help lists is in its page (and the other way round for the OPTIONS section).
 
-Usage: test_man_pages.py --man-dir DIR --milter PATH --filter PATH --keys PATH
+Usage: test_man_pages.py --man-dir DIR --milter PATH --filter PATH --keys PATH --mailbox PATH
 """
 import os
 import re
@@ -11,7 +11,7 @@ import sys
 import unittest
 
 ARGS = None
-PAGES = ["mdcrypt-milter.8", "mdcrypt-filter.1", "mdcrypt-keys.8", "mdcrypt-milter.toml.5"]
+PAGES = ["mdcrypt-milter.8", "mdcrypt-filter.1", "mdcrypt-keys.8", "mdcrypt-mailbox.8", "mdcrypt-milter.toml.5"]
 
 
 def page(name):
@@ -45,7 +45,7 @@ class ManPages(unittest.TestCase):
 
     def test_every_option_of_a_binary_is_in_its_page(self):
         for binary, name in ((ARGS.milter, "mdcrypt-milter.8"), (ARGS.filter, "mdcrypt-filter.1"),
-                             (ARGS.keys, "mdcrypt-keys.8")):
+                             (ARGS.keys, "mdcrypt-keys.8"), (ARGS.mailbox, "mdcrypt-mailbox.8")):
             with self.subTest(page=name):
                 in_help = options_in_help(binary)
                 self.assertIn("--config", in_help)  # the help was read
@@ -56,4 +56,4 @@ class ManPages(unittest.TestCase):
 if __name__ == "__main__":
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
     import unittest_main  # noqa: E402
-    unittest_main.run(sys.modules[__name__], "--man-dir", "--milter", "--filter", "--keys")
+    unittest_main.run(sys.modules[__name__], "--man-dir", "--milter", "--filter", "--keys", "--mailbox")

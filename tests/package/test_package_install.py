@@ -182,6 +182,12 @@ class PackageInstall(unittest.TestCase):
         self.assertEqual(str(st.st_uid), user, "the GnuPG home belongs to the milter's user")
         self.assertIn("no-random-seed-file", (home / "gpg.conf").read_text())
         self.assertTrue((root / "etc/mdcrypt-milter/mdcrypt-milter.toml").is_file())
+        wants = root / "etc/systemd/system"
+        self.assertTrue((wants / "multi-user.target.wants/mdcrypt-milter.service").is_symlink(), "the milter is enabled")
+        self.assertTrue((root / "lib/systemd/system/mdcrypt-mailbox.timer").is_file())
+        self.assertFalse((wants / "timers.target.wants/mdcrypt-mailbox.timer").exists(),
+                         "rewriting stored mail is the administrator's decision: the timer is not enabled")
+        self.assertTrue((root / "usr/sbin/mdcrypt-mailbox").is_file())
         conffiles = (root / "var/lib/dpkg/info/mdcrypt-milter.conffiles").read_text().split()
         self.assertIn("/etc/mdcrypt-milter/domains.toml", conffiles)
         self.assertIn("/etc/mdcrypt-milter/mdcrypt-milter.toml", conffiles)
