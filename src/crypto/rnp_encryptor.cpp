@@ -262,7 +262,9 @@ void RnpEncryptor::encrypt_to(ByteSource& plaintext, std::span<const EncryptionK
         const ChosenKey chosen = choose_encryption_key(primary.get());
         rnp_key_handle_t recipient = chosen.subkey ? chosen.subkey.get() : chosen.primary ? primary.get() : nullptr;
         if (!recipient)
-            throw EncryptError(who + " failed: RNP finds no valid encryption key in " + key.fingerprint);
+            // Worded like the GPGME engine's refusal (gpg's invalid recipient), so both read the same.
+            throw EncryptError(who + " failed: key " + key.fingerprint +
+                               " rejected: no valid, unrevoked, unexpired encryption key (RNP)");
         if (!added.insert(fingerprint_of(recipient)).second) continue;
         if (const rnp_result_t r = rnp_op_encrypt_add_recipient(op.get(), recipient))
             throw EncryptError(who + " failed: " +

@@ -217,7 +217,7 @@ TEST_CASE("RNP refuses keys it cannot encrypt to, naming them") {
     ServerHome server;
     RnpEncryptor encryptor(server.path());
     CHECK_THAT(encrypt_error(encryptor, {{key("signonly").fingerprint}}),
-               Contains("no valid encryption key in " + key("signonly").fingerprint));
+               Contains("key " + key("signonly").fingerprint + " rejected: no valid, unrevoked, unexpired encryption key"));
     CHECK_THAT(encrypt_error(encryptor, {{key("expired").fingerprint}}), Contains(key("expired").fingerprint));
     CHECK_THAT(encrypt_error(encryptor, {{key("revoked").fingerprint}}), Contains(key("revoked").fingerprint));
     CHECK_THAT(encrypt_error(encryptor, {{"ALICE"}}), Contains("not a key fingerprint: 'ALICE'"));

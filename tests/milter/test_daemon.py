@@ -403,6 +403,13 @@ class Lifecycle(unittest.TestCase):
         self.assertFalse(os.path.exists(self.milter.socket_path))
         self.assertEqual(self.run_binary("--config", self.milter.config, "--check-config").returncode, 78)
 
+    def test_explain_names_the_engine(self):
+        result = self.run_binary("--config", self.milter.config, "--explain", "alice@example.test")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        out = result.stdout.decode()
+        self.assertIn(f"encryption engine: {os.environ.get('MDCRYPT_TEST_ENGINE') or 'gpgme'} (", out)
+        self.assertIn("class: encrypt", out)
+
     def test_check_config_summary(self):
         result = self.run_binary("--config", self.milter.config, "--check-config")
         self.assertEqual(result.returncode, 0, result.stderr)
