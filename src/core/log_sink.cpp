@@ -78,23 +78,13 @@ bool forward_stderr_to_log(std::string prefix) {
     if (g_stderr_out.load()) return true;
     int ends[2];
     if (::pipe2(ends, O_CLOEXEC) != 0) return false;
-    const int original = ::fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
-    FILE* out = original >= 0 ? ::fdopen(original, "w") : nullptr;
-    if (!out) {
-        if (original >= 0) ::close(original);
+    FILE* pipe_file = ::fdopen(ends[1], "w");
+    if (!pipe_file) {
         ::close(ends[0]);
         ::close(ends[1]);
         return false;
     }
-    std::fflush(stderr);
-    if (::dup2(ends[1], STDERR_FILENO) < 0) {
-        std::fclose(out);
-        ::close(ends[0]);
-        ::close(ends[1]);
-        return false;
-    }
-    ::close(ends[1]);
-    g_stderr_out = out;
+    std::setvbuf(pipe_file, nullptr, _IOLBF, 0);  // a line reaches the log when it ends
     try {
         std::thread([read_end = ends[0], prefix = std::move(prefix)] {
             constexpr std::size_t kMaxLine = 1000;
@@ -117,13 +107,14 @@ bool forward_stderr_to_log(std::string prefix) {
             ::close(read_end);
         }).detach();
     } catch (const std::system_error&) {
-        // Without a reader, writers to fd 2 would block once the pipe is full: put stderr back.
-        ::dup2(original, STDERR_FILENO);
-        g_stderr_out = nullptr;
-        std::fclose(out);
+        std::fclose(pipe_file);
         ::close(ends[0]);
         return false;
     }
+    // glibc's stderr is an assignable variable, shared by every library. File descriptor 2 itself
+    // stays: the sanitizers and a dying process write there directly, and must not depend on a thread.
+    g_stderr_out = stderr;
+    stderr = pipe_file;
     return true;
 }
 
