@@ -8,18 +8,19 @@ namespace mdcrypt {
 
 namespace {
 
-// CRC-24 of each byte value: a table look-up per byte (gpg's whole output passes through it).
-constexpr std::array<std::uint32_t, 256> kCrc24Table = [] {
-    std::array<std::uint32_t, 256> table{};
+// CRC-24 (RFC 4880 6.1), computed left-aligned in 32 bits (polynomial 0x864CFB << 8) so that four
+// bytes are folded in per step with four tables (slicing-by-4) instead of a chain of one table
+// look-up per byte: every engine's whole output passes through it.
+constexpr std::array<std::array<std::uint32_t, 256>, 4> kCrc24Tables = [] {
+    std::array<std::array<std::uint32_t, 256>, 4> t{};
     for (std::uint32_t b = 0; b < 256; ++b) {
-        std::uint32_t crc = b << 16;
-        for (int i = 0; i < 8; ++i) {
-            crc <<= 1;
-            if (crc & 0x1000000u) crc ^= 0x1864CFBu;
-        }
-        table[b] = crc & 0xFFFFFFu;
+        std::uint32_t r = b << 24;
+        for (int i = 0; i < 8; ++i) r = (r & 0x80000000u) ? (r << 1) ^ 0x864CFB00u : r << 1;
+        t[0][b] = r;
     }
-    return table;
+    for (std::size_t k = 1; k < 4; ++k)
+        for (std::size_t b = 0; b < 256; ++b) t[k][b] = (t[k - 1][b] << 8) ^ t[0][t[k - 1][b] >> 24];
+    return t;
 }();
 
 // base64_value for every byte, looked up once per character.
@@ -37,9 +38,16 @@ std::string_view trim_line(std::string_view text) {
 }  // namespace
 
 std::uint32_t crc24_update(std::uint32_t crc, std::string_view data) {
-    for (const char c : data)
-        crc = ((crc << 8) ^ kCrc24Table[((crc >> 16) ^ static_cast<unsigned char>(c)) & 0xff]) & 0xFFFFFFu;
-    return crc;
+    const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+    std::size_t n = data.size();
+    std::uint32_t r = crc << 8;
+    for (; n >= 4; n -= 4, p += 4) {
+        const std::uint32_t x = r ^ ((std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | p[3]);
+        r = kCrc24Tables[3][x >> 24] ^ kCrc24Tables[2][(x >> 16) & 0xff] ^ kCrc24Tables[1][(x >> 8) & 0xff] ^
+            kCrc24Tables[0][x & 0xff];
+    }
+    for (; n > 0; --n, ++p) r = (r << 8) ^ kCrc24Tables[0][(r >> 24) ^ *p];
+    return r >> 8;
 }
 
 std::uint32_t crc24(std::string_view data) { return crc24_update(kCrc24Init, data); }
@@ -125,8 +133,28 @@ void ArmorReader::body_line(std::string_view text) {
 }
 
 void ArmorReader::data_line(std::string_view text) {
-    decoded_.clear();
-    for (const char c : text) {
+    // At most 3 bytes per 4 characters, plus a group left open by the previous line.
+    decoded_.resize(text.size() / 4 * 3 + 3);
+    char* out = decoded_.data();
+    std::size_t i = 0;
+    // Whole groups of four data characters while no group is open: the common case, a table look-up
+    // per character and no branch per byte (every engine's whole output passes through here).
+    if (group_data_ == 0 && group_pad_ == 0 && !padded_) {
+        for (; i + 4 <= text.size(); i += 4) {
+            const int a = kBase64Table[static_cast<unsigned char>(text[i])];
+            const int b = kBase64Table[static_cast<unsigned char>(text[i + 1])];
+            const int c = kBase64Table[static_cast<unsigned char>(text[i + 2])];
+            const int d = kBase64Table[static_cast<unsigned char>(text[i + 3])];
+            if ((a | b | c | d) < 0) break;  // '=' or not base64: the careful loop below says which
+            const auto bits = (static_cast<std::uint32_t>(a) << 18) | (static_cast<std::uint32_t>(b) << 12) |
+                              (static_cast<std::uint32_t>(c) << 6) | static_cast<std::uint32_t>(d);
+            *out++ = static_cast<char>((bits >> 16) & 0xff);
+            *out++ = static_cast<char>((bits >> 8) & 0xff);
+            *out++ = static_cast<char>(bits & 0xff);
+        }
+    }
+    for (; i < text.size(); ++i) {
+        const char c = text[i];
         if (c == '=') {
             if (group_data_ < 2) return fail("misplaced base64 padding" + where());
             ++group_pad_;
@@ -141,11 +169,12 @@ void ArmorReader::data_line(std::string_view text) {
         if (group_data_ + group_pad_ < 4) continue;
         // A whole group of four: as many bytes as it has data characters, less one.
         const std::uint32_t bits = group_ << (6 * group_pad_);
-        for (int k = 0; k < group_data_ - 1; ++k) decoded_.push_back(static_cast<char>((bits >> (16 - 8 * k)) & 0xff));
+        for (int k = 0; k < group_data_ - 1; ++k) *out++ = static_cast<char>((bits >> (16 - 8 * k)) & 0xff);
         group_ = 0;
         group_data_ = 0;
         group_pad_ = 0;
     }
+    decoded_.resize(static_cast<std::size_t>(out - decoded_.data()));
     if (rules_.checksum != ArmorChecksum::FormOnly) crc_ = crc24_update(crc_, decoded_);
     if (!decoded_.empty()) data_(decoded_);
 }

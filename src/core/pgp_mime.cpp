@@ -26,15 +26,32 @@ public:
     explicit ArmorSink(Spool& spool) : spool_(spool) {}
 
     void write(std::string_view bytes) override {
-        std::string out;
-        out.reserve(bytes.size() + bytes.size() / 32 + 2);
-        for (char c : bytes) {
-            if (c == '\n' && last_ != '\r') out.push_back('\r');
-            out.push_back(c);
-            track(c);
+        out_.clear();  // kept between calls: engines write a line or a few at a time
+        out_.reserve(bytes.size() + bytes.size() / 32 + 2);
+        std::size_t i = 0;
+        while (i < bytes.size()) {
+            // A run without CR or LF is copied whole; only its first characters matter for tracking.
+            const char* from = bytes.data() + i;
+            const std::size_t left = bytes.size() - i;
+            const void* lf = std::memchr(from, '\n', left);
+            const std::size_t to_lf = lf ? static_cast<std::size_t>(static_cast<const char*>(lf) - from) : left;
+            const void* cr = std::memchr(from, '\r', to_lf);
+            const std::size_t run = cr ? static_cast<std::size_t>(static_cast<const char*>(cr) - from) : to_lf;
+            if (run > 0) {
+                track_run(std::string_view(from, run));
+                out_.append(from, run);
+                last_ = from[run - 1];
+                i += run;
+                continue;
+            }
+            const char c = bytes[i++];
+            if (c == '\n' && last_ != '\r') out_.push_back('\r');
+            out_.push_back(c);
+            capturing_ = false;
+            at_line_start_ = (c == '\n');
             last_ = c;
         }
-        spool_.write(out);
+        spool_.write(out_);
     }
 
     void finish() {
@@ -50,15 +67,11 @@ public:
     }
 
 private:
-    void track(char c) {
-        if (c == '\n' || c == '\r') {
-            capturing_ = false;
-            at_line_start_ = (c == '\n');
-            return;
-        }
+    // A run of characters other than CR and LF.
+    void track_run(std::string_view run) {
         if (at_line_start_) {
             at_line_start_ = false;
-            if (c == '-') {
+            if (run.front() == '-') {
                 if (dash_lines_.size() >= kMaxDashLinesRemembered) {
                     overflow_ = true;
                 } else {
@@ -67,7 +80,10 @@ private:
                 }
             }
         }
-        if (capturing_ && dash_lines_.back().size() < kDashLinePrefixKept) dash_lines_.back().push_back(c);
+        if (capturing_) {
+            std::string& line = dash_lines_.back();
+            line.append(run.substr(0, kDashLinePrefixKept - std::min(line.size(), kDashLinePrefixKept)));
+        }
     }
 
     Spool& spool_;
@@ -76,6 +92,7 @@ private:
     bool capturing_ = false;
     bool overflow_ = false;
     std::vector<std::string> dash_lines_;
+    std::string out_;
 };
 
 bool is_mime_version_1_0(std::string_view raw_value) {

@@ -11,6 +11,7 @@
 #include <set>
 #include <string>
 
+#include "core/keyring_file.hpp"
 #include "core/openpgp_keys.hpp"
 #include "core/openpgp_message_check.hpp"
 #include "core/text.hpp"
@@ -175,8 +176,15 @@ std::unique_ptr<RnpEncryptor::LoadedKeyring> RnpEncryptor::load_keyring() const 
     }
     if (!bytes || bytes->empty()) return keyring;  // no keys yet
     RnpInput input = memory_input(*bytes, "rnp_input_from_memory");
-    if (const rnp_result_t r = rnp_load_keys(keyring->ffi.get(), format, input.get(), RNP_LOAD_SAVE_PUBLIC_KEYS))
-        throw EncryptError(rnp_error_text(("cannot load keyring " + file.string() + ": rnp_load_keys").c_str(), r));
+    if (const rnp_result_t r = rnp_load_keys(keyring->ffi.get(), format, input.get(), RNP_LOAD_SAVE_PUBLIC_KEYS)) {
+        // "Bad format" alone does not say what is wrong, and librnp's own lines on stderr carry no
+        // file name: the file's framing, read by our own reader, says more.
+        const KeyringContents framed = file == kbx ? read_keybox(*bytes) : read_legacy_keyring(*bytes);
+        throw EncryptError(rnp_error_text(("cannot load keyring " + file.string() + ": rnp_load_keys").c_str(), r) +
+                           (framed.ok() ? "; its framing is intact (gpg can read it): RNP rejects something in it "
+                                          "(librnp's own words are on stderr: the daemon logs them as librnp/stderr)"
+                                        : "; the file is damaged: " + framed.error));
+    }
     return keyring;
 }
 
@@ -262,7 +270,9 @@ void RnpEncryptor::encrypt_to(ByteSource& plaintext, std::span<const EncryptionK
         const ChosenKey chosen = choose_encryption_key(primary.get());
         rnp_key_handle_t recipient = chosen.subkey ? chosen.subkey.get() : chosen.primary ? primary.get() : nullptr;
         if (!recipient)
-            throw EncryptError(who + " failed: RNP finds no valid encryption key in " + key.fingerprint);
+            // Worded like the GPGME engine's refusal (gpg's invalid recipient), so both read the same.
+            throw EncryptError(who + " failed: key " + key.fingerprint +
+                               " rejected: no valid, unrevoked, unexpired encryption key (RNP)");
         if (!added.insert(fingerprint_of(recipient)).second) continue;
         if (const rnp_result_t r = rnp_op_encrypt_add_recipient(op.get(), recipient))
             throw EncryptError(who + " failed: " +

@@ -1,6 +1,8 @@
 // mdcrypt-milter: encrypts mail for local recipients with known OpenPGP keys (PGP/MIME, RFC 3156).
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <iostream>
 #include <span>
@@ -49,6 +51,8 @@ int main(int argc, char** argv) {
         return static_cast<int>(DaemonExit::Config);
     }
     set_log_verbose(config->milter.log_verbose);
+    // librnp's diagnostics (unconditional on stderr in Debian's build) become log lines of their own.
+    if (!tool && !forward_stderr_to_log("librnp/stderr:")) log_warning("cannot forward stderr to the log: " + std::string(std::strerror(errno)));
 
     // Private copies of keys from key files go under the spool directory, which run_daemon makes
     // private to the daemon's user before the first message (never under $TMPDIR).

@@ -165,6 +165,41 @@ TEST_CASE("a boundary found in the ciphertext is never used", "[pgp_mime]") {
     CHECK_THROWS_AS(encrypt_message(parsed.fields, body2, keys, encryptor, temp_spool(), always_taken, kHp), EncryptError);
 }
 
+TEST_CASE("armor written in any pieces is copied with CRLF and its dash lines are seen across the cuts", "[pgp_mime]") {
+    // An engine writes as it likes: a byte at a time, a CR at the end of one write and its LF at the
+    // start of the next, a dash line cut in the middle. The copy must not depend on the cuts.
+    class PiecewiseEncryptor final : public Encryptor {
+    public:
+        explicit PiecewiseEncryptor(std::size_t piece) : piece_(piece) {}
+        void encrypt_to(ByteSource&, std::span<const EncryptionKey>, ByteSink& armored) override {
+            const std::string text =
+                "-----BEGIN PGP MESSAGE-----\r\n\r\nhQEMA1\n--taken.boundary and more\r\nx\ry\n=AAAA\n"
+                "-----END PGP MESSAGE-----\r\n";
+            for (std::size_t at = 0; at < text.size(); at += piece_) armored.write(std::string_view(text).substr(at, piece_));
+        }
+
+    private:
+        std::size_t piece_;
+    };
+    const ParsedHeader parsed = parse_header_block("Subject: x\r\n\r\nhi\r\n");
+    const std::vector<std::string> keys{"FPR"};
+    std::string first_body;
+    for (const std::size_t piece : {std::size_t{1000}, std::size_t{1}, std::size_t{2}, std::size_t{3}, std::size_t{7}}) {
+        CAPTURE(piece);
+        PiecewiseEncryptor encryptor(piece);
+        int calls = 0;
+        BoundaryGenerator gen = [&] { return std::string(++calls == 1 ? "taken.boundary" : "free.boundary"); };
+        StringSource body("hi\r\n");
+        const EncryptedMessage m = encrypt_message(parsed.fields, body, keys, encryptor, temp_spool(), gen, kHp);
+        CHECK(m.body->boundary() == "free.boundary");
+        auto reader = m.body->reader();
+        const std::string out = read_all(*reader);
+        CHECK_THAT(out, Catch::Contains("hQEMA1\r\n--taken.boundary and more\r\nx\ry\r\n=AAAA\r\n-----END PGP MESSAGE-----\r\n"));
+        if (first_body.empty()) first_body = out;
+        CHECK(out == first_body);
+    }
+}
+
 TEST_CASE("random boundaries are fresh, RFC 2046-sized, and outside the armor alphabet", "[pgp_mime]") {
     const BoundaryGenerator gen = random_boundary_generator();
     const std::string a = gen(), b = gen();

@@ -427,3 +427,18 @@ TEST_CASE("explain shows the policy entry, each source's answer and the class") 
     CHECK_THAT(report.text, Catch::Contains("class: plain (no usable key: "));
     CHECK_THAT(report.text, Catch::Contains("someone@example.com\n  local: no"));
 }
+
+TEST_CASE("explain names the configured encryption engine") {
+    Server server({KeySource::Keyring});
+    Config config;
+    config.gnupg = server.settings;
+    config.policy.domains["example.test"] = DomainPolicy{Mode::Required};
+    const std::vector<std::string> addresses{"bob@example.test"};
+    for (const auto& [backend, name] : {std::pair{EngineBackend::Gpgme, "gpgme"}, std::pair{EngineBackend::Rnp, "rnp"}}) {
+        config.gnupg.backend = backend;
+        const ExplainReport report = explain_addresses(config, addresses, now_seconds());
+        INFO(report.text);
+        CHECK_THAT(report.text, Catch::Contains(std::string("encryption engine: ") + name + " ("));
+        CHECK_THAT(report.text, Catch::Contains("class: encrypt (usable key " + key("bob").fingerprint + ")"));
+    }
+}

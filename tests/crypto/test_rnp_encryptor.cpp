@@ -217,7 +217,7 @@ TEST_CASE("RNP refuses keys it cannot encrypt to, naming them") {
     ServerHome server;
     RnpEncryptor encryptor(server.path());
     CHECK_THAT(encrypt_error(encryptor, {{key("signonly").fingerprint}}),
-               Contains("no valid encryption key in " + key("signonly").fingerprint));
+               Contains("key " + key("signonly").fingerprint + " rejected: no valid, unrevoked, unexpired encryption key"));
     CHECK_THAT(encrypt_error(encryptor, {{key("expired").fingerprint}}), Contains(key("expired").fingerprint));
     CHECK_THAT(encrypt_error(encryptor, {{key("revoked").fingerprint}}), Contains(key("revoked").fingerprint));
     CHECK_THAT(encrypt_error(encryptor, {{"ALICE"}}), Contains("not a key fingerprint: 'ALICE'"));
@@ -234,14 +234,17 @@ TEST_CASE("a damaged or unreadable keyring and a truncated key file are an Encry
         std::filesystem::remove(kbx);
         write_private_file(kbx, std::string(4096, '\x5a'));
         const std::string error = encrypt_error(encryptor, {{key("alice").fingerprint}});
-        CHECK_THAT(error, Contains(key("alice").fingerprint) && Contains(server.path().string()));
+        CHECK_THAT(error, Contains(key("alice").fingerprint) && Contains("cannot load keyring " + kbx.string()) &&
+                              Contains("the file is damaged: no keybox header (KBXf) at byte 0"));
     }
     SECTION("a keybox cut in half") {
         std::filesystem::remove(kbx);
         write_private_file(kbx, original.substr(0, original.size() / 2));
         // Keys before the cut may still load; bob (imported last) is in the lost half.
         const std::string error = encrypt_error(encryptor, {{key("alice").fingerprint}, {key("bob").fingerprint}});
-        CHECK_THAT(error, Contains(server.path().string()));
+        // The log line says which file and what is wrong with it, not only RNP's "Bad format".
+        CHECK_THAT(error, Contains("cannot load keyring " + kbx.string()) && Contains("the file is damaged: a blob of ") &&
+                              Contains(" is cut off after "));
     }
     SECTION("a directory where the keybox should be") {
         std::filesystem::remove(kbx);

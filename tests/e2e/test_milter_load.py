@@ -5,7 +5,8 @@
   encrypted and decrypts to its original; afterwards the milter holds no more file descriptors and
   threads than before, has no child process, left nothing in its spool and started no gpg-agent.
 * A 50 MB message with attachments is encrypted; the milter's peak resident memory grows by far less
-  than the message (bound: MEMORY_BOUND).
+  than the message (bound: MEMORY_BOUND). With MDCRYPT_TEST_ENGINE=rnp (ctest: e2e_milter_load_rnp)
+  librnp encrypts inside the daemon, so the bound covers the encryption's own buffers too.
 
 Run by ctest (label e2e) as `/usr/bin/python3 tests/e2e/test_milter_load.py`; in a sanitizer build
 the same test runs the daemon under ASan/UBSan.
@@ -26,7 +27,9 @@ from test_milter_common import (SENDER, run_tests, MilterDaemon, MilterFixture, 
 SESSIONS = 20
 MESSAGES = 200
 BIG = 50 * 1024 * 1024
-MEMORY_BOUND = 32 * 1024 * 1024  # peak RSS growth allowed for the 50 MB message (ASan's shadow included)
+# Peak RSS growth allowed for the 50 MB message, checked in builds without ASan. Measured: 2.7 MB
+# with the rnp engine (body spooled to disk, librnp streaming through callbacks).
+MEMORY_BOUND = 16 * 1024 * 1024
 MAIN_CF = {"milter_protocol": "6", "milter_default_action": "tempfail", "message_size_limit": str(80 * 1024 * 1024),
            "default_process_limit": "50", "smtpd_client_connection_count_limit": "0"}
 

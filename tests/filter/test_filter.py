@@ -408,6 +408,7 @@ class FilterTest(unittest.TestCase):
         self.assertEqual(result.returncode, 0, result.stderr)
         out = result.stdout.decode()
         self.assertIn("key sources, in order: keyring", out)
+        self.assertIn(f"encryption engine: {os.environ.get('MDCRYPT_TEST_ENGINE') or 'gpgme'} (", out)
         self.assertIn("keys for: carol@example.test (subaddress removed)", out)
         self.assertIn(f"from file {key_file} [used]", out)
         self.assertIn("class: encrypt", out)

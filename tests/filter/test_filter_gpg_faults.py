@@ -67,7 +67,7 @@ class KeyringFaultTest(unittest.TestCase):
                 f.write(f"{fingerprint} alice@example.test\n")
         return home
 
-    def write_config(self, home, gpg_program=None, mode="opportunistic"):
+    def write_config(self, home, gpg_program=None, mode="opportunistic", engine=None):
         policy = os.path.join(home, "domains.toml")
         with open(policy, "w") as f:
             f.write(f'[default]\nmode = "{mode}"\n\n[domain."example.test"]\n')
@@ -77,6 +77,8 @@ class KeyringFaultTest(unittest.TestCase):
             if gpg_program:
                 f.write(f'gpg_program = "{gpg_program}"\n')
             f.write(f'\n[policy]\nfile = "{policy}"\n')
+            if engine:
+                f.write(f'\n[engine]\nbackend = "{engine}"\n')
         return main
 
     def run_filter(self, config, locale, extra_env=None, message=MESSAGE):
@@ -84,8 +86,8 @@ class KeyringFaultTest(unittest.TestCase):
         return subprocess.run([ARGS.filter, "--config", config, "--recipient", "alice@example.test"],
                               input=message, capture_output=True, env=env, timeout=120)
 
-    def assert_deferred(self, home, damage, gpg_program=None, extra_env=None, words=None):
-        config = self.write_config(home, gpg_program)
+    def assert_deferred(self, home, damage, gpg_program=None, extra_env=None, words=None, engine=None):
+        config = self.write_config(home, gpg_program, engine=engine)
         healthy = self.run_filter(config, "C", extra_env=None)
         self.assertEqual(healthy.returncode, 0, healthy.stderr)  # before the damage: encrypted
         self.assertNotIn(b"secret plan", healthy.stdout)
@@ -162,6 +164,39 @@ class KeyringFaultTest(unittest.TestCase):
                 data = self.read(ring)
                 self.assert_deferred(home, lambda: self.rewrite(ring, cut(data)), words="pubring.gpg")
                 self.assertFalse(os.path.exists(self.keybox(home)))  # gpg read pubring.gpg, as the server would
+
+    def test_with_the_rnp_engine_a_damaged_or_unreadable_keyring_defers_too(self):
+        # The key lookup (gpg's listing, checked against the file's framing) is the same for both
+        # engines, and finds the damage before librnp reads the file.
+        for name, damage, words in (
+                ("truncated", lambda home, data: self.rewrite(self.keybox(home), data[:len(data) // 2]), "cut off"),
+                ("zero length", lambda home, data: self.rewrite(self.keybox(home), b""), "zero bytes"),
+                ("a directory", lambda home, data: (os.unlink(self.keybox(home)), os.mkdir(self.keybox(home))), "pubring.kbx")):
+            with self.subTest(damage=name):
+                home = self.make_home()
+                data = self.read(self.keybox(home))
+                self.assert_deferred(home, lambda: damage(home, data), words=words, engine="rnp")
+
+    def test_a_keybox_gpg_reads_but_librnp_cannot_defers_with_the_rnp_engine_naming_the_file(self):
+        # A keybox header of a version librnp 0.16 refuses ("Wrong version"), which gpg 2.2 reads as
+        # before: the lookup finds alice's key, the rnp engine cannot load the keyring. The log line
+        # names the file and what was checked.
+        home = self.make_home()
+        data = bytearray(self.read(self.keybox(home)))
+        data[5] = 2  # the header blob's version
+        self.rewrite(self.keybox(home), bytes(data))
+        listing = gpg(home, "--with-colons", "--list-keys", "alice@example.test")
+        self.assertIn(b"pub:", listing.stdout)  # gpg reads it
+        gpgme = self.run_filter(self.write_config(home), "C")
+        self.assertEqual(gpgme.returncode, 0, gpgme.stderr)  # the gpgme engine encrypts as before
+        self.assertNotIn(b"secret plan", gpgme.stdout)
+        result = self.run_filter(self.write_config(home, engine="rnp"), "C")
+        self.assertEqual(result.returncode, EX_TEMPFAIL, result.stderr)
+        self.assertEqual(result.stdout, b"")
+        self.assertIn(f"cannot load keyring {self.keybox(home)}: rnp_load_keys: Bad format".encode(), result.stderr)
+        self.assertIn(b"its framing is intact (gpg can read it): RNP rejects something in it", result.stderr)
+        # librnp's own words go to stderr too (always, in Debian's build), where the MTA reads them.
+        self.assertIn(b"Wrong version, expect 1 but has 2", result.stderr)
 
     def test_a_gpg_that_dies_or_fails_while_listing(self):
         for fault in ("sigkill", "sigsegv", "oops", "partial"):

@@ -403,6 +403,44 @@ class Lifecycle(unittest.TestCase):
         self.assertFalse(os.path.exists(self.milter.socket_path))
         self.assertEqual(self.run_binary("--config", self.milter.config, "--check-config").returncode, 78)
 
+    def test_a_keybox_gpg_reads_but_librnp_cannot_tempfails_with_rnp_and_librnp_words_are_log_lines(self):
+        # A keybox header version librnp 0.16 refuses and gpg 2.2 reads: the lookup finds alice's key,
+        # so only the engine can fail. rnp: 4xx at end of message, one line naming the file and the
+        # framing check, librnp's own stderr lines as log lines; gpgme: encrypted as before.
+        self.milter.start()
+        kbx = os.path.join(self.milter.gnupg, "pubring.kbx")
+        with open(kbx, "rb") as f:
+            original = f.read()
+        damaged = bytearray(original)
+        damaged[5] = 2  # the header blob's version
+        for data in (bytes(damaged), original):
+            with open(kbx + ".new", "wb") as f:
+                f.write(data)
+            os.rename(kbx + ".new", kbx)
+            with mc.MilterClient(self.milter.socket_path) as c:
+                c.negotiate()
+                eom = c.send_message("<bob@example.net>", ["<alice@example.test>"], HEADERS, [BODY])
+            if data == original or os.environ.get("MDCRYPT_TEST_ENGINE") != "rnp":
+                self.assertEqual(eom.reply, "c", self.milter.log()[-2000:])
+                self.assertIsNotNone(eom.new_body)
+                continue
+            self.assertIsNone(eom.new_body)
+            self.assertIn(eom.reply, ("t", "y"))
+            if eom.reply == "y":
+                self.assertTrue(eom.reply_text.startswith("4"), eom.reply_text)
+            log = self.milter.wait_for_log("Wrong version")
+            self.assertIn(f"cannot load keyring {kbx}: rnp_load_keys: Bad format", log)
+            self.assertIn("its framing is intact (gpg can read it)", log)
+            self.assertRegex(log, r"mdcrypt-milter\[\d+\]: warning: librnp/stderr: \[parse\(\) .*Wrong version, expect 1 but has 2")
+            self.assertNotRegex(log, r"(?m)^\[parse\(\)")  # no bare librnp line
+
+    def test_explain_names_the_engine(self):
+        result = self.run_binary("--config", self.milter.config, "--explain", "alice@example.test")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        out = result.stdout.decode()
+        self.assertIn(f"encryption engine: {os.environ.get('MDCRYPT_TEST_ENGINE') or 'gpgme'} (", out)
+        self.assertIn("class: encrypt", out)
+
     def test_check_config_summary(self):
         result = self.run_binary("--config", self.milter.config, "--check-config")
         self.assertEqual(result.returncode, 0, result.stderr)
