@@ -224,7 +224,7 @@ class Generator:
                   f"Date: {time.strftime('%a, %d %b %Y %H:%M:%S +0000', time.gmtime(date - 60))}\r\n"
                   f"Message-ID: {mid}\r\nMIME-Version: 1.0\r\n").encode()
         r = self.rng
-        lines = (size // 60) if size else r.randint(3, 60)
+        lines = (size // 60) if size and kind != "attachment" else r.randint(3, 60)
         text = f"Hello, {bm}\r\n\r\n".encode() + text_lines(r, lines)
         if kind == "plain":
             content = b"Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\n" + text
