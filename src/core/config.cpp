@@ -450,6 +450,17 @@ const Key<MetricsSettings> metrics_keys[] = {
     }},
 };
 
+const Key<MailboxSettings> mailbox_keys[] = {
+    {"doveadm", [](const Field& f, MailboxSettings& m) { m.doveadm = f.path(); }},
+    {"dovecot_config", [](const Field& f, MailboxSettings& m) { m.dovecot_config = f.path(); }},
+    {"state_directory", [](const Field& f, MailboxSettings& m) { m.state_directory = f.path(); }},
+    {"address_domain", [](const Field& f, MailboxSettings& m) {
+        m.address_domain = f.string();
+        if (m.address_domain.find_first_of("@ \t<>") != std::string::npos)
+            f.fail("'" + m.address_domain + "' is not a domain (like \"example.org\")");
+    }},
+};
+
 const Key<Config> main_file_keys[] = {
     {"milter", [](const Field& f, Config& c) { read_table(f, milter_keys, c.milter); }},
     {"gnupg", [](const Field& f, Config& c) { read_table(f, gnupg_keys, c.gnupg); }},
@@ -458,6 +469,7 @@ const Key<Config> main_file_keys[] = {
     {"keys", read_key_sources},  // after "gnupg": its trust model limits the sources
     {"metrics", [](const Field& f, Config& c) { read_table(f, metrics_keys, c.metrics); }},
     {"engine", [](const Field& f, Config& c) { read_table(f, engine_keys, c.gnupg); }},
+    {"mailbox", [](const Field& f, Config& c) { read_table(f, mailbox_keys, c.mailbox); }},
 };
 
 // --- policy file ---
@@ -652,6 +664,7 @@ std::vector<std::string> main_file_key_names() {
         else if (name == "policy") add_names(names, "policy.", policy_keys);
         else if (name == "metrics") add_names(names, "metrics.", metrics_keys);
         else if (name == "engine") add_names(names, "engine.", engine_keys);
+        else if (name == "mailbox") add_names(names, "mailbox.", mailbox_keys);
         else throw std::logic_error("main_file_key_names does not know section [" + std::string(name) + "]");
     }
     return names;

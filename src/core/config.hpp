@@ -121,10 +121,19 @@ struct MetricsSettings {
     bool operator==(const MetricsSettings&) const = default;
 };
 
+// The [mailbox] table: how mdcrypt-mailbox reaches Dovecot and where it keeps its journal.
+struct MailboxSettings {
+    std::filesystem::path doveadm = "/usr/bin/doveadm";
+    std::filesystem::path dovecot_config;  // empty = Dovecot's default; else doveadm -c
+    std::filesystem::path state_directory = "/var/lib/mdcrypt-milter/mailbox";
+    std::string address_domain;  // the domain of user names without '@'
+};
+
 struct Config {
     std::filesystem::path file;         // the main file it was loaded from
     MilterSettings milter;
     MetricsSettings metrics;
+    MailboxSettings mailbox;
     GnupgSettings gnupg;
     std::filesystem::path policy_file;  // [policy] file
     Policy policy;

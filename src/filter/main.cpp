@@ -22,6 +22,7 @@
 #include "core/log_line.hpp"
 #include "core/log_sink.hpp"
 #include "core/pipe_filter.hpp"
+#include "core/private_temp_dir.hpp"
 #include "crypto/encryptor_choice.hpp"
 #include "crypto/explain.hpp"
 #include "crypto/gpg_locale.hpp"
@@ -62,28 +63,6 @@ struct Options {
     std::vector<std::string> explain_addresses;
     bool log_stderr = false;
     std::vector<std::string> exec_argv;  // empty: the message goes to stdout
-};
-
-// A private directory (mkdtemp, 0700) for spooled bodies and the private copies of keys from key
-// files, removed on exit. It is made under $TMPDIR (else /tmp) because the filter has no spool or
-// temp setting of its own: [milter] spool_directory is the daemon's, private to the daemon's user,
-// while the filter runs as whoever delivers (Dovecot, procmail, a pipe transport's user).
-class PrivateTempDir {
-public:
-    PrivateTempDir() {
-        const char* tmp = std::getenv("TMPDIR");
-        std::string templ = (fs::path(tmp && *tmp ? tmp : "/tmp") / "mdcrypt-filter.XXXXXX").string();
-        if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("cannot create a private directory under " + templ);
-        path_ = templ;
-    }
-    ~PrivateTempDir() {
-        std::error_code ignored;
-        fs::remove_all(path_, ignored);
-    }
-    const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
 };
 
 // A delivery agent that gives up on the filter sends SIGTERM: gpg is killed at once, the filter exits 75
@@ -187,7 +166,7 @@ int main(int argc, char** argv) {
         return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
     };
     try {
-        PrivateTempDir spool_dir;
+        PrivateTempDir spool_dir("mdcrypt-filter");
         const SpoolSettings spool{spool_dir.path(), config->milter.body_memory_limit};
         const GnupgSettings& gnupg = config->gnupg;
         const KeySources keys(gnupg);  // [keys] sources, in their configured order

@@ -1,0 +1,83 @@
+// The IMAP commands mdcrypt-mailbox uses, on a pre-authenticated session with Dovecot: list folders,
+// read a message with its flags, date and modification sequence (CONDSTORE, RFC 7162), append with
+// flags and date, and expunge one UID (UIDPLUS, RFC 4315). Each failure throws, naming the command
+// and folder; the caller decides what a failure means for the message at hand.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/spool.hpp"
+#include "mailbox/imap_connection.hpp"
+
+namespace mdcrypt {
+
+struct ImapFolder {
+    std::string name;  // as the server spells it (modified UTF-7), used verbatim in commands
+    bool selectable = true;
+};
+
+struct SelectedFolder {
+    std::uint32_t uid_validity = 0;
+    std::uint32_t exists = 0;
+};
+
+struct MessageState {
+    std::uint32_t uid = 0;
+    std::vector<std::string> flags;  // without \Recent, which a client cannot set
+    std::string internal_date;       // as the server sent it: "17-Jul-1996 02:44:25 -0700"
+    std::uint64_t modseq = 0;
+};
+
+struct FetchedMessage {
+    MessageState state;
+    Spool body;  // the whole message, as stored
+};
+
+// A command the server answered NO or BAD.
+class ImapCommandError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+class ImapSession {
+public:
+    explicit ImapSession(ImapConnection connection);
+
+    // Reads the greeting, which must be PREAUTH, and enables CONDSTORE.
+    void start();
+    std::vector<ImapFolder> list_folders();
+    std::uint32_t count_messages(const std::string& folder);  // STATUS MESSAGES
+    SelectedFolder select(const std::string& folder);
+    // The UIDs in the selected folder, ascending.
+    std::vector<std::uint32_t> uids();
+    // nullopt when the UID is gone (expunged).
+    std::optional<FetchedMessage> fetch_message(std::uint32_t uid);
+    std::optional<MessageState> fetch_state(std::uint32_t uid);
+    // Sets \Deleted on `uid` unless its flags changed after `modseq` (UNCHANGEDSINCE). True when set
+    // (or the UID is gone: the caller checks which); false when the server reports it MODIFIED.
+    bool mark_deleted_unchanged_since(std::uint32_t uid, std::uint64_t modseq);
+    // UID EXPUNGE of one UID; true when the server reported it expunged.
+    bool expunge(std::uint32_t uid);
+    void replace_flags(std::uint32_t uid, const std::vector<std::string>& flags);
+    // APPEND to `folder`; the new message's UID (APPENDUID) in `uid_validity`.
+    std::uint32_t append(const std::string& folder, const std::vector<std::string>& flags,
+                         const std::string& internal_date, ByteSource& message, std::uint64_t size,
+                         std::uint32_t uid_validity);
+    // UIDs of messages whose `field` contains `text` (SEARCH HEADER).
+    std::vector<std::uint32_t> search_header(const std::string& field, const std::string& text);
+    void logout();
+
+private:
+    ImapStatus run(const std::string& command, const ImapConnection::UntaggedHandler& on_untagged = {});
+
+    ImapConnection connection_;
+    std::string selected_;
+};
+
+// "(\Seen \Flagged $Label1)": flags for APPEND and STORE.
+std::string imap_flag_list(const std::vector<std::string>& flags);
+
+}  // namespace mdcrypt

@@ -1,0 +1,49 @@
+// One user's stored mail, encrypted in place through Dovecot: finish what an earlier run left in
+// flight (journal), then each message of each folder: fetch, decide and encrypt with the core,
+// store the encrypted copy with the original's flags and date, expunge the original. Afterwards the
+// folders' caches (and mdbox files) are purged so no plaintext of a replaced message stays behind.
+#pragma once
+
+#include <filesystem>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "core/config.hpp"
+#include "core/decision.hpp"
+#include "core/encryptor.hpp"
+#include "mailbox/outcome.hpp"
+#include "mailbox/progress.hpp"
+
+namespace mdcrypt {
+
+struct UserMailboxOptions {
+    std::string user;     // Dovecot's user name
+    std::string address;  // whose policy and key decide
+    std::vector<std::string> folders;  // IMAP names; empty = every selectable folder
+    bool dry_run = false;
+    ProgressStyle progress = ProgressStyle::None;
+};
+
+struct UserMailboxResult {
+    MailboxCounts counts;
+    std::uint64_t recovered = 0;   // replacements of an interrupted run finished
+    std::vector<std::string> errors;  // what stopped the run or a cleanup step; empty = completed
+};
+
+struct MailboxServices {
+    const Config& config;
+    const KeyLookupFn& lookup;
+    Encryptor& encryptor;
+    std::filesystem::path private_dir;  // 0700: spooled messages, the imap process's stderr
+};
+
+// Never throws for a user's trouble: each failure is in the result (and logged).
+UserMailboxResult encrypt_user_mailbox(const MailboxServices& services, const UserMailboxOptions& options,
+                                       std::ostream& progress_out, std::ostream& report_out);
+
+// The address for a Dovecot user name: the name when it has '@', else name@address_domain; empty
+// when neither gives one.
+std::string address_for_user(const std::string& user, const MailboxSettings& settings);
+
+}  // namespace mdcrypt
