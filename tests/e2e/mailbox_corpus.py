@@ -372,12 +372,13 @@ def list_folders(imap: imaplib.IMAP4) -> list[str]:
 
 
 def snapshot(imap: imaplib.IMAP4, with_data: bool = True) -> list[Stored]:
-    """Every message of every folder: UID, flags (without \\Recent), INTERNALDATE and the bytes."""
+    """Every message of every folder: UID, flags (without \\Recent), INTERNALDATE and the bytes (or only
+    the Message-ID and Content-Type fields)."""
     out = []
     for folder in list_folders(imap):
         check(*imap.select(quoted(folder), readonly=True), f"SELECT {folder}")
         typ, data = imap.uid("FETCH", "1:*", "(UID FLAGS INTERNALDATE BODY.PEEK[])" if with_data
-                             else "(UID FLAGS INTERNALDATE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+                             else "(UID FLAGS INTERNALDATE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID CONTENT-TYPE)])")
         check(typ, data, f"FETCH {folder}")
         for item in data:
             if isinstance(item, tuple):
