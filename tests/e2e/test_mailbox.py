@@ -26,6 +26,7 @@ harness checks run. MDCRYPT_MAILBOX_SEED fixes the RNG seed (printed). Run by ct
 """
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -87,20 +88,7 @@ class Setup:
             self.dovecot = dovecot.DovecotInstance(self.tmp.path, [KEYED_USER, KEYLESS_USER], storage=storage,
                                                    extra_config=FSYNC).start()
             (self.tmp / "policy.toml").write_text('[default]\nmode = "opportunistic"\n\n[domain."example.test"]\n')
-            self.config = self.tmp / "mdcrypt-mailbox.toml"
-            self.config.write_text(f"""\
-[gnupg]
-home = "{self.keys.home}"
-
-[policy]
-file = "{self.tmp / 'policy.toml'}"
-
-[mailbox]
-doveadm = "{dovecot.DOVEADM}"
-dovecot_config = "{self.dovecot.config}"
-state_directory = "{self.tmp / 'state'}"
-address_domain = "example.test"
-{ENGINE_TABLE}""")
+            self.config = self.write_config("mdcrypt-mailbox.toml", dovecot.DOVEADM)
             self.crypto = mc.Crypto(self.keys.secret_home, self.keys.fingerprints["alice"], self.tmp / "corpus")
             self.gen = mc.Generator(rng, self.crypto)
             self.specs = self.gen.mailbox(count)
@@ -118,18 +106,45 @@ address_domain = "example.test"
             self.tmp.cleanup()
             raise
 
+    def write_config(self, name: str, doveadm) -> Path:
+        path = self.tmp / name
+        path.write_text(f"""\
+[gnupg]
+home = "{self.keys.home}"
+
+[policy]
+file = "{self.tmp / 'policy.toml'}"
+
+[mailbox]
+doveadm = "{doveadm}"
+dovecot_config = "{self.dovecot.config}"
+state_directory = "{self.tmp / 'state'}"
+address_domain = "example.test"
+{ENGINE_TABLE}""")
+        return path
+
+    def proxy_config(self, after: str, nth: int) -> tuple[Path, Path]:
+        """A config whose doveadm is doveadm_kill_proxy.py, set to kill the tool after the server's OK to
+        the nth `after` command; returns (config, the proxy's log)."""
+        proxy = self.tmp / "doveadm-proxy"
+        proxy.write_bytes((Path(__file__).parent / "doveadm_kill_proxy.py").read_bytes())
+        os.chmod(proxy, 0o700)
+        proxy.with_suffix(".json").write_text(json.dumps({"doveadm": dovecot.DOVEADM, "after": after, "nth": nth}))
+        proxy.with_suffix(".log").unlink(missing_ok=True)
+        return self.write_config("mdcrypt-mailbox-proxy.toml", proxy), proxy.with_suffix(".log")
+
     def cleanup(self):
         try:
             self.dovecot.stop()
         finally:
             self.tmp.cleanup()
 
-    def argv(self, user: str, *extra: str) -> list[str]:
-        return [str(tool()), "--config", str(self.config), "--user", user, "--progress", "lines", *extra]
+    def argv(self, user: str, *extra: str, config: Path | None = None) -> list[str]:
+        return [str(tool()), "--config", str(config or self.config), "--user", user, "--progress", "lines", *extra]
 
-    def run_tool(self, user: str, *extra: str, timeout: float = 600) -> Summary:
-        proc = subprocess.run(self.argv(user, *extra), capture_output=True, timeout=timeout, check=False,
-                              stdin=subprocess.DEVNULL)
+    def run_tool(self, user: str, *extra: str, timeout: float = 600, config: Path | None = None) -> Summary:
+        proc = subprocess.run(self.argv(user, *extra, config=config), capture_output=True, timeout=timeout,
+                              check=False, stdin=subprocess.DEVNULL)
         return Summary(proc, user)
 
     def snapshot(self, user: str, with_data: bool = True) -> list[mc.Stored]:
@@ -555,11 +570,12 @@ class KilledRuns(Checks, unittest.TestCase):
         outcomes = []
         got, _ = self.ids()
         for round_no in range(self.ROUNDS):
+            round_started = time.monotonic()
             for x in self.add_plain(4):
                 specs[(x.folder, x.message_id)] = x
             # Kill somewhere in a run: its start (recovery, listing) or while it replaces messages.
             pending = 4 + sum(1 for st in got.values() if not is_pgp_mime(st.data))
-            delay = self.rng.uniform(0.0, 0.4 + pending / 30)
+            delay = self.rng.uniform(0.0, 0.1 + pending / 50)
             proc = subprocess.Popen(self.s.argv(KEYED_USER), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, start_new_session=True)
             time.sleep(delay)
@@ -577,6 +593,7 @@ class KilledRuns(Checks, unittest.TestCase):
             if power_loss:
                 self.s.dovecot.start()
             outcomes.append(f"{round_no}:{delay:.2f}s{'+dovecot' if power_loss else ''}"
+                            f"[{time.monotonic() - round_started:.1f}s]"
                             f"{'(finished ' + str(proc.returncode) + ')' if finished else ''}")
             got, dups = self.ids()
             self.assertEqual(dups, [], f"round {round_no} ({outcomes[-1]}): a message is there twice\n"
@@ -601,6 +618,43 @@ class KilledRuns(Checks, unittest.TestCase):
                                      (spec.body_marker,) + (() if signed else (spec.subject_marker,)), str(key))
         r = self.s.run_tool(KEYED_USER)
         self.assert_summary(r, 0, encrypted=0, failed=0)
+
+    def test_kills_at_each_step_of_a_replacement(self):
+        # Killed right after the server confirmed the \Deleted mark, the EXPUNGE, or the APPEND of a
+        # replacement (doveadm_kill_proxy.py): never two copies; the next run restores or finishes it, with
+        # the flags it had (no \Deleted left over).
+        if tool() is None:
+            self.skipTest("mdcrypt-mailbox not built (MDCRYPT_MAILBOX unset)")
+        r = self.s.run_tool(KEYED_USER)
+        self.assert_summary(r, 0, failed=0)
+        notes = []
+        for step in ("UID STORE", "UID EXPUNGE", "APPEND"):
+            nth = self.rng.randint(1, 3)
+            added = {(x.folder, x.message_id): x for x in self.add_plain(4)}
+            before, _ = mc.by_id(self.s.snapshot(KEYED_USER))
+            config, proxy_log = self.s.proxy_config(step, nth)
+            r = self.s.run_tool(KEYED_USER, config=config)
+            self.assertEqual(r.proc.returncode, -signal.SIGKILL, f"{step} #{nth}: not killed: {r}")
+            self.assertIn("killed", proxy_log.read_text())
+            killed, dups = mc.by_id(self.s.snapshot(KEYED_USER))
+            self.assertEqual(dups, [], f"killed after {step} #{nth}: a message is there twice")
+            missing = set(before) - set(killed)
+            self.assertEqual(set(killed) - set(before), set(), f"killed after {step} #{nth}: unexpected messages")
+            notes.append(f"after {step} #{nth}: {len(missing)} missing until the next run")
+            r = self.s.run_tool(KEYED_USER)
+            self.assert_summary(r, 0, failed=0)
+            after, dups = mc.by_id(self.s.snapshot(KEYED_USER))
+            self.assertEqual(dups, [], f"{step} #{nth}, next run: a message is there twice")
+            self.assertEqual(set(after), set(before), f"{step} #{nth}, next run: not the same messages")
+            for key, old in before.items():
+                st = after[key]
+                self.assertEqual((st.flags, st.internaldate), (old.flags, old.internaldate), f"{step} #{nth}: {key}")
+                if key not in added:  # encrypted or protected before: untouched
+                    self.assertEqual((st.uid, st.data), (old.uid, old.data), f"{step} #{nth}: {key} changed")
+            for key, spec in added.items():
+                self.assert_replaced(self.s, spec.data, after[key].data, False, (spec.body_marker, spec.subject_marker),
+                                     f"{step} #{nth}: {key}")
+        print(f"test_mailbox: targeted kills: {'; '.join(notes)}", file=sys.stderr, flush=True)
 
     def test_zz_a_damaged_keyring_fails_75_and_leaves_the_messages(self):
         if tool() is None:
