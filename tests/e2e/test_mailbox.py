@@ -26,6 +26,7 @@ harness checks run. MDCRYPT_MAILBOX_SEED fixes the RNG seed (printed). Run by ct
 """
 from __future__ import annotations
 
+import collections
 import json
 import os
 import random
@@ -270,7 +271,8 @@ class BusyClient(threading.Thread):
         self.flags: dict[tuple[str, str], frozenset[str]] = {}
         self.expunged: set[tuple[str, str]] = set()
         self.copies_seen: list[tuple[str, str]] = []
-        self.actions = self.retries = 0
+        self.actions = 0
+        self.retries: collections.Counter = collections.Counter()
         self.error: BaseException | None = None
 
     def run(self):
@@ -291,13 +293,13 @@ class BusyClient(threading.Thread):
         if len(uids) > 1:
             self.copies_seen.append(key)
         if not uids:
-            self.retries += 1
+            self.retries["not found"] += 1
             return
         uid = uids[-1].decode()
         typ, data = imap.uid("FETCH", uid, "(FLAGS MODSEQ)")
         cur = [d for d in mc.check(typ, data, "FETCH") if isinstance(d, bytes) and f"UID {uid}".encode() in d]
         if not cur:
-            self.retries += 1
+            self.retries["gone before FETCH"] += 1
             return
         modseq = int(re.search(rb"MODSEQ \((\d+)\)", cur[0]).group(1))
         expunge = len(self.expunged) < self.max_expunges and self.rng.random() < 0.08
@@ -306,7 +308,7 @@ class BusyClient(threading.Thread):
         mc.check(typ, data, "STORE")
         got = [mc.parse_fetch_meta(d)[1] for d in data if isinstance(d, bytes) and f"UID {uid}".encode() in d]
         if not got or got[-1] is None:
-            self.retries += 1  # changed meanwhile (MODIFIED) or gone
+            self.retries["no-op, MODIFIED or gone"] += 1
             return
         flags = got[-1]
         if expunge:
@@ -315,7 +317,7 @@ class BusyClient(threading.Thread):
             self.keys.remove(key)
             self.flags.pop(key, None)
         elif "\\Deleted" in flags:
-            self.retries += 1  # the tool's replacement in flight; this copy is going away
+            self.retries["\\Deleted by the tool"] += 1  # its replacement in flight: this copy is going away
             return
         else:
             self.flags[key] = flags
@@ -426,7 +428,7 @@ class MailboxRun(Checks):
         self.assertIsNone(client.error, repr(client.error))
         self.assertIsNone(deliverer.error, repr(deliverer.error))
         print(f"test_mailbox: {self.STORAGE}: run 1: {elapsed:.1f} s, {self.COUNT / elapsed:.0f} msgs/s; client: "
-              f"{client.actions} changes, {len(client.expunged)} expunges, {client.retries} retries, "
+              f"{client.actions} changes, {len(client.expunged)} expunges, retries {dict(client.retries)}, "
               f"{len(client.copies_seen)} searches saw two undeleted copies; {len(deliverer.sent)} delivered",
               file=sys.stderr, flush=True)
         self.state.update(client=client, delivered=deliverer.sent, per_message=elapsed / self.COUNT)
