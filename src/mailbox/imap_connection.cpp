@@ -135,21 +135,25 @@ ImapStatus ImapConnection::command(std::string_view command, const UntaggedHandl
     return finish(tag, on_untagged);
 }
 
-ImapStatus ImapConnection::command_with_literal(std::string_view before, ByteSource& literal, std::uint64_t size,
-                                                std::string_view after, const UntaggedHandler& on_untagged) {
+ImapStatus ImapConnection::command_with_literals(std::string_view command, const std::vector<LiteralPart>& parts,
+                                                 const UntaggedHandler& on_untagged) {
     const std::string tag = next_tag();
-    write_all(tag + " " + std::string(before) + " {" + std::to_string(size) + "+}\r\n");
+    std::string head = tag + " " + std::string(command);
     char chunk[65536];
-    std::uint64_t sent = 0;
-    for (;;) {
-        const std::size_t n = literal.read(std::span<char>(chunk, sizeof chunk));
-        if (n == 0) break;
-        sent += n;
-        if (sent > size) throw std::logic_error("IMAP literal longer than announced");
-        write_all(std::string_view(chunk, n));
+    for (const LiteralPart& part : parts) {
+        write_all(head + part.text + " {" + std::to_string(part.size) + "+}\r\n");
+        head.clear();
+        std::uint64_t sent = 0;
+        for (;;) {
+            const std::size_t n = part.literal->read(std::span<char>(chunk, sizeof chunk));
+            if (n == 0) break;
+            sent += n;
+            if (sent > part.size) throw std::logic_error("IMAP literal longer than announced");
+            write_all(std::string_view(chunk, n));
+        }
+        if (sent != part.size) throw std::logic_error("IMAP literal shorter than announced");
     }
-    if (sent != size) throw std::logic_error("IMAP literal shorter than announced");
-    write_all(std::string(after) + "\r\n");
+    write_all(head + "\r\n");
     return finish(tag, on_untagged);
 }
 

@@ -50,9 +50,15 @@ public:
     // stream and std::runtime_error when the server stops answering or goes away.
     ImapStatus command(std::string_view command, const UntaggedHandler& on_untagged = {});
 
-    // The same for a command that carries one literal: "<before> {size+}\r\n<bytes><after>\r\n".
-    ImapStatus command_with_literal(std::string_view before, ByteSource& literal, std::uint64_t size,
-                                    std::string_view after, const UntaggedHandler& on_untagged = {});
+    // A command carrying literals (LITERAL+, no waiting for continuations): for each part,
+    // "<text> {size+}\r\n<bytes>"; then "\r\n". MULTIAPPEND sends several parts.
+    struct LiteralPart {
+        std::string text;  // what precedes the literal, with its leading space if any
+        ByteSource* literal;
+        std::uint64_t size;
+    };
+    ImapStatus command_with_literals(std::string_view command, const std::vector<LiteralPart>& parts,
+                                     const UntaggedHandler& on_untagged = {});
 
 private:
     ImapLine read_line();

@@ -129,16 +129,19 @@ std::vector<std::uint32_t> ImapSession::uids() {
     return out;
 }
 
-std::optional<FetchedMessage> ImapSession::fetch_message(std::uint32_t uid) {
-    std::optional<FetchedMessage> out;
-    run("UID FETCH " + std::to_string(uid) + " (UID FLAGS INTERNALDATE MODSEQ BODY.PEEK[])", [&](ImapLine& line) {
+std::vector<FetchedMessage> ImapSession::fetch_messages(const std::vector<std::uint32_t>& uids) {
+    std::vector<FetchedMessage> out;
+    if (uids.empty()) return out;
+    run("UID FETCH " + imap_uid_set(uids) + " (UID FLAGS INTERNALDATE MODSEQ BODY.PEEK[])", [&](ImapLine& line) {
         const auto values = parse_imap_values(line.text);
         const ImapValue* data = fetch_data(values);
         if (!data) return;
         const FetchItems items = read_fetch_items(*data);
-        if (items.uid != uid || !items.body_literal || !items.flags || !items.internal_date || !items.modseq) return;
-        out.emplace(FetchedMessage{state_from(items), std::move(line.literals.at(*items.body_literal))});
+        if (!items.uid || !std::binary_search(uids.begin(), uids.end(), *items.uid)) return;
+        if (!items.body_literal || !items.flags || !items.internal_date || !items.modseq) return;
+        out.push_back(FetchedMessage{state_from(items), std::move(line.literals.at(*items.body_literal))});
     });
+    std::sort(out.begin(), out.end(), [](const FetchedMessage& a, const FetchedMessage& b) { return a.state.uid < b.state.uid; });
     return out;
 }
 
@@ -155,39 +158,56 @@ std::optional<MessageState> ImapSession::fetch_state(std::uint32_t uid) {
     return out;
 }
 
-bool ImapSession::mark_deleted_unchanged_since(std::uint32_t uid, std::uint64_t modseq) {
-    const ImapStatus status = run("UID STORE " + std::to_string(uid) + " (UNCHANGEDSINCE " + std::to_string(modseq) +
+std::vector<std::uint32_t> ImapSession::mark_deleted_unchanged_since(const std::vector<std::uint32_t>& uids, std::uint64_t modseq) {
+    if (uids.empty()) return {};
+    const ImapStatus status = run("UID STORE " + imap_uid_set(uids) + " (UNCHANGEDSINCE " + std::to_string(modseq) +
                                   ") +FLAGS.SILENT (\\Deleted)");
-    return !response_code(status.text).starts_with("MODIFIED");
-}
-
-bool ImapSession::expunge(std::uint32_t uid) {
-    bool expunged = false;
-    run("UID EXPUNGE " + std::to_string(uid), [&](ImapLine& line) {
-        const auto values = parse_imap_values(line.text);
-        if (values.size() == 2 && values[1].is_atom("EXPUNGE")) expunged = true;
-        if (values.size() >= 2 && values[0].is_atom("VANISHED")) expunged = true;  // QRESYNC sessions
-    });
-    return expunged;
-}
-
-void ImapSession::replace_flags(std::uint32_t uid, const std::vector<std::string>& flags) {
-    run("UID STORE " + std::to_string(uid) + " FLAGS.SILENT " + imap_flag_list(flags));
-}
-
-std::uint32_t ImapSession::append(const std::string& folder, const std::vector<std::string>& flags,
-                                  const std::string& internal_date, ByteSource& message, std::uint64_t size,
-                                  std::uint32_t uid_validity) {
-    const std::string before = "APPEND " + imap_quoted(folder) + " " + imap_flag_list(flags) + " " + imap_quoted(internal_date);
-    const ImapStatus status = connection_.command_with_literal(before, message, size, "");
-    if (!status.ok()) throw ImapCommandError("IMAP APPEND to '" + folder + "': " + status.status + " " + status.text);
     const std::string_view code = response_code(status.text);
-    const auto values = parse_imap_values(code);
+    if (!code.starts_with("MODIFIED ")) return {};
+    return parse_uid_set(code.substr(9));
+}
+
+void ImapSession::expunge(const std::vector<std::uint32_t>& uids) {
+    if (!uids.empty()) run("UID EXPUNGE " + imap_uid_set(uids));
+}
+
+std::vector<std::uint32_t> ImapSession::existing(const std::vector<std::uint32_t>& uids) {
+    std::vector<std::uint32_t> out;
+    if (uids.empty()) return out;
+    run("UID FETCH " + imap_uid_set(uids) + " (UID)", [&](ImapLine& line) {
+        const auto values = parse_imap_values(line.text);
+        const ImapValue* data = fetch_data(values);
+        if (!data) return;
+        const FetchItems items = read_fetch_items(*data);
+        if (items.uid && std::binary_search(uids.begin(), uids.end(), *items.uid)) out.push_back(*items.uid);
+    });
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+}
+
+void ImapSession::clear_deleted(std::uint32_t uid) {
+    run("UID STORE " + std::to_string(uid) + " -FLAGS.SILENT (\\Deleted)");
+}
+
+std::vector<std::uint32_t> ImapSession::append(const std::string& folder, const std::vector<Append>& messages,
+                                               std::uint32_t uid_validity) {
+    if (messages.empty()) return {};
+    std::vector<ImapConnection::LiteralPart> parts;
+    for (const Append& m : messages)
+        parts.push_back({" " + imap_flag_list(m.flags) + " " + imap_quoted(m.internal_date), m.message, m.size});
+    const ImapStatus status = connection_.command_with_literals("APPEND " + imap_quoted(folder), parts);
+    if (!status.ok()) throw ImapCommandError("IMAP APPEND to '" + folder + "': " + status.status + " " + status.text);
+    const auto values = parse_imap_values(response_code(status.text));
     if (values.size() != 3 || !values[0].is_atom("APPENDUID"))
         throw ImapProtocolError("IMAP APPEND to '" + folder + "': no APPENDUID in '" + status.text.substr(0, 80) + "'");
     if (imap_number(values[1].text, UINT32_MAX) != uid_validity)
         throw ImapProtocolError("IMAP APPEND to '" + folder + "': the folder's UIDVALIDITY changed");
-    return static_cast<std::uint32_t>(imap_number(values[2].text, UINT32_MAX));
+    std::vector<std::uint32_t> uids = parse_uid_set(values[2].text, messages.size());
+    if (uids.size() != messages.size())
+        throw ImapProtocolError("IMAP APPEND to '" + folder + "': APPENDUID names " + std::to_string(uids.size()) +
+                                " messages for " + std::to_string(messages.size()));
+    return uids;
 }
 
 std::vector<std::uint32_t> ImapSession::search_header(const std::string& field, const std::string& text) {

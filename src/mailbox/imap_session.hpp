@@ -53,19 +53,30 @@ public:
     SelectedFolder select(const std::string& folder);
     // The UIDs in the selected folder, ascending.
     std::vector<std::uint32_t> uids();
+    // The messages of `uids` that still exist, in UID order, each with its state and whole body.
+    std::vector<FetchedMessage> fetch_messages(const std::vector<std::uint32_t>& uids);
     // nullopt when the UID is gone (expunged).
-    std::optional<FetchedMessage> fetch_message(std::uint32_t uid);
     std::optional<MessageState> fetch_state(std::uint32_t uid);
-    // Sets \Deleted on `uid` unless its flags changed after `modseq` (UNCHANGEDSINCE). True when set
-    // (or the UID is gone: the caller checks which); false when the server reports it MODIFIED.
-    bool mark_deleted_unchanged_since(std::uint32_t uid, std::uint64_t modseq);
-    // UID EXPUNGE of one UID; true when the server reported it expunged.
-    bool expunge(std::uint32_t uid);
-    void replace_flags(std::uint32_t uid, const std::vector<std::string>& flags);
-    // APPEND to `folder`; the new message's UID (APPENDUID) in `uid_validity`.
-    std::uint32_t append(const std::string& folder, const std::vector<std::string>& flags,
-                         const std::string& internal_date, ByteSource& message, std::uint64_t size,
-                         std::uint32_t uid_validity);
+    // Sets \Deleted on `uids` unless a message's flags changed after `modseq` (UNCHANGEDSINCE); the
+    // UIDs the server reports MODIFIED (left as they were).
+    std::vector<std::uint32_t> mark_deleted_unchanged_since(const std::vector<std::uint32_t>& uids, std::uint64_t modseq);
+    // UID EXPUNGE of `uids` (only those with \Deleted go).
+    void expunge(const std::vector<std::uint32_t>& uids);
+    // Which of `uids` still exist.
+    std::vector<std::uint32_t> existing(const std::vector<std::uint32_t>& uids);
+    // Takes \Deleted off one message, leaving its other flags as they are.
+    void clear_deleted(std::uint32_t uid);
+
+    struct Append {
+        std::vector<std::string> flags;
+        std::string internal_date;
+        ByteSource* message;
+        std::uint64_t size;
+    };
+    // One APPEND (MULTIAPPEND, RFC 3502, for several): all stored or none. The new UIDs (APPENDUID),
+    // checked against `uid_validity`.
+    std::vector<std::uint32_t> append(const std::string& folder, const std::vector<Append>& messages,
+                                      std::uint32_t uid_validity);
     // UIDs of messages whose `field` contains `text` (SEARCH HEADER).
     std::vector<std::uint32_t> search_header(const std::string& field, const std::string& text);
     void logout();

@@ -145,6 +145,37 @@ FetchItems read_fetch_items(const ImapValue& list) {
     return out;
 }
 
+std::string imap_uid_set(const std::vector<std::uint32_t>& uids) {
+    std::string out;
+    for (std::size_t i = 0; i < uids.size();) {
+        std::size_t j = i;
+        while (j + 1 < uids.size() && uids[j + 1] == uids[j] + 1) ++j;
+        if (!out.empty()) out += ',';
+        out += std::to_string(uids[i]);
+        if (j > i) out += ':' + std::to_string(uids[j]);
+        i = j + 1;
+    }
+    return out;
+}
+
+std::vector<std::uint32_t> parse_uid_set(std::string_view text, std::size_t max_count) {
+    std::vector<std::uint32_t> out;
+    while (!text.empty()) {
+        const auto comma = text.find(',');
+        const std::string_view range = text.substr(0, comma);
+        const auto colon = range.find(':');
+        auto first = static_cast<std::uint32_t>(imap_number(range.substr(0, colon), UINT32_MAX));
+        auto last = colon == std::string_view::npos ? first : static_cast<std::uint32_t>(imap_number(range.substr(colon + 1), UINT32_MAX));
+        if (first > last) std::swap(first, last);
+        if (last - first >= max_count || out.size() + (last - first) + 1 > max_count)
+            throw ImapProtocolError("IMAP response: a UID set of more than " + std::to_string(max_count) + " UIDs");
+        for (std::uint64_t uid = first; uid <= last; ++uid) out.push_back(static_cast<std::uint32_t>(uid));
+        if (comma == std::string_view::npos) break;
+        text.remove_prefix(comma + 1);
+    }
+    return out;
+}
+
 std::string imap_quoted(std::string_view text) {
     std::string out = "\"";
     for (const char c : text) {

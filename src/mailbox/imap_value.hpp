@@ -51,6 +51,11 @@ FetchItems read_fetch_items(const ImapValue& list);
 // A number an IMAP server sent (nz-number, mod-sequence): digits only, within range, else throws.
 std::uint64_t imap_number(std::string_view text, std::uint64_t max = UINT64_MAX);
 
+// UIDs as an IMAP sequence set, ranges folded: {1,2,3,7} -> "1:3,7". `uids` ascending.
+std::string imap_uid_set(const std::vector<std::uint32_t>& uids);
+// The UIDs of a sequence set a server sent ("1:3,7"); more than `max_count` UIDs throws.
+std::vector<std::uint32_t> parse_uid_set(std::string_view text, std::size_t max_count = 1 << 20);
+
 // `text` as an IMAP quoted string; throws std::invalid_argument for CR, LF or NUL, which only a
 // literal can carry.
 std::string imap_quoted(std::string_view text);

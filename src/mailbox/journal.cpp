@@ -76,6 +76,11 @@ std::optional<std::uint32_t> number(std::string_view text) {
     return static_cast<std::uint32_t>(n);
 }
 
+std::optional<std::uint64_t> big_number(std::string_view text) {
+    if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+    return std::stoull(std::string(text));
+}
+
 bool is_token(std::string_view t) { return t.size() == 32 && t.find_first_not_of(kHex) == std::string_view::npos; }
 
 void sync_or_throw(int fd, const fs::path& path) {
@@ -86,14 +91,19 @@ void sync_or_throw(int fd, const fs::path& path) {
 
 std::string journal_begin_line(const JournalEntry& e) {
     return "begin " + e.token + " " + std::to_string(e.uid_validity) + " " + std::to_string(e.uid) + " " + hex(e.folder) +
-           " " + hex(e.internal_date) + " " + hex(join_flags(e.flags)) + "\n";
+           " " + hex(e.internal_date) + " " + hex(join_flags(e.flags)) + " " + e.batch + " " + std::to_string(e.offset) +
+           " " + std::to_string(e.length) + "\n";
 }
 
 std::string journal_flags_line(std::string_view token, const std::vector<std::string>& flags) {
     return "flags " + std::string(token) + " " + hex(join_flags(flags)) + "\n";
 }
 
-std::string journal_end_line(std::string_view token) { return "end " + std::string(token) + "\n"; }
+std::string journal_end_lines(const std::vector<std::string>& tokens) {
+    std::string out;
+    for (const auto& t : tokens) out += "end " + t + "\n";
+    return out;
+}
 
 std::vector<JournalEntry> parse_journal(std::string_view text) {
     std::vector<JournalEntry> entries;
@@ -106,11 +116,15 @@ std::vector<JournalEntry> parse_journal(std::string_view text) {
         const auto find = [&](std::string_view token) {
             return std::find_if(entries.begin(), entries.end(), [&](const JournalEntry& e) { return e.token == token; });
         };
-        if (w[0] == "begin" && w.size() == 7) {
+        if (w[0] == "begin" && w.size() == 10) {
             const auto validity = number(w[2]), uid = number(w[3]);
             const auto folder = unhex(w[4]), date = unhex(w[5]), flags = unhex(w[6]);
-            if (!validity || !uid || !folder || !date || !flags || find(w[1]) != entries.end()) continue;
-            entries.push_back({std::string(w[1]), *folder, *validity, *uid, *date, split_flags(*flags)});
+            const auto offset = big_number(w[8]), length = big_number(w[9]);
+            if (!validity || !uid || !folder || !date || !flags || !is_token(w[7]) || !offset || !length ||
+                find(w[1]) != entries.end())
+                continue;
+            entries.push_back({std::string(w[1]), *folder, *validity, *uid, *date, split_flags(*flags), std::string(w[7]),
+                               *offset, *length});
         } else if (w[0] == "flags" && w.size() == 3) {
             const auto flags = unhex(w[2]);
             const auto it = find(w[1]);
@@ -174,8 +188,12 @@ Journal::Journal(fs::path directory) : directory_(std::move(directory)) {
     // A torn last line must not glue onto the next record.
     if (!text.empty() && text.back() != '\n') append_line("\n", true);
     pending_ = parse_journal(text);
-    // An entry whose message file is missing was never begun (the file is synced before the line).
-    std::erase_if(pending_, [&](const JournalEntry& e) { return !fs::exists(message_file(e.token)); });
+    // An entry whose batch file is missing or short was never begun (the file is synced before the line).
+    std::erase_if(pending_, [&](const JournalEntry& e) {
+        std::error_code ec;
+        const auto size = fs::file_size(message_file(e.batch), ec);
+        return ec || e.offset + e.length > size;
+    });
 }
 
 fs::path Journal::message_file(std::string_view token) const { return directory_ / (std::string(token) + ".eml"); }
@@ -191,25 +209,70 @@ void Journal::append_line(const std::string& line, bool sync) {
     if (sync) sync_or_throw(journal_.get(), directory_ / "journal");
 }
 
-void Journal::begin(const JournalEntry& entry, ByteSource& encrypted) {
-    const fs::path path = message_file(entry.token);
+void Journal::begin(std::vector<JournalEntry>& entries, const std::vector<ByteSource*>& copies) {
+    const std::string batch = new_journal_token();
+    const fs::path path = message_file(batch);
     FileDescriptor file(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
     if (!file) throw std::runtime_error("cannot create " + path.string() + ": " + std::strerror(errno));
+    std::uint64_t offset = 0;
     char chunk[65536];
-    for (;;) {
-        const std::size_t n = encrypted.read(std::span<char>(chunk, sizeof chunk));
-        if (n == 0) break;
-        std::string_view rest(chunk, n);
-        while (!rest.empty()) {
-            const ssize_t w = ::write(file.get(), rest.data(), rest.size());
-            if (w < 0 && errno == EINTR) continue;
-            if (w < 0) throw std::runtime_error("cannot write " + path.string() + ": " + std::strerror(errno));
-            rest.remove_prefix(static_cast<std::size_t>(w));
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+        entries[i].batch = batch;
+        entries[i].offset = offset;
+        for (;;) {
+            const std::size_t n = copies.at(i)->read(std::span<char>(chunk, sizeof chunk));
+            if (n == 0) break;
+            std::string_view rest(chunk, n);
+            while (!rest.empty()) {
+                const ssize_t w = ::write(file.get(), rest.data(), rest.size());
+                if (w < 0 && errno == EINTR) continue;
+                if (w < 0) throw std::runtime_error("cannot write " + path.string() + ": " + std::strerror(errno));
+                rest.remove_prefix(static_cast<std::size_t>(w));
+            }
+            offset += n;
         }
+        entries[i].length = offset - entries[i].offset;
     }
     sync_or_throw(file.get(), path);
-    append_line(journal_begin_line(entry), true);
-    pending_.push_back(entry);
+    std::string lines;
+    for (const auto& e : entries) lines += journal_begin_line(e);
+    append_line(lines, true);
+    pending_.insert(pending_.end(), entries.begin(), entries.end());
+}
+
+namespace {
+
+// A slice of a batch file.
+class SliceSource final : public ByteSource {
+public:
+    SliceSource(FileDescriptor fd, std::uint64_t offset, std::uint64_t length)
+        : fd_(std::move(fd)), offset_(offset), left_(length) {}
+    std::size_t read(std::span<char> out) override {
+        if (left_ == 0) return 0;
+        const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(left_, out.size()));
+        for (;;) {
+            const ssize_t n = ::pread(fd_.get(), out.data(), want, static_cast<off_t>(offset_));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) throw std::runtime_error("a journal batch file is shorter than its entries");
+            offset_ += static_cast<std::uint64_t>(n);
+            left_ -= static_cast<std::uint64_t>(n);
+            return static_cast<std::size_t>(n);
+        }
+    }
+
+private:
+    FileDescriptor fd_;
+    std::uint64_t offset_;
+    std::uint64_t left_;
+};
+
+}  // namespace
+
+std::unique_ptr<ByteSource> Journal::copy_of(const JournalEntry& entry) const {
+    const fs::path path = message_file(entry.batch);
+    FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) throw std::runtime_error("cannot open " + path.string() + ": " + std::strerror(errno));
+    return std::make_unique<SliceSource>(std::move(fd), entry.offset, entry.length);
 }
 
 void Journal::update_flags(std::string_view token, const std::vector<std::string>& flags) {
@@ -218,11 +281,20 @@ void Journal::update_flags(std::string_view token, const std::vector<std::string
         if (e.token == token) e.flags = flags;
 }
 
-void Journal::end(std::string_view token) {
-    append_line(journal_end_line(token), false);
-    std::error_code ignored;
-    fs::remove(message_file(token), ignored);
-    std::erase_if(pending_, [&](const JournalEntry& e) { return e.token == token; });
+void Journal::end(const std::vector<std::string>& tokens) {
+    if (tokens.empty()) return;
+    append_line(journal_end_lines(tokens), false);
+    std::vector<std::string> batches;
+    std::erase_if(pending_, [&](const JournalEntry& e) {
+        if (std::find(tokens.begin(), tokens.end(), e.token) == tokens.end()) return false;
+        batches.push_back(e.batch);
+        return true;
+    });
+    for (const auto& batch : batches) {
+        const bool needed = std::any_of(pending_.begin(), pending_.end(), [&](const JournalEntry& e) { return e.batch == batch; });
+        std::error_code ignored;
+        if (!needed) fs::remove(message_file(batch), ignored);
+    }
 }
 
 void Journal::compact() {

@@ -1,11 +1,12 @@
 // What mdcrypt-mailbox has in flight for one user, on disk, so a run killed at any moment is finished
-// by the next: for each replacement, the encrypted message (written and synced first) and a "begin"
-// line with where the original was and the flags and date the copy must get; an "end" line when the
-// copy is stored. One directory per user under [mailbox] state_directory, locked while a run works.
+// by the next: for each replacement, the encrypted message (in a batch file, written and synced first)
+// and a "begin" line with where the original was and the flags and date the copy must get; an "end"
+// line when the copy is stored. One directory per user under [mailbox] state_directory, locked while a run works.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,6 +24,9 @@ struct JournalEntry {
     std::uint32_t uid = 0;  // the original's
     std::string internal_date;
     std::vector<std::string> flags;
+    std::string batch;  // the file (token) holding the encrypted copy, at offset, length bytes
+    std::uint64_t offset = 0;
+    std::uint64_t length = 0;
     bool operator==(const JournalEntry&) const = default;
 };
 
@@ -31,7 +35,7 @@ struct JournalEntry {
 std::vector<JournalEntry> parse_journal(std::string_view text);
 std::string journal_begin_line(const JournalEntry& entry);
 std::string journal_flags_line(std::string_view token, const std::vector<std::string>& flags);
-std::string journal_end_line(std::string_view token);
+std::string journal_end_lines(const std::vector<std::string>& tokens);
 
 // A user's directory name: the user name with bytes outside [A-Za-z0-9@._-] as %XX.
 std::string journal_directory_name(std::string_view user);
@@ -48,16 +52,20 @@ public:
     explicit Journal(std::filesystem::path directory);
 
     const std::vector<JournalEntry>& pending() const { return pending_; }
-    std::filesystem::path message_file(std::string_view token) const;
 
-    // Writes the encrypted copy, syncs it, then records the entry and syncs the journal.
-    void begin(const JournalEntry& entry, ByteSource& encrypted);
+    // Writes the encrypted copies into one batch file and syncs it, then records the entries (their
+    // batch, offset and length filled in here) and syncs the journal. `copies[i]` is entries[i]'s.
+    void begin(std::vector<JournalEntry>& entries, const std::vector<ByteSource*>& copies);
+    // The encrypted copy of a pending entry.
+    std::unique_ptr<ByteSource> copy_of(const JournalEntry& entry) const;
     void update_flags(std::string_view token, const std::vector<std::string>& flags);
-    void end(std::string_view token);
-    // With nothing pending, empties the journal and removes stray message files.
+    // Records the entries as done; a batch file no pending entry needs is removed.
+    void end(const std::vector<std::string>& tokens);
+    // With nothing pending, empties the journal and removes stray batch files.
     void compact();
 
 private:
+    std::filesystem::path message_file(std::string_view batch) const;
     void append_line(const std::string& line, bool sync);
 
     std::filesystem::path directory_;

@@ -3,6 +3,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <ctime>
 #include <iostream>
@@ -24,6 +25,17 @@
 using namespace mdcrypt;
 
 namespace {
+
+std::atomic<bool> stop_requested{false};
+
+// A stop (systemd, Ctrl-C) ends the run after the batch at hand; the journal makes any point safe,
+// this only makes the end tidy (private directory removed, summary printed).
+void stop_after_batch_on_termination() {
+    struct sigaction action{};
+    action.sa_handler = [](int) { stop_requested = true; };
+    sigemptyset(&action.sa_mask);
+    for (int signo : {SIGTERM, SIGINT, SIGHUP}) ::sigaction(signo, &action, nullptr);
+}
 
 constexpr const char* kUsage =
     "usage: mdcrypt-mailbox --config FILE --user USER [--address ADDR] [--folder NAME]... [--dry-run]\n"
@@ -134,10 +146,15 @@ int main(int argc, char** argv) {
         const KeySources keys(config->gnupg);
         const std::shared_ptr<Encryptor> encryptor = make_encryptor(config->gnupg, private_dir.path());
         const KeyLookupFn lookup = [&](std::string_view address, std::int64_t now) { return keys.lookup(address, now); };
-        const MailboxServices services{*config, lookup, *encryptor, private_dir.path()};
+        const MailboxServices services{*config, lookup, *encryptor, private_dir.path(), &stop_requested};
+        stop_after_batch_on_termination();
 
         bool any_failed = false;
         for (const auto& user : users) {
+            if (stop_requested) {
+                any_failed = true;
+                break;
+            }
             const UserMailboxResult result = encrypt_user_mailbox(services, user, std::cerr, std::cout);
             for (const auto& error : result.errors) std::cout << "mdcrypt-mailbox: " << user.user << ": error: " << error << "\n";
             std::cout << summary_line(user.user, result.counts, user.dry_run) << std::endl;

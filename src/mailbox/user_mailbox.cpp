@@ -3,6 +3,8 @@
 #include <fcntl.h>
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <ctime>
 #include <set>
 
@@ -28,24 +30,6 @@ public:
     void write(std::string_view) override {}
 };
 
-class FileSource final : public ByteSource {
-public:
-    explicit FileSource(const fs::path& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
-        if (!fd_) throw std::runtime_error("cannot open " + path.string());
-    }
-    std::size_t read(std::span<char> out) override {
-        for (;;) {
-            const ssize_t n = ::read(fd_.get(), out.data(), out.size());
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0) throw std::runtime_error("cannot read a journal message file");
-            return static_cast<std::size_t>(n);
-        }
-    }
-
-private:
-    FileDescriptor fd_;
-};
-
 bool has_flag(const std::vector<std::string>& flags, std::string_view flag) {
     return std::any_of(flags.begin(), flags.end(), [&](const std::string& f) { return iequals(f, flag); });
 }
@@ -55,7 +39,9 @@ public:
     UserRun(const MailboxServices& services, const UserMailboxOptions& options, std::ostream& progress_out,
             std::ostream& report_out)
         : services_(services), options_(options), progress_out_(progress_out), report_out_(report_out),
-          spool_{services.private_dir, services.config.milter.body_memory_limit} {}
+          // A batch holds up to kBatchMessages bodies twice (original, encrypted): 256 KB each in
+          // memory at most, the rest in files.
+          spool_{services.private_dir, std::min<std::size_t>(services.config.milter.body_memory_limit, 256 * 1024)} {}
 
     UserMailboxResult run() {
         try {
@@ -69,7 +55,7 @@ public:
                 if (!options_.dry_run) recover(session, journal);
                 else if (!journal.pending().empty())
                     report_out_ << "mdcrypt-mailbox: " << options_.user << ": " << journal.pending().size()
-                                << " replacement(s) of an interrupted run would be finished\n";
+                                << " replacement(s) of an interrupted run would be finished" << std::endl;
                 process_folders(session, journal);
                 if (!options_.dry_run) journal.compact();
                 session.logout();
@@ -92,52 +78,66 @@ private:
         log_error(line.str());
     }
 
+    // Per folder, in few commands: originals still there get back their flags (the \Deleted this
+    // tool set goes), and copies whose original is gone are stored unless they already are.
     void recover(ImapSession& session, Journal& journal) {
-        const std::vector<JournalEntry> pending = journal.pending();
-        for (const JournalEntry& entry : pending) {
+        std::vector<std::string> folder_order;
+        for (const auto& e : journal.pending())
+            if (std::find(folder_order.begin(), folder_order.end(), e.folder) == folder_order.end()) folder_order.push_back(e.folder);
+        for (const std::string& folder : folder_order) {
+            std::vector<JournalEntry> entries;
+            for (const auto& e : journal.pending())
+                if (e.folder == folder) entries.push_back(e);
+            std::vector<std::string> tokens;
+            for (const auto& e : entries) tokens.push_back(e.token);
             SelectedFolder selected;
             try {
-                selected = session.select(entry.folder);
+                selected = session.select(folder);
             } catch (const ImapCommandError& e) {
-                // The folder is gone (deleted by the user): so is the message.
-                log_warning(LogLine().add("user", options_.user).add("folder", entry.folder)
-                                .add("recovery", "folder gone, replacement dropped").str());
-                journal.end(entry.token);
+                // The folder is gone (deleted by the user): so are its messages.
+                log_warning(LogLine().add("user", options_.user).add("folder", folder)
+                                .add("recovery", "folder gone, replacements dropped").add("error", e.what()).str());
+                journal.end(tokens);
                 continue;
             }
-            if (selected.uid_validity != entry.uid_validity) {
-                log_warning(LogLine().add("user", options_.user).add("folder", entry.folder)
-                                .add("recovery", "UIDVALIDITY changed, replacement dropped").str());
-                journal.end(entry.token);
+            if (selected.uid_validity != entries.front().uid_validity) {
+                log_warning(LogLine().add("user", options_.user).add("folder", folder)
+                                .add("recovery", "UIDVALIDITY changed, replacements dropped").str());
+                journal.end(tokens);
                 continue;
             }
-            const std::optional<MessageState> original = session.fetch_state(entry.uid);
-            const bool copy_stored =
-                !original && !session.search_header("Content-Type", token_boundary(entry.token, 0).substr(0, 40)).empty();
-            switch (recovery_for(original.has_value(), copy_stored)) {
-                case Recovery::RestoreOriginal:
-                    if (has_flag(original->flags, "\\Deleted") && !has_flag(entry.flags, "\\Deleted")) {
-                        std::vector<std::string> flags = original->flags;
-                        std::erase_if(flags, [](const std::string& f) { return iequals(f, "\\Deleted"); });
-                        session.replace_flags(entry.uid, flags);
-                    }
-                    break;
-                case Recovery::KeepCopy:
-                    break;
-                case Recovery::AppendCopy: {
-                    const fs::path file = journal.message_file(entry.token);
-                    FileSource source(file);
-                    session.append(entry.folder, entry.flags, entry.internal_date, source, fs::file_size(file), entry.uid_validity);
-                    touched_.insert(entry.folder);
-                    break;
+            std::vector<std::uint32_t> uids;
+            for (const auto& e : entries) uids.push_back(e.uid);
+            std::sort(uids.begin(), uids.end());
+            const std::vector<std::uint32_t> present = session.existing(uids);
+            std::vector<std::unique_ptr<ByteSource>> sources;
+            std::vector<ImapSession::Append> appends;
+            for (const auto& e : entries) {
+                const bool original_exists = std::binary_search(present.begin(), present.end(), e.uid);
+                const bool copy_stored =
+                    !original_exists && !session.search_header("Content-Type", token_boundary(e.token, 0).substr(0, 40)).empty();
+                switch (recovery_for(original_exists, copy_stored)) {
+                    case Recovery::RestoreOriginal:
+                        if (!has_flag(e.flags, "\\Deleted")) session.clear_deleted(e.uid);
+                        break;
+                    case Recovery::KeepCopy:
+                        break;
+                    case Recovery::AppendCopy:
+                        sources.push_back(journal.copy_of(e));
+                        appends.push_back({e.flags, e.internal_date, sources.back().get(), e.length});
+                        break;
                 }
             }
-            journal.end(entry.token);
-            ++result_.recovered;
+            if (!appends.empty()) {
+                session.append(folder, appends, selected.uid_validity);
+                touched_.insert(folder);
+            }
+            journal.end(tokens);
+            result_.recovered += entries.size();
         }
         if (result_.recovered > 0)
             report_out_ << "mdcrypt-mailbox: " << options_.user << ": finished " << result_.recovered
-                        << " replacement(s) of an interrupted run\n";
+                        << " replacement(s) of an interrupted run" << std::endl;
     }
 
     std::vector<std::string> folders(ImapSession& session) {
@@ -155,85 +155,167 @@ private:
         ProgressReporter progress(options_.progress, progress_out_, options_.user);
         progress.set_total(total);
         for (const auto& name : names) {
-            const SelectedFolder selected = session.select(name);
+            SelectedFolder selected;
+            try {
+                selected = session.select(name);
+            } catch (const ImapCommandError& e) {  // deleted or renamed meanwhile: the others go on
+                fail(e.what());
+                continue;
+            }
             MailboxCounts folder_counts;
-            for (const std::uint32_t uid : session.uids()) {
-                const std::optional<StoredOutcome> outcome = process_message(session, journal, name, selected, uid);
-                progress.step();
-                if (!outcome) continue;  // expunged meanwhile
-                folder_counts.add(*outcome);
-                result_.counts.add(*outcome);
+            const std::vector<std::uint32_t> uids = session.uids();
+            for (std::size_t start = 0; start < uids.size(); start += kBatchMessages) {
+                // Between batches nothing is in flight, so stopping here leaves no journal work.
+                if (services_.stop && services_.stop->load())
+                    throw std::runtime_error("stopped by a signal; the next run goes on from here");
+                const std::vector<std::uint32_t> batch(uids.begin() + static_cast<std::ptrdiff_t>(start),
+                                                       uids.begin() + static_cast<std::ptrdiff_t>(std::min(uids.size(), start + kBatchMessages)));
+                for (const StoredOutcome outcome : process_batch(session, journal, name, selected, batch)) {
+                    folder_counts.add(outcome);
+                    result_.counts.add(outcome);
+                }
+                progress.step(batch.size());
             }
             report_out_ << "mdcrypt-mailbox: " << options_.user << ": folder " << imap_quoted(name) << ": "
                         << (options_.dry_run ? "would encrypt " : "encrypted ") << folder_counts.encrypted
                         << ", already protected " << folder_counts.already_protected << ", left plain "
-                        << folder_counts.left_plain << ", failed " << folder_counts.failed << "\n";
+                        << folder_counts.left_plain << ", failed " << folder_counts.failed << std::endl;
         }
         progress.finish();
     }
 
-    std::optional<StoredOutcome> process_message(ImapSession& session, Journal& journal, const std::string& folder,
-                                                  const SelectedFolder& selected, std::uint32_t uid) {
-        std::optional<FetchedMessage> fetched = session.fetch_message(uid);
-        if (!fetched) return std::nullopt;
-        const std::string token = new_journal_token();
+    struct Candidate {
+        FetchedMessage fetched;
+        std::string token;
+        std::optional<Spool> encrypted;
+        StoredOutcome outcome = StoredOutcome::Failed;
+    };
+
+    // Decides and encrypts one message with the core, as the pipe filter does for its address.
+    void encrypt_candidate(Candidate& c, const std::string& folder) {
         unsigned counter = 0;
-        const BoundaryGenerator boundaries = [&] { return token_boundary(token, counter++); };
-        const SpoolSettings& spool = spool_;
-        const ProcessContext context{services_.config.policy, services_.lookup, services_.encryptor, spool, boundaries,
+        const BoundaryGenerator boundaries = [&] { return token_boundary(c.token, counter++); };
+        const ProcessContext context{services_.config.policy, services_.lookup, services_.encryptor, spool_, boundaries,
                                      static_cast<std::int64_t>(std::time(nullptr))};
         const std::vector<std::string> recipients{options_.address};
-        Spool encrypted(spool_);
         FilterReport report;
         try {
-            auto in = fetched->body.reader();
+            auto in = c.fetched.body.reader();
             NullSink discard;
-            report = run_pipe_filter(context, recipients, *in, options_.dry_run ? static_cast<ByteSink&>(discard) : encrypted);
+            if (!options_.dry_run) c.encrypted.emplace(spool_);
+            report = run_pipe_filter(context, recipients, *in, options_.dry_run ? static_cast<ByteSink&>(discard) : *c.encrypted);
         } catch (const std::exception& e) {
             report.exit = FilterExit::TempFail;
             report.error = e.what();
         }
-        const StoredOutcome outcome = outcome_of(report);
-        if (outcome == StoredOutcome::Failed) {
+        c.outcome = outcome_of(report);
+        if (c.outcome == StoredOutcome::Failed) {
             LogLine line;
-            line.add("user", options_.user).add("folder", folder).add("uid", static_cast<std::uint64_t>(uid));
+            line.add("user", options_.user).add("folder", folder).add("uid", static_cast<std::uint64_t>(c.fetched.state.uid));
             line.add("reason", report.error.empty() ? report.result.decision.reason : report.error);
             log_error(line.str());
         }
-        if (outcome != StoredOutcome::Encrypted || options_.dry_run) return outcome;
+    }
 
-        JournalEntry entry{token, folder, selected.uid_validity, uid, fetched->state.internal_date, fetched->state.flags};
-        {
-            auto reader = encrypted.reader();
-            journal.begin(entry, *reader);
+    // Several messages at once on every step, so Dovecot commits (and syncs) once per batch rather
+    // than per message: fetch, encrypt on worker threads, journal, mark, expunge, one MULTIAPPEND.
+    std::vector<StoredOutcome> process_batch(ImapSession& session, Journal& journal, const std::string& folder,
+                                             const SelectedFolder& selected, const std::vector<std::uint32_t>& uids) {
+        std::vector<Candidate> candidates;
+        std::uint64_t modseq = 0;
+        for (FetchedMessage& m : session.fetch_messages(uids)) {
+            modseq = std::max(modseq, m.state.modseq);
+            candidates.push_back({std::move(m), new_journal_token(), std::nullopt, StoredOutcome::Failed});
         }
-        // \Deleted only if nobody changed the flags since they were read; else carry the new flags over.
-        std::uint64_t modseq = fetched->state.modseq;
-        for (int attempt = 0;; ++attempt) {
-            if (session.mark_deleted_unchanged_since(uid, modseq)) break;
-            const std::optional<MessageState> now = session.fetch_state(uid);
-            if (!now || attempt == 20) {
-                journal.end(token);
-                return now ? std::optional(StoredOutcome::Failed) : std::nullopt;
+        {
+            std::atomic<std::size_t> next{0};
+            const auto work = [&] {
+                for (std::size_t i; (i = next++) < candidates.size();) encrypt_candidate(candidates[i], folder);
+            };
+            std::vector<std::jthread> workers;
+            for (unsigned t = 1; t < workers_ && t < candidates.size(); ++t) workers.emplace_back(work);
+            work();
+        }
+        std::vector<StoredOutcome> outcomes;
+        std::vector<JournalEntry> entries;
+        std::vector<ByteSource*> copies;
+        std::vector<std::unique_ptr<ByteSource>> readers;
+        for (Candidate& c : candidates) {
+            if (c.outcome != StoredOutcome::Encrypted || options_.dry_run) {
+                outcomes.push_back(c.outcome);
+                continue;
             }
-            journal.update_flags(token, now->flags);
-            entry.flags = now->flags;
-            modseq = now->modseq;
+            entries.push_back({c.token, folder, selected.uid_validity, c.fetched.state.uid, c.fetched.state.internal_date,
+                               c.fetched.state.flags, {}, 0, 0});
+            readers.push_back(c.encrypted->reader());
+            copies.push_back(readers.back().get());
         }
-        if (!session.fetch_state(uid)) {  // expunged by a client before the mark: the user deleted it
-            journal.end(token);
-            return std::nullopt;
+        if (entries.empty()) return outcomes;
+        journal.begin(entries, copies);
+        readers.clear();
+
+        // \Deleted only where nobody changed the flags since the fetch (every later change has a
+        // higher modseq than any the fetch returned); a changed message gets its new flags carried over.
+        std::vector<std::uint32_t> marked;
+        for (const auto& e : entries) marked.push_back(e.uid);
+        std::vector<std::uint32_t> modified = session.mark_deleted_unchanged_since(marked, modseq);
+        std::vector<std::string> dropped;
+        for (const std::uint32_t uid : modified) {
+            JournalEntry& entry = *std::find_if(entries.begin(), entries.end(), [&](const JournalEntry& e) { return e.uid == uid; });
+            bool done = false;
+            for (int attempt = 0; attempt < 20 && !done; ++attempt) {
+                const std::optional<MessageState> now = session.fetch_state(uid);
+                if (!now) break;
+                journal.update_flags(entry.token, now->flags);
+                entry.flags = now->flags;
+                done = session.mark_deleted_unchanged_since({uid}, now->modseq).empty();
+            }
+            if (!done) dropped.push_back(entry.token);  // gone, or its flags never held still: left as it is
         }
-        if (!session.expunge(uid) && session.fetch_state(uid))
-            throw ImapProtocolError("IMAP UID EXPUNGE " + std::to_string(uid) + " in '" + folder + "' left the message in place");
+        // A message a client expunged before the mark was deleted by its user: no copy for it.
+        const std::vector<std::uint32_t> present = session.existing(marked);
+        for (const auto& e : entries)
+            if (!std::binary_search(present.begin(), present.end(), e.uid) &&
+                std::find(dropped.begin(), dropped.end(), e.token) == dropped.end())
+                dropped.push_back(e.token);
+        std::vector<std::uint32_t> to_expunge;
+        std::vector<JournalEntry> replacing;
+        for (const auto& e : entries) {
+            if (std::find(dropped.begin(), dropped.end(), e.token) != dropped.end()) continue;
+            to_expunge.push_back(e.uid);
+            replacing.push_back(e);
+        }
+        for (const auto& token : dropped) {
+            const auto& e = *std::find_if(entries.begin(), entries.end(), [&](const JournalEntry& x) { return x.token == token; });
+            if (std::binary_search(present.begin(), present.end(), e.uid)) outcomes.push_back(StoredOutcome::Failed);
+        }
+        journal.end(dropped);
+        if (replacing.empty()) return outcomes;
+
+        session.expunge(to_expunge);
         touched_.insert(folder);
-        {
-            const fs::path file = journal.message_file(token);
-            FileSource source(file);
-            session.append(folder, entry.flags, entry.internal_date, source, fs::file_size(file), selected.uid_validity);
+        if (!session.existing(to_expunge).empty())
+            throw ImapProtocolError("IMAP UID EXPUNGE in '" + folder + "' left messages in place");
+        std::vector<std::unique_ptr<ByteSource>> sources;
+        std::vector<ImapSession::Append> appends;
+        std::vector<std::string> tokens;
+        for (const auto& e : replacing) {
+            sources.push_back(journal.copy_of(e));
+            appends.push_back({e.flags, e.internal_date, sources.back().get(), e.length});
+            tokens.push_back(e.token);
         }
-        journal.end(token);
-        return outcome;
+        try {
+            session.append(folder, appends, selected.uid_validity);
+        } catch (const ImapCommandError& e) {
+            // Over quota, say: the originals are expunged, so the copies stay in the journal, and
+            // every run tries to store them first until it works.
+            throw std::runtime_error(std::string(e.what()) + "; " + std::to_string(appends.size()) +
+                                     " encrypted message(s) wait in " + services_.config.mailbox.state_directory.string() +
+                                     " and are stored by the next run");
+        }
+        journal.end(tokens);
+        outcomes.insert(outcomes.end(), replacing.size(), StoredOutcome::Encrypted);
+        return outcomes;
     }
 
     // Dovecot keeps header fields and snippets of messages in dovecot.index.cache, and mdbox keeps
@@ -260,7 +342,9 @@ private:
     const UserMailboxOptions& options_;
     std::ostream& progress_out_;
     std::ostream& report_out_;
+    static constexpr std::size_t kBatchMessages = 50;
     SpoolSettings spool_;
+    unsigned workers_ = std::max(1u, std::thread::hardware_concurrency());
     UserMailboxResult result_;
     std::set<std::string> touched_;
 };

@@ -4,6 +4,7 @@
 // folders' caches (and mdbox files) are purged so no plaintext of a replaced message stays behind.
 #pragma once
 
+#include <atomic>
 #include <filesystem>
 #include <ostream>
 #include <string>
@@ -36,6 +37,7 @@ struct MailboxServices {
     const KeyLookupFn& lookup;
     Encryptor& encryptor;
     std::filesystem::path private_dir;  // 0700: spooled messages, the imap process's stderr
+    const std::atomic<bool>* stop = nullptr;  // set by a signal: end after the batch at hand
 };
 
 // Never throws for a user's trouble: each failure is in the result (and logged).
