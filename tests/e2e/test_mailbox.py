@@ -448,6 +448,8 @@ class MailboxRun(Checks):
         after = self.s.snapshot(KEYED_USER)
         got, dups = mc.by_id(after)
         self.assertEqual(dups, [], "a message is there twice")
+        twice = [m for m, n in collections.Counter(x.message_id for x in after).items() if n > 1]
+        self.assertEqual(twice, [], "a Message-ID is there twice (in two folders)")
         want = set(self.spec_by_key) - client.expunged | {("INBOX", x.message_id) for x in self.state["delivered"]}
         self.assertEqual(set(got) - want, set(), "unexpected messages")
         self.assertEqual(want - set(got), set(), "messages missing")
