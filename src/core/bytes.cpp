@@ -31,6 +31,17 @@ std::size_t copy_all(ByteSource& from, ByteSink& to) {
     return total;
 }
 
+std::string read_prefix(ByteSource& from, std::size_t limit) {
+    std::string prefix;
+    std::array<char, 16 * 1024> chunk{};
+    while (prefix.size() < limit) {
+        const std::size_t n = from.read(std::span<char>(chunk.data(), std::min(chunk.size(), limit - prefix.size())));
+        if (n == 0) break;
+        prefix.append(chunk.data(), n);
+    }
+    return prefix;
+}
+
 std::string read_all(ByteSource& from) {
     std::string result;
     StringSink sink(result);

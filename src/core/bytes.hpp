@@ -57,6 +57,10 @@ private:
 // Copies everything from a source into a sink; returns the byte count.
 std::size_t copy_all(ByteSource& from, ByteSink& to);
 
+// Reads at most `limit` bytes from the start of a source; the string grows with what is read (a
+// 4 MiB limit allocated up front cost every small message a page-faulting allocation).
+std::string read_prefix(ByteSource& from, std::size_t limit);
+
 // Reads a whole source into a string (tests and small data only).
 std::string read_all(ByteSource& from);
 

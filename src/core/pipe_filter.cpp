@@ -46,19 +46,6 @@ private:
     ByteSink& inner_;
 };
 
-// Grows with what is read: allocating the 4 MiB limit up front cost every message, however small,
-// a 4 MiB page-faulting allocation (the fuzzer ran at 40 inputs a second).
-std::string read_prefix(ByteSource& source, std::size_t limit) {
-    std::string prefix;
-    std::array<char, 16 * 1024> chunk{};
-    while (prefix.size() < limit) {
-        const std::size_t n = source.read(std::span<char>(chunk.data(), std::min(chunk.size(), limit - prefix.size())));
-        if (n == 0) break;
-        prefix.append(chunk.data(), n);
-    }
-    return prefix;
-}
-
 }  // namespace
 
 FilterReport run_pipe_filter(const ProcessContext& context, std::span<const std::string> recipients, ByteSource& in,

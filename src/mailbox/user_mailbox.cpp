@@ -6,10 +6,14 @@
 #include <atomic>
 #include <thread>
 #include <ctime>
+#include <map>
+#include <mutex>
 #include <set>
 
 #include "core/log_line.hpp"
+#include "core/header.hpp"
 #include "core/log_sink.hpp"
+#include "core/protection_detect.hpp"
 #include "core/pipe_filter.hpp"
 #include "core/text.hpp"
 #include "mailbox/doveadm.hpp"
@@ -29,6 +33,12 @@ class NullSink final : public ByteSink {
 public:
     void write(std::string_view) override {}
 };
+
+// A folder's name for people: UTF-8 where IMAP sends modified UTF-7.
+std::string display_name(const std::string& imap_name) {
+    const auto utf8 = mutf7_to_utf8(imap_name);
+    return utf8 ? *utf8 : imap_name;
+}
 
 bool has_flag(const std::vector<std::string>& flags, std::string_view flag) {
     return std::any_of(flags.begin(), flags.end(), [&](const std::string& f) { return iequals(f, flag); });
@@ -67,6 +77,8 @@ public:
             fail(e.what());
         }
         if (!options_.dry_run && !touched_.empty()) purge_caches();
+        for (const auto& [reason, count] : failures_)
+            report_out_ << "mdcrypt-mailbox: " << options_.user << ": " << count << " message(s) left as they were: " << reason << "\n";
         return std::move(result_);
     }
 
@@ -176,7 +188,7 @@ private:
                 }
                 progress.step(batch.size());
             }
-            report_out_ << "mdcrypt-mailbox: " << options_.user << ": folder " << imap_quoted(name) << ": "
+            report_out_ << "mdcrypt-mailbox: " << options_.user << ": folder " << imap_quoted(display_name(name)) << ": "
                         << (options_.dry_run ? "would encrypt " : "encrypted ") << folder_counts.encrypted
                         << ", already protected " << folder_counts.already_protected << ", left plain "
                         << folder_counts.left_plain << ", failed " << folder_counts.failed << std::endl;
@@ -195,7 +207,7 @@ private:
     void encrypt_candidate(Candidate& c, const std::string& folder) {
         unsigned counter = 0;
         const BoundaryGenerator boundaries = [&] { return token_boundary(c.token, counter++); };
-        const ProcessContext context{services_.config.policy, services_.lookup, services_.encryptor, spool_, boundaries,
+        const ProcessContext context{services_.config.policy, batch_lookup_, services_.encryptor, spool_, boundaries,
                                      static_cast<std::int64_t>(std::time(nullptr))};
         const std::vector<std::string> recipients{options_.address};
         FilterReport report;
@@ -209,11 +221,32 @@ private:
             report.error = e.what();
         }
         c.outcome = outcome_of(report);
+        // The core defers an encrypted message too when the key lookup fails (the milter must not
+        // pass it on an unknown verdict); stored ciphertext needs no key: it stays, counted as such.
+        if (c.outcome == StoredOutcome::Failed && is_protected(c.fetched.body)) c.outcome = StoredOutcome::AlreadyProtected;
         if (c.outcome == StoredOutcome::Failed) {
-            LogLine line;
-            line.add("user", options_.user).add("folder", folder).add("uid", static_cast<std::uint64_t>(c.fetched.state.uid));
-            line.add("reason", report.error.empty() ? report.result.decision.reason : report.error);
-            log_error(line.str());
+            const std::string reason = report.error.empty() ? report.result.decision.reason : report.error;
+            std::lock_guard lock(failures_mutex_);
+            if (failures_[reason]++ == 0) {  // the first of each reason now, the count at the end
+                LogLine line;
+                line.add("user", options_.user).add("folder", display_name(folder)).add("uid", static_cast<std::uint64_t>(c.fetched.state.uid));
+                line.add("reason", reason);
+                log_error(line.str());
+            }
+        }
+    }
+
+    // Parsed as the core inspects a message for existing encryption; never throws.
+    static bool is_protected(const Spool& message) {
+        try {
+            auto reader = message.reader();
+            std::string head = read_prefix(*reader, kMaxHeaderBlockBytes + kMaxInspectedBodyBytes + 8);
+            const ParsedHeader parsed = parse_header_block(head);
+            const std::string_view body = std::string_view(head).substr(std::min(parsed.body_offset, head.size()));
+            return detect_protection(parsed.fields, body.substr(0, kMaxInspectedBodyBytes), body.size() <= kMaxInspectedBodyBytes)
+                .is_protected();
+        } catch (const std::exception&) {
+            return false;
         }
     }
 
@@ -221,6 +254,14 @@ private:
     // than per message: fetch, encrypt on worker threads, journal, mark, expunge, one MULTIAPPEND.
     std::vector<StoredOutcome> process_batch(ImapSession& session, Journal& journal, const std::string& folder,
                                              const SelectedFolder& selected, const std::vector<std::uint32_t>& uids) {
+        // Every message of the batch is for the same address: one key lookup for all of them.
+        std::optional<KeyLookup> looked_up;
+        std::mutex lookup_mutex;
+        batch_lookup_ = [&](std::string_view address, std::int64_t now) {
+            std::lock_guard lock(lookup_mutex);
+            if (!looked_up) looked_up = services_.lookup(address, now);
+            return *looked_up;
+        };
         std::vector<Candidate> candidates;
         std::uint64_t modseq = 0;
         for (FetchedMessage& m : session.fetch_messages(uids)) {
@@ -322,12 +363,20 @@ private:
     // expunged messages in its m.* files until purged: both would still hold the plaintext.
     void purge_caches() {
         const MailboxSettings& settings = services_.config.mailbox;
-        std::vector<std::string> args{"mailbox", "cache", "purge", "-u", options_.user};
-        for (const auto& folder : touched_) {
-            const auto utf8 = mutf7_to_utf8(folder);
-            args.push_back(utf8 ? *utf8 : folder);
+        std::vector<std::string> folders;
+        for (const auto& folder : touched_) folders.push_back(display_name(folder));
+        std::vector<std::vector<std::string>> commands;
+        std::vector<std::string> cache{"mailbox", "cache", "purge", "-u", options_.user};
+        cache.insert(cache.end(), folders.begin(), folders.end());
+        commands.push_back(cache);
+        commands.push_back({"purge", "-u", options_.user});
+        // A full-text index keeps the words of expunged messages until it is rescanned; the
+        // touched folders are indexed again at once (from ciphertext), the others when searched.
+        if (fts_configured()) {
+            commands.push_back({"fts", "rescan", "-u", options_.user});
+            for (const auto& folder : folders) commands.push_back({"index", "-u", options_.user, folder});
         }
-        for (const auto& command : {args, std::vector<std::string>{"purge", "-u", options_.user}}) {
+        for (const auto& command : commands) {
             const DoveadmResult r = run_doveadm(settings, command);
             if (r.exit_code != 0) {
                 std::string text;
@@ -338,15 +387,30 @@ private:
         }
     }
 
+    bool fts_configured() {
+        const DoveadmResult r = run_doveadm(services_.config.mailbox, {"config", "-h", "mail_plugins"});
+        for (std::string_view plugins = r.output; !plugins.empty();) {
+            const auto end = plugins.find_first_of(" \t\n");
+            if (plugins.substr(0, end) == "fts") return true;
+            if (end == std::string_view::npos) break;
+            plugins.remove_prefix(end + 1);
+        }
+        return false;
+    }
+
     const MailboxServices& services_;
     const UserMailboxOptions& options_;
     std::ostream& progress_out_;
     std::ostream& report_out_;
     static constexpr std::size_t kBatchMessages = 50;
     SpoolSettings spool_;
-    unsigned workers_ = std::max(1u, std::thread::hardware_concurrency());
+    // Two per core: a gpg run waits on process start-up and I/O about as long as it computes.
+    unsigned workers_ = 2 * std::max(1u, std::thread::hardware_concurrency());
     UserMailboxResult result_;
     std::set<std::string> touched_;
+    KeyLookupFn batch_lookup_;
+    std::mutex failures_mutex_;
+    std::map<std::string, std::uint64_t> failures_;  // reason -> messages
 };
 
 }  // namespace
