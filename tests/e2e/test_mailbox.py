@@ -17,8 +17,11 @@ warmed the way mail clients warm it, so Subjects and previews sit in dovecot.ind
      replaced message is in any file under the mail location;
   4. a third run encrypts 0 and changes nothing, UIDs included.
 Then, on a smaller mailbox: 20 runs killed with SIGKILL at seeded random moments (Dovecot killed too in
-some: power loss), each followed by a check that no message is missing or doubled; a clean run finishes;
-and a damaged keyring fails with 75, leaving the messages as they were.
+some: a process crash of everything, as at power loss but with the page cache kept), each followed by a
+check that no message is doubled (those in flight between the tool's EXPUNGE and APPEND are only in its
+journal until the next run, and counted); a clean run finishes with every message there once; runs
+killed right after the server's reply to STORE, EXPUNGE and APPEND (doveadm_kill_proxy.py); and a
+damaged keyring fails with 75, leaving the messages as they were.
 
 MDCRYPT_MAILBOX names the tool (ctest passes $<TARGET_FILE:mdcrypt-mailbox>); without it only the
 harness checks run. MDCRYPT_MAILBOX_SEED fixes the RNG seed (printed). Run by ctest as
