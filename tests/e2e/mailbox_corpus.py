@@ -12,7 +12,6 @@ Standard library only (plus the gpg and openssl binaries); every subprocess gets
 from __future__ import annotations
 
 import base64
-import binascii
 import calendar
 import dataclasses
 import imaplib
@@ -427,6 +426,3 @@ def split_message(data: bytes) -> tuple[bytes, bytes]:
     at = data.find(b"\r\n\r\n")
     return (data, b"") if at < 0 else (data[:at + 2], data[at + 4:])
 
-
-def hexdump_short(data: bytes) -> str:
-    return binascii.hexlify(data[:32]).decode()
