@@ -157,7 +157,7 @@ int main(int argc, char** argv) {
             }
             const UserMailboxResult result = encrypt_user_mailbox(services, user, std::cerr, std::cout);
             for (const auto& error : result.errors) std::cout << "mdcrypt-mailbox: " << user.user << ": error: " << error << "\n";
-            std::cout << summary_line(user.user, result.counts, user.dry_run) << std::endl;
+            std::cout << summary_line(user.user, result.counts, user.dry_run, result.errors.empty()) << std::endl;
             LogLine line;
             line.add("user", user.user).add(user.dry_run ? "would_encrypt" : "encrypted", result.counts.encrypted)
                 .add("already_protected", result.counts.already_protected).add("left_plain", result.counts.left_plain)

@@ -37,10 +37,10 @@ void MailboxCounts::add(StoredOutcome outcome) {
     }
 }
 
-std::string summary_line(const std::string& user, const MailboxCounts& c, bool dry_run) {
+std::string summary_line(const std::string& user, const MailboxCounts& c, bool dry_run, bool finished) {
     return "mdcrypt-mailbox: " + user + ": " + (dry_run ? "would encrypt " : "encrypted ") + std::to_string(c.encrypted) +
            ", already protected " + std::to_string(c.already_protected) + ", left plain " + std::to_string(c.left_plain) +
-           ", failed " + std::to_string(c.failed);
+           ", failed " + std::to_string(c.failed) + (finished ? "" : "; not finished");
 }
 
 }  // namespace mdcrypt

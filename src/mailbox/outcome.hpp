@@ -45,7 +45,8 @@ struct MailboxCounts {
 };
 
 // "mdcrypt-mailbox: USER: encrypted N, already protected N, left plain N, failed N" ("would encrypt"
-// for a dry run).
-std::string summary_line(const std::string& user, const MailboxCounts& counts, bool dry_run);
+// for a dry run), and "; not finished" when an error stopped the run before every folder was read
+// (the counts then cover only what was read).
+std::string summary_line(const std::string& user, const MailboxCounts& counts, bool dry_run, bool finished = true);
 
 }  // namespace mdcrypt

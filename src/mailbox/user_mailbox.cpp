@@ -112,16 +112,17 @@ private:
                 journal.end(tokens);
                 continue;
             }
-            if (selected.uid_validity != entries.front().uid_validity) {
+            // Dovecot rebuilt the folder's index (new UIDVALIDITY): the old UIDs say nothing, so
+            // whether an original survived is unknown. A copy not yet stored is stored: at worst
+            // a message is there twice (plain and encrypted) rather than lost.
+            const bool uids_valid = selected.uid_validity == entries.front().uid_validity;
+            if (!uids_valid)
                 log_warning(LogLine().add("user", options_.user).add("folder", folder)
-                                .add("recovery", "UIDVALIDITY changed, replacements dropped").str());
-                journal.end(tokens);
-                continue;
-            }
+                                .add("recovery", "UIDVALIDITY changed; copies not found are stored, originals may remain").str());
             std::vector<std::uint32_t> uids;
             for (const auto& e : entries) uids.push_back(e.uid);
             std::sort(uids.begin(), uids.end());
-            const std::vector<std::uint32_t> present = session.existing(uids);
+            const std::vector<std::uint32_t> present = uids_valid ? session.existing(uids) : std::vector<std::uint32_t>{};
             std::vector<std::unique_ptr<ByteSource>> sources;
             std::vector<ImapSession::Append> appends;
             for (const auto& e : entries) {
@@ -152,11 +153,22 @@ private:
                         << " replacement(s) of an interrupted run" << std::endl;
     }
 
+    // Every selectable folder, or the ones named (as IMAP spells them, or in UTF-8 as printed).
     std::vector<std::string> folders(ImapSession& session) {
-        if (!options_.folders.empty()) return options_.folders;
         std::vector<std::string> names;
-        for (const auto& f : session.list_folders())
-            if (f.selectable) names.push_back(f.name);
+        const std::vector<ImapFolder> listed = session.list_folders();
+        if (options_.folders.empty()) {
+            for (const auto& f : listed)
+                if (f.selectable) names.push_back(f.name);
+            return names;
+        }
+        for (const auto& wanted : options_.folders) {
+            const auto it = std::find_if(listed.begin(), listed.end(), [&](const ImapFolder& f) {
+                return f.selectable && (f.name == wanted || display_name(f.name) == wanted);
+            });
+            if (it == listed.end()) fail("no folder named '" + wanted + "'");
+            else names.push_back(it->name);
+        }
         return names;
     }
 

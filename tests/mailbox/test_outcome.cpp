@@ -49,4 +49,7 @@ TEST_CASE("the summary line counts each outcome") {
         counts.add(o);
     CHECK(summary_line("alice", counts, false) == "mdcrypt-mailbox: alice: encrypted 2, already protected 1, left plain 1, failed 1");
     CHECK(summary_line("alice", counts, true) == "mdcrypt-mailbox: alice: would encrypt 2, already protected 1, left plain 1, failed 1");
+    // A cron mail must not read "failed 0" as "all done" when the run stopped early.
+    CHECK(summary_line("alice", MailboxCounts{}, false, false) ==
+          "mdcrypt-mailbox: alice: encrypted 0, already protected 0, left plain 0, failed 0; not finished");
 }
