@@ -562,9 +562,9 @@ class KilledRuns(Checks, unittest.TestCase):
     def ids(self) -> tuple[dict, list]:
         return mc.by_id(self.s.snapshot(KEYED_USER, with_data=False))
 
-    def add_plain(self, n: int) -> list[mc.Spec]:
-        specs = [self.s.gen.message(self.rng.choice(mc.FOLDERS), self.s.gen.kind(("plain", "8bit", "attachment")))
-                 for _ in range(n)]
+    def add_plain(self, n: int, folders=None) -> list[mc.Spec]:
+        folders = folders or [self.rng.choice(mc.FOLDERS) for _ in range(n)]
+        specs = [self.s.gen.message(folder, self.s.gen.kind(("plain", "8bit", "attachment"))) for folder in folders]
         with self.s.dovecot.imap(KEYED_USER) as imap:
             mc.populate(imap, specs)
         return specs
@@ -640,7 +640,9 @@ class KilledRuns(Checks, unittest.TestCase):
         notes = []
         for step in ("UID STORE", "UID EXPUNGE", "APPEND"):
             nth = self.rng.randint(1, 3)
-            added = {(x.folder, x.message_id): x for x in self.add_plain(4)}
+            # One message in each of four folders: the tool works folder by folder in batches, so each of
+            # STORE, EXPUNGE and APPEND comes at least four times.
+            added = {(x.folder, x.message_id): x for x in self.add_plain(4, self.rng.sample(mc.FOLDERS, 4))}
             before, _ = mc.by_id(self.s.snapshot(KEYED_USER))
             config, proxy_log = self.s.proxy_config(step, nth)
             r = self.s.run_tool(KEYED_USER, config=config)
