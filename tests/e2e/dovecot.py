@@ -2,13 +2,22 @@
 
 Its own config file (`dovecot -c`), base_dir, state and log under a test directory, IMAP and LMTP on
 free loopback ports, one passwd-file for passdb and userdb (password "secret" for every user) and a
-throwaway Maildir per user. Runs as root (default_login_user/default_internal_user are the package's
+throwaway mail location per user in the storage format asked for (Maildir, sdbox or mdbox). Runs as root (default_login_user/default_internal_user are the package's
 dovenull/dovecot users); mail is stored as `mail_user` (by default nobody), the user a Postfix pipe(8)
 transport would run dovecot-lda as.
+
+`doveadm -c CONFIG exec imap -u USER` (what mdcrypt-mailbox runs) works against such an instance as root
+with nothing more in the config: doveadm asks the running instance's auth process for the userdb entry
+(uid/gid from the passwd-file, home) and the imap process drops to that uid; `first_valid_uid = 1` lets
+`nobody` through. Auth runs as user `dovecot`, so every directory above the passwd-file must be
+traversable by it (the constructor adds o+x to the work directory). With the instance stopped, doveadm
+fails (no auth socket).
 """
 import imaplib
 import os
 import pwd
+import signal
+import smtplib
 import subprocess
 import time
 from pathlib import Path
@@ -17,6 +26,9 @@ import mta
 
 DOVECOT = "/usr/sbin/dovecot"
 DOVECOT_LDA = "/usr/lib/dovecot/dovecot-lda"
+DOVEADM = "/usr/bin/doveadm"
+# mail_location per storage format; every one keeps its files under the user's home.
+MAIL_LOCATIONS = {"maildir": "maildir:~/Maildir", "sdbox": "sdbox:~/sdbox", "mdbox": "mdbox:~/mdbox"}
 PASSWORD = "secret"
 
 
@@ -30,7 +42,13 @@ def available() -> bool:
 
 
 class DovecotInstance:
-    def __init__(self, workdir: Path, users: list[str], mail_user: str = "nobody", extra_config: str = ""):
+    def __init__(self, workdir: Path, users: list[str], mail_user: str = "nobody", extra_config: str = "",
+                 storage: str = "maildir"):
+        if storage not in MAIL_LOCATIONS:
+            raise ValueError(f"unknown storage {storage!r}: one of {', '.join(MAIL_LOCATIONS)}")
+        self.storage = storage
+        # auth (user dovecot) opens the passwd-file below: the work directory must be traversable.
+        os.chmod(workdir, os.stat(workdir).st_mode | 0o011)
         self.dir = Path(workdir) / "dovecot"
         self.dir.mkdir(mode=0o755)
         os.chmod(self.dir, 0o755)  # dovecot-lda runs as mail_user and reads the config from here
@@ -64,7 +82,12 @@ default_internal_user = dovecot
 first_valid_uid = 1
 # Programs Dovecot starts (a Sieve filter) inherit its address-space limit; ASan builds reserve terabytes.
 default_vsz_limit = 0
-mail_location = maildir:~/Maildir
+mail_location = {MAIL_LOCATIONS[storage]}
+# "/" for every storage format, so folder names such as Archive/2019 are the same in all of them.
+namespace inbox {{
+  inbox = yes
+  separator = /
+}}
 postmaster_address = postmaster@example.test
 lmtp_save_to_detail_mailbox = no
 passdb {{
@@ -123,6 +146,42 @@ service auth {{
         mta.wait_port_listening(self.lmtp_port, timeout=30)
         return self
 
+    def master_pid(self) -> int | None:
+        try:
+            return int((self.dir / "run" / "master.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def kill_hard(self, also: list[int] = ()) -> list[int]:
+        """Power loss: SIGKILL the master, all its descendants and the processes in `also` (with their
+        descendants, e.g. a client and the imap process doveadm exec'd for it) in one go; all are stopped
+        first so none sees another die. Returns the pids killed. start() brings it up again."""
+        master = self.master_pid()
+        roots = [p for p in [master, *also] if p]
+        pids = descendants(roots)
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except ProcessLookupError:
+                pass
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 10
+        while any(mta.pid_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        # dovecot refuses to start while the old master's pid exists, even as a zombie init has not reaped.
+        while master and os.path.exists(f"/proc/{master}") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if self._token is not None:
+            mta.unregister_cleanup(self._token)
+            self._token = None
+        # The master's pid file stays behind, as after a power loss; dovecot starts over it.
+        mta.wait_port_closed(self.imap_port, timeout=10)
+        return pids
+
     def stop(self) -> None:
         if self._token is None:
             return
@@ -133,6 +192,42 @@ service auth {{
         pid_file = self.dir / "run" / "master.pid"
         while pid_file.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
+
+    def home(self, user: str) -> Path:
+        return self.mail_dir / user
+
+    def doveadm_argv(self, *args: str) -> list[str]:
+        return [DOVEADM, "-c", str(self.config), *args]
+
+    def doveadm(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+        r = subprocess.run(self.doveadm_argv(*args), capture_output=True, timeout=timeout, check=False)
+        if check and r.returncode != 0:
+            raise RuntimeError(f"doveadm {' '.join(args)}: exit {r.returncode}: {r.stderr.decode(errors='replace')}")
+        return r
+
+    def imap_exec_argv(self, user: str) -> list[str]:
+        """The pre-authenticated imap process on pipes that mdcrypt-mailbox talks to."""
+        return self.doveadm_argv("exec", "imap", "-u", user)
+
+    def imap(self, user: str) -> imaplib.IMAP4:
+        """A logged-in IMAP connection (LOGIN over loopback TCP, as a mail client would)."""
+        conn = imaplib.IMAP4(mta.LOOPBACK, self.imap_port)
+        conn.login(user, PASSWORD)
+        return conn
+
+    def deliver_lmtp(self, sender: str, recipient: str, message: bytes) -> None:
+        """One message through the LMTP listener (adds Return-Path, Delivered-To and Received on top)."""
+        with smtplib.LMTP(mta.LOOPBACK, self.lmtp_port, timeout=30) as lmtp:
+            refused = lmtp.sendmail(sender, [recipient], message)
+            if refused:
+                raise RuntimeError(f"LMTP refused {recipient}: {refused}")
+
+    def mail_files(self, user: str) -> list[Path]:
+        """Every regular file under the user's home: message files, indexes, caches, uidlists, m.* storage."""
+        out = []
+        for root, _dirs, files in os.walk(self.home(user)):
+            out.extend(Path(root) / f for f in files)
+        return out
 
     def log(self) -> str:
         return "".join(p.read_text(errors="replace") for p in (self.log_path, self.lda_log_path) if p.exists())
@@ -168,3 +263,26 @@ service auth {{
                 raise TimeoutError(f"dovecot: {user} has {len(msgs)} message(s), wanted {count}\n"
                                    + "\n".join([l for l in self.log().splitlines() if "imap" not in l][-30:]))
             time.sleep(0.1)
+
+
+def descendants(roots: list[int]) -> list[int]:
+    """`roots` and every process below them (from /proc ppid links)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    seen: list[int] = []
+    todo = list(roots)
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.append(pid)
+        todo.extend(children.get(pid, []))
+    return seen
