@@ -21,7 +21,8 @@ some: a process crash of everything, as at power loss but with the page cache ke
 check that no message is doubled (those in flight between the tool's EXPUNGE and APPEND are only in its
 journal until the next run, and counted); a clean run finishes with every message there once; runs
 killed right after the server's reply to STORE, EXPUNGE and APPEND (doveadm_kill_proxy.py); and a
-damaged keyring fails with 75, leaving the messages as they were.
+damaged keyring fails with 75, leaving the messages as they were. With a full-text index (fts-xapian):
+the words of replaced messages are in the index before the run and nowhere after it.
 
 MDCRYPT_MAILBOX names the tool (ctest passes $<TARGET_FILE:mdcrypt-mailbox>); without it only the
 harness checks run. MDCRYPT_MAILBOX_SEED fixes the RNG seed (printed). Run by ctest as
@@ -82,14 +83,14 @@ class Summary:
 class Setup:
     """Keys, config, Dovecot and the corpus for one storage format."""
 
-    def __init__(self, storage: str, count: int, keyless_count: int, rng: random.Random):
+    def __init__(self, storage: str, count: int, keyless_count: int, rng: random.Random, extra_config: str = ""):
         self.tmp = mta.TempDir(prefix="mailbox-")
         try:
             os.chmod(self.tmp.path, 0o711)
             self.keys = MilterDaemon(self.tmp)  # alice and dave keyed, public keys in keys.home
             self.keybox = self.keys.home / "pubring.kbx"
             self.dovecot = dovecot.DovecotInstance(self.tmp.path, [KEYED_USER, KEYLESS_USER], storage=storage,
-                                                   extra_config=FSYNC).start()
+                                                   extra_config=FSYNC + extra_config).start()
             (self.tmp / "policy.toml").write_text('[default]\nmode = "opportunistic"\n\n[domain."example.test"]\n')
             self.config = self.write_config("mdcrypt-mailbox.toml", dovecot.DOVEADM)
             self.crypto = mc.Crypto(self.keys.secret_home, self.keys.fingerprints["alice"], self.tmp / "corpus")
@@ -540,6 +541,69 @@ class MdboxMailbox(MailboxRun, unittest.TestCase):
 class SdboxMailbox(MailboxRun, unittest.TestCase):
     STORAGE = "sdbox"
     COUNT = 150  # the same code paths as mdbox but one file per message; fewer to keep CI time down
+
+
+XAPIAN_PLUGIN = "/usr/lib/dovecot/modules/lib21_fts_xapian_plugin.so"
+FTS_XAPIAN = """mail_plugins = $mail_plugins fts fts_xapian
+plugin {
+  fts = xapian
+  fts_xapian = partial=3 full=20
+  fts_autoindex = yes
+}
+"""
+
+
+@unittest.skipUnless(os.path.exists(XAPIAN_PLUGIN), "dovecot-fts-xapian not installed")
+class FullTextIndex(unittest.TestCase):
+    """With a full-text index (fts-xapian, Debian's dovecot-fts-xapian), the words of the replaced
+    plaintext must leave it too: the tool rescans the index and indexes the changed folders again."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Setup("maildir", 60, 0, random.Random(f"{SEED}-fts"), extra_config=FTS_XAPIAN)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.cleanup()
+
+    def markers_anywhere(self) -> dict[str, list[str]]:
+        # The index keeps words lower-cased: look for the markers in any case.
+        found: dict[str, list[str]] = {}
+        rx = re.compile(mc.MARKER_RX.pattern, re.IGNORECASE)
+        for p in self.s.dovecot.mail_files(KEYED_USER):
+            try:
+                data = Path(p).read_bytes()
+            except FileNotFoundError:
+                continue
+            for m in set(rx.findall(data)):
+                found.setdefault(m.decode().upper(), []).append(str(p))
+        return found
+
+    def test_no_word_of_a_replaced_message_stays_in_the_index(self):
+        if tool() is None:
+            self.skipTest("mdcrypt-mailbox not built (MDCRYPT_MAILBOX unset)")
+        self.s.dovecot.doveadm("index", "-u", KEYED_USER, "*")
+        plain = [x for x in self.s.specs if not x.protected]
+        before = self.markers_anywhere()
+        in_index = [m for m, files in before.items() if any("xapian" in f for f in files)]
+        self.assertTrue(in_index, "the check can fail: markers must be in the xapian index before the run")
+        r = self.s.run_tool(KEYED_USER)
+        self.assertEqual(r.proc.returncode, 0, str(r))
+        after = self.markers_anywhere()
+        # A signed message keeps its Subject outside (header protection would break the signature).
+        secret = {m.upper() for x in plain
+                  for m in (x.body_marker,) + (() if x.kind == "signed" else (x.subject_marker,))}
+        left = {m: f for m, f in after.items() if m in secret}
+        self.assertEqual(left, {}, "plaintext words of replaced messages remain")
+        self.assertTrue(any(m in secret for m in in_index))
+        # The index still works: a message left alone (already protected) is found by a word of its
+        # Subject, which it keeps in clear.
+        kept = next(x for x in self.s.specs if x.protected and x.subject_marker in x.data.decode(errors="replace"))
+        with self.s.dovecot.imap(KEYED_USER) as imap:
+            imap.select(mc.quoted(kept.folder))
+            typ, data = imap.uid("SEARCH", "SUBJECT", kept.subject_marker)
+            self.assertEqual(typ, "OK")
+            self.assertEqual(len(data[0].split()), 1, f"{kept.subject_marker} in {kept.folder}")
 
 
 class KilledRuns(Checks, unittest.TestCase):
