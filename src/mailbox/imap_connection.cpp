@@ -99,7 +99,11 @@ ImapLine ImapConnection::read_line() {
 
 ImapLine ImapConnection::read_greeting() { return read_line(); }
 
-std::string ImapConnection::next_tag() { return "m" + std::to_string(++tag_counter_); }
+std::string ImapConnection::next_tag() {
+    std::string tag = "m";  // appended, not "m" + ...: GCC 12's -Wrestrict misreads that at -O2
+    tag += std::to_string(++tag_counter_);
+    return tag;
+}
 
 void ImapConnection::write_all(std::string_view bytes) {
     while (!bytes.empty()) {

@@ -194,8 +194,13 @@ std::vector<std::uint32_t> ImapSession::append(const std::string& folder, const 
                                                std::uint32_t uid_validity) {
     if (messages.empty()) return {};
     std::vector<ImapConnection::LiteralPart> parts;
-    for (const Append& m : messages)
-        parts.push_back({" " + imap_flag_list(m.flags) + " " + imap_quoted(m.internal_date), m.message, m.size});
+    for (const Append& m : messages) {
+        std::string text = " ";
+        text += imap_flag_list(m.flags);
+        text += ' ';
+        text += imap_quoted(m.internal_date);
+        parts.push_back({std::move(text), m.message, m.size});
+    }
     const ImapStatus status = connection_.command_with_literals("APPEND " + imap_quoted(folder), parts);
     if (!status.ok()) throw ImapCommandError("IMAP APPEND to '" + folder + "': " + status.status + " " + status.text);
     const auto values = parse_imap_values(response_code(status.text));

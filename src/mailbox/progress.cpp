@@ -43,7 +43,9 @@ std::string progress_text(std::uint64_t done, std::uint64_t total, double second
 
 std::string progress_bar(std::uint64_t done, std::uint64_t total, std::size_t width) {
     const std::size_t filled = total == 0 ? width : static_cast<std::size_t>(std::min(done, total) * width / total);
-    return "[" + std::string(filled, '#') + std::string(width - filled, '-') + "]";
+    std::string bar = "[";
+    bar.append(filled, '#').append(width - filled, '-').push_back(']');
+    return bar;
 }
 
 ProgressReporter::ProgressReporter(ProgressStyle style, std::ostream& out, std::string label)
