@@ -7,6 +7,7 @@
 #include <csignal>
 #include <ctime>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include "crypto/gpg_operation.hpp"
 #include "crypto/key_sources.hpp"
 #include "mailbox/doveadm.hpp"
+#include "mailbox/encryption_workers.hpp"
 #include "mailbox/user_mailbox.hpp"
 
 using namespace mdcrypt;
@@ -146,7 +148,17 @@ int main(int argc, char** argv) {
         const KeySources keys(config->gnupg);
         const std::shared_ptr<Encryptor> encryptor = make_encryptor(config->gnupg, private_dir.path());
         const KeyLookupFn lookup = [&](std::string_view address, std::int64_t now) { return keys.lookup(address, now); };
-        const MailboxServices services{*config, lookup, *encryptor, private_dir.path(), &stop_requested};
+        // With the GPGME engine, gpg is started from worker processes forked now, while this process
+        // has one thread (encryption_workers.hpp says why); librnp encrypts in the tool's threads.
+        std::optional<EncryptionWorkers> workers;
+        if (config->gnupg.backend == EngineBackend::Gpgme) {
+            const StoredEncryptionServices in_worker{config->policy, lookup, *encryptor, mailbox_spool(*config, private_dir.path())};
+            workers.emplace(mailbox_encryption_threads(), [in_worker](const StoredMessageJob& job, ByteSource& in, ByteSink& out) {
+                return encrypt_stored_message(in_worker, job, in, out);
+            });
+        }
+        const MailboxServices services{*config, lookup, *encryptor, private_dir.path(), &stop_requested,
+                                       workers ? &*workers : nullptr};
         stop_after_batch_on_termination();
 
         bool any_failed = false;

@@ -15,9 +15,9 @@
 #include "core/header.hpp"
 #include "core/log_sink.hpp"
 #include "core/protection_detect.hpp"
-#include "core/pipe_filter.hpp"
 #include "core/text.hpp"
 #include "mailbox/doveadm.hpp"
+#include "mailbox/encryption_workers.hpp"
 #include "mailbox/imap_session.hpp"
 #include "mailbox/imap_value.hpp"
 #include "mailbox/journal.hpp"
@@ -50,9 +50,7 @@ public:
     UserRun(const MailboxServices& services, const UserMailboxOptions& options, std::ostream& progress_out,
             std::ostream& report_out)
         : services_(services), options_(options), progress_out_(progress_out), report_out_(report_out),
-          // A batch holds up to kBatchMessages bodies twice (original, encrypted): 256 KB each in
-          // memory at most, the rest in files.
-          spool_{services.private_dir, std::min<std::size_t>(services.config.milter.body_memory_limit, 256 * 1024)} {}
+          spool_(mailbox_spool(services.config, services.private_dir)) {}
 
     UserMailboxResult run() {
         try {
@@ -265,29 +263,28 @@ private:
         work();
     }
 
-    // Decides and encrypts one message with the core, as the pipe filter does for its address.
+    // Decides and encrypts one message with the core, as the pipe filter does for its address: in a
+    // worker process with the GPGME engine (encryption_workers.hpp says why), else on this thread.
     void encrypt_candidate(Candidate& c, const std::string& folder, const KeyLookupFn& lookup) {
-        unsigned counter = 0;
-        const BoundaryGenerator boundaries = [&] { return token_boundary(c.token, counter++); };
-        const ProcessContext context{services_.config.policy, lookup, services_.encryptor, spool_, boundaries,
-                                     static_cast<std::int64_t>(std::time(nullptr))};
-        const std::vector<std::string> recipients{options_.address};
-        FilterReport report;
+        const StoredMessageJob job{options_.address, c.token, static_cast<std::int64_t>(std::time(nullptr))};
+        StoredVerdict verdict;
         try {
             auto in = c.fetched.body.reader();
             NullSink discard;
             if (!options_.dry_run) c.encrypted.emplace(spool_);
-            report = run_pipe_filter(context, recipients, *in, options_.dry_run ? static_cast<ByteSink&>(discard) : *c.encrypted);
+            ByteSink& out = options_.dry_run ? static_cast<ByteSink&>(discard) : *c.encrypted;
+            verdict = services_.workers
+                          ? services_.workers->run(job, *in, out)
+                          : encrypt_stored_message({services_.config.policy, lookup, services_.encryptor, spool_}, job, *in, out);
         } catch (const std::exception& e) {
-            report.exit = FilterExit::TempFail;
-            report.error = e.what();
+            verdict = {StoredOutcome::Failed, e.what()};
         }
-        c.outcome = outcome_of(report);
+        c.outcome = verdict.outcome;
         // The core defers an encrypted message too when the key lookup fails (the milter must not
         // pass it on an unknown verdict); stored ciphertext needs no key: it stays, counted as such.
         if (c.outcome == StoredOutcome::Failed && is_protected(c.fetched.body)) c.outcome = StoredOutcome::AlreadyProtected;
         if (c.outcome == StoredOutcome::Failed) {
-            const std::string reason = report.error.empty() ? report.result.decision.reason : report.error;
+            const std::string& reason = verdict.reason;
             std::lock_guard lock(failures_mutex_);
             if (failures_[reason]++ == 0) {  // the first of each reason now, the count at the end
                 LogLine line;
@@ -445,8 +442,7 @@ private:
     std::ostream& report_out_;
     static constexpr std::size_t kBatchMessages = 50;
     SpoolSettings spool_;
-    // Two per core: a gpg run waits on process start-up and I/O about as long as it computes.
-    unsigned workers_ = 2 * std::max(1u, std::thread::hardware_concurrency());
+    unsigned workers_ = mailbox_encryption_threads();
     UserMailboxResult result_;
     std::set<std::string> touched_;
     std::mutex failures_mutex_;
@@ -460,6 +456,12 @@ std::string address_for_user(const std::string& user, const MailboxSettings& set
     if (settings.address_domain.empty()) return {};
     return user + "@" + settings.address_domain;
 }
+
+SpoolSettings mailbox_spool(const Config& config, const std::filesystem::path& private_dir) {
+    return {private_dir, std::min<std::size_t>(config.milter.body_memory_limit, 256 * 1024)};
+}
+
+unsigned mailbox_encryption_threads() { return 2 * std::max(1u, std::thread::hardware_concurrency()); }
 
 UserMailboxResult encrypt_user_mailbox(const MailboxServices& services, const UserMailboxOptions& options,
                                        std::ostream& progress_out, std::ostream& report_out) {

@@ -13,10 +13,13 @@
 #include "core/config.hpp"
 #include "core/decision.hpp"
 #include "core/encryptor.hpp"
+#include "core/spool.hpp"
 #include "mailbox/outcome.hpp"
 #include "mailbox/progress.hpp"
 
 namespace mdcrypt {
+
+class EncryptionWorkers;
 
 struct UserMailboxOptions {
     std::string user;     // Dovecot's user name
@@ -38,7 +41,16 @@ struct MailboxServices {
     Encryptor& encryptor;
     std::filesystem::path private_dir;  // 0700: spooled messages, the imap process's stderr
     const std::atomic<bool>* stop = nullptr;  // set by a signal: end after the batch at hand
+    EncryptionWorkers* workers = nullptr;  // encrypt in these processes; null: on the tool's threads
 };
+
+// How many messages are encrypted at once (threads, and worker processes with the GPGME engine):
+// two per CPU: a gpg run waits on process start-up and I/O about as long as it computes.
+unsigned mailbox_encryption_threads();
+
+// Where a message being encrypted is kept: a batch holds up to 50 bodies twice (original, encrypted),
+// so 256 KB each in memory at most (less if [milter] body_memory_limit says so), the rest in files.
+SpoolSettings mailbox_spool(const Config& config, const std::filesystem::path& private_dir);
 
 // Never throws for a user's trouble: each failure is in the result (and logged).
 UserMailboxResult encrypt_user_mailbox(const MailboxServices& services, const UserMailboxOptions& options,
