@@ -75,16 +75,20 @@ void Spool::write(std::string_view bytes) {
     }
 }
 
-void Spool::spill() {
+FileDescriptor create_unlinked_file(const std::filesystem::path& directory) {
     // O_TMPFILE: the file never has a name, so nothing is left behind even after a crash.
-    int fd = ::open(settings_.directory.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    int fd = ::open(directory.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
-        std::string name = (settings_.directory / "spool.XXXXXX").string();
+        std::string name = (directory / "spool.XXXXXX").string();
         fd = ::mkostemp(name.data(), O_CLOEXEC);
         if (fd >= 0) ::unlink(name.c_str());
     }
-    if (fd < 0) throw_errno("cannot create spool file in", settings_.directory);
-    file_ = FileDescriptor(fd);
+    if (fd < 0) throw_errno("cannot create spool file in", directory);
+    return FileDescriptor(fd);
+}
+
+void Spool::spill() {
+    file_ = create_unlinked_file(settings_.directory);
     std::string pending;
     pending.swap(memory_);
     size_ = 0;

@@ -21,6 +21,10 @@ struct SpoolSettings {
 // owned by us; throws std::runtime_error naming the path otherwise.
 void prepare_private_directory(const std::filesystem::path& directory);
 
+// A new 0600 file in `directory` without a name (O_TMPFILE, else created and unlinked at once),
+// open for reading and writing, close-on-exec. Throws std::runtime_error naming the directory.
+FileDescriptor create_unlinked_file(const std::filesystem::path& directory);
+
 class Spool final : public ByteSink {
 public:
     explicit Spool(SpoolSettings settings);

@@ -1,6 +1,5 @@
 #include "mailbox/encryption_workers.hpp"
 
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +14,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/spool.hpp"
 #include "filter/fd_io.hpp"
 
 namespace mdcrypt {
@@ -108,12 +108,6 @@ std::optional<StoredVerdict> decode_reply(std::string_view bytes) {
     return StoredVerdict{static_cast<StoredOutcome>(head.outcome), std::string(bytes.substr(sizeof head))};
 }
 
-FileDescriptor memory_file(const char* name) {
-    FileDescriptor fd(::memfd_create(name, MFD_CLOEXEC));
-    if (!fd) throw std::runtime_error(errno_text("memfd_create"));
-    return fd;
-}
-
 // The worker's loop: one message at a time until the tool closes the socket.
 [[noreturn]] void serve(int socket, const EncryptionWorkers::Job& job) {
     for (;;) {
@@ -151,7 +145,8 @@ unsigned count_threads() {
     return ec ? 0 : n;
 }
 
-EncryptionWorkers::EncryptionWorkers(unsigned count, Job job) : job_(std::move(job)) {
+EncryptionWorkers::EncryptionWorkers(unsigned count, std::filesystem::path directory, Job job)
+    : directory_(std::move(directory)), job_(std::move(job)) {
     if (count_threads() != 1) throw std::logic_error("encryption workers must be started while the process has one thread");
     workers_.reserve(count);
     try {
@@ -252,14 +247,14 @@ StoredVerdict EncryptionWorkers::run(const StoredMessageJob& job, ByteSource& in
 StoredVerdict EncryptionWorkers::exchange(Worker& worker, const StoredMessageJob& job, ByteSource& in, ByteSink& out) {
     if (job.address.size() > kMaxField || job.token.size() > kMaxField)
         return {StoredOutcome::Failed, "address or journal token too long for an encryption worker"};
-    FileDescriptor plain = memory_file("mdcrypt-plain");
+    FileDescriptor plain = create_unlinked_file(directory_);
     {
         FdSink to_file(plain.get());
         copy_all(in, to_file);
         to_file.flush();
     }
     if (::lseek(plain.get(), 0, SEEK_SET) != 0) throw std::runtime_error(errno_text("rewinding a message for the encryption worker"));
-    FileDescriptor encrypted = memory_file("mdcrypt-encrypted");
+    FileDescriptor encrypted = create_unlinked_file(directory_);
 
     const RequestHead head{job.now, static_cast<std::uint32_t>(job.address.size()),
                            static_cast<std::uint32_t>(job.token.size())};

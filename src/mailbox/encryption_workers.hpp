@@ -5,11 +5,13 @@
 // copy-on-write faults with TLB shoot-downs on the other CPU, and copied the tool's page tables twice
 // (GPGME forks twice): perf put 40 % of a run's CPU there, as much as gpg itself. A worker is a small
 // single-threaded copy of the tool, forked before any thread exists, so gpg is forked from it.
+// Its messages pass in unlinked files, not in memory, so memory stays bounded for large messages.
 #pragma once
 
 #include <sys/types.h>
 
 #include <condition_variable>
+#include <filesystem>
 #include <functional>
 #include <mutex>
 #include <vector>
@@ -25,10 +27,11 @@ public:
     // What a worker does with one message (in the worker process). Exceptions become Failed.
     using Job = std::function<StoredVerdict(const StoredMessageJob&, ByteSource& in, ByteSink& out)>;
 
-    // Forks `count` workers that run `job`. The process must have one thread (std::logic_error
+    // Forks `count` workers that run `job`; messages and results pass through unlinked files in
+    // `directory` (private: they hold plaintext). The process must have one thread (std::logic_error
     // otherwise: a fork copies only the calling thread, and any lock another thread held stays held).
     // Throws std::runtime_error when a socket or a fork fails.
-    EncryptionWorkers(unsigned count, Job job);
+    EncryptionWorkers(unsigned count, std::filesystem::path directory, Job job);
     // Closes the sockets, which ends each worker after its message at hand, and reaps them.
     ~EncryptionWorkers();
     EncryptionWorkers(const EncryptionWorkers&) = delete;
@@ -55,6 +58,7 @@ private:
     std::string reap(Worker& worker);  // how it ended, waiting for it
     void stop_all() noexcept;
 
+    std::filesystem::path directory_;
     Job job_;
     std::vector<Worker> workers_;
     mutable std::mutex mutex_;  // guards busy/alive

@@ -153,7 +153,7 @@ int main(int argc, char** argv) {
         std::optional<EncryptionWorkers> workers;
         if (config->gnupg.backend == EngineBackend::Gpgme) {
             const StoredEncryptionServices in_worker{config->policy, lookup, *encryptor, mailbox_spool(*config, private_dir.path())};
-            workers.emplace(mailbox_encryption_threads(), [in_worker](const StoredMessageJob& job, ByteSource& in, ByteSink& out) {
+            workers.emplace(mailbox_encryption_threads(), private_dir.path(), [in_worker](const StoredMessageJob& job, ByteSource& in, ByteSink& out) {
                 return encrypt_stored_message(in_worker, job, in, out);
             });
         }

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cctype>
+#include <filesystem>
 #include <future>
 #include <latch>
 #include <set>
@@ -17,6 +18,7 @@
 #include <vector>
 
 using namespace mdcrypt;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -53,7 +55,7 @@ std::string body_of(const std::string& output) { return output.substr(output.fin
 }  // namespace
 
 TEST_CASE("A worker process runs the job and its verdict and output come back", "[encryption_workers]") {
-    EncryptionWorkers workers(2, upper_case_job);
+    EncryptionWorkers workers(2, fs::temp_directory_path(), upper_case_job);
     REQUIRE(workers.alive() == 2);
     const Result r = run(workers, "Subject: hello\r\n\r\nbody\r\n", "tok-42");
     CHECK(r.verdict.outcome == StoredOutcome::Encrypted);
@@ -64,7 +66,7 @@ TEST_CASE("A worker process runs the job and its verdict and output come back", 
 }
 
 TEST_CASE("A Failed verdict brings its reason back and none of the worker's output", "[encryption_workers]") {
-    EncryptionWorkers workers(1, upper_case_job);
+    EncryptionWorkers workers(1, fs::temp_directory_path(), upper_case_job);
     const Result failed = run(workers, "fail please");
     CHECK(failed.verdict.outcome == StoredOutcome::Failed);
     CHECK(failed.verdict.reason == "no usable key for alice@example.test");
@@ -78,7 +80,7 @@ TEST_CASE("A Failed verdict brings its reason back and none of the worker's outp
 }
 
 TEST_CASE("A worker that dies fails only its message and is not used again", "[encryption_workers]") {
-    EncryptionWorkers workers(2, upper_case_job);
+    EncryptionWorkers workers(2, fs::temp_directory_path(), upper_case_job);
     const Result died = run(workers, "die");
     CHECK(died.verdict.outcome == StoredOutcome::Failed);
     CHECK(died.verdict.reason.find("was killed by signal 9 while encrypting the message") != std::string::npos);
@@ -99,7 +101,7 @@ TEST_CASE("A worker that dies fails only its message and is not used again", "[e
 }
 
 TEST_CASE("Threads share the workers without mixing up their messages", "[encryption_workers]") {
-    EncryptionWorkers workers(3, upper_case_job);
+    EncryptionWorkers workers(3, fs::temp_directory_path(), upper_case_job);
     std::vector<std::future<int>> threads;
     for (int t = 0; t < 6; ++t) {
         threads.push_back(std::async(std::launch::async, [&workers, t] {
@@ -130,7 +132,7 @@ TEST_CASE("Threads share the workers without mixing up their messages", "[encryp
 TEST_CASE("Workers end and are reaped when their owner goes", "[encryption_workers]") {
     std::set<pid_t> pids;
     {
-        EncryptionWorkers workers(2, upper_case_job);
+        EncryptionWorkers workers(2, fs::temp_directory_path(), upper_case_job);
         // Two messages at once reach both workers.
         auto a = std::async(std::launch::async, [&] { return run(workers, std::string(2'000'000, 'x')); });
         auto b = std::async(std::launch::async, [&] { return run(workers, std::string(2'000'000, 'y')); });
@@ -148,7 +150,7 @@ TEST_CASE("Workers end and are reaped when their owner goes", "[encryption_worke
 TEST_CASE("Workers are not forked while another thread runs", "[encryption_workers]") {
     std::latch release(1);
     std::thread other([&] { release.wait(); });
-    CHECK_THROWS_AS(EncryptionWorkers(1, upper_case_job), std::logic_error);
+    CHECK_THROWS_AS(EncryptionWorkers(1, fs::temp_directory_path(), upper_case_job), std::logic_error);
     release.count_down();
     other.join();
     CHECK(count_threads() == 1);
