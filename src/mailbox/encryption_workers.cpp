@@ -162,8 +162,13 @@ EncryptionWorkers::EncryptionWorkers(unsigned count, std::filesystem::path direc
                 // Other workers must see end of file when the tool closes their sockets.
                 ::close(ours.get());
                 for (const Worker& w : workers_) ::close(w.socket.get());
-                // A stop is the tool's to handle (after the batch at hand); a worker ends with its socket.
-                for (int signo : {SIGTERM, SIGINT, SIGHUP}) ::signal(signo, SIG_IGN);
+                // A stop is the tool's to handle (after the batch at hand); a worker ends with its
+                // socket. Not SIG_IGN: gpg would inherit it across exec and keep ignoring SIGTERM.
+                struct sigaction ignore{};
+                ignore.sa_handler = [](int) {};
+                ignore.sa_flags = SA_RESTART;
+                sigemptyset(&ignore.sa_mask);
+                for (int signo : {SIGTERM, SIGINT, SIGHUP}) ::sigaction(signo, &ignore, nullptr);
                 serve(theirs.get(), job_);
             }
             workers_.push_back(Worker{pid, std::move(ours)});

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,6 +29,19 @@ StoredVerdict upper_case_job(const StoredMessageJob& job, ByteSource& in, ByteSi
     const std::string input = read_all(in);
     if (input.starts_with("die")) ::raise(SIGKILL);
     if (input.starts_with("throw")) throw std::runtime_error("spool full for " + job.address);
+    if (input.starts_with("child")) {  // what a SIGTERM does to a program the worker starts (gpg)
+        const pid_t child = ::fork();
+        if (child == 0) {
+            ::execl("/bin/sleep", "sleep", "30", static_cast<char*>(nullptr));
+            ::_exit(127);
+        }
+        ::usleep(200'000);  // past exec
+        ::kill(child, SIGTERM);
+        int status = 0;
+        ::waitpid(child, &status, 0);
+        out.write(WIFSIGNALED(status) ? "child ended by signal " + std::to_string(WTERMSIG(status)) : std::string("child exited"));
+        return {StoredOutcome::Encrypted, {}};
+    }
     std::string upper = input;
     std::transform(upper.begin(), upper.end(), upper.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
     out.write("pid " + std::to_string(::getpid()) + " token " + job.token + "\n" + upper);
@@ -154,4 +168,17 @@ TEST_CASE("Workers are not forked while another thread runs", "[encryption_worke
     release.count_down();
     other.join();
     CHECK(count_threads() == 1);
+}
+
+TEST_CASE("A stop signal leaves a worker running but still stops what the worker starts", "[encryption_workers]") {
+    EncryptionWorkers workers(1, fs::temp_directory_path(), upper_case_job);
+    const pid_t pid = worker_pid(run(workers, "first").output);
+    for (int signo : {SIGTERM, SIGINT, SIGHUP}) REQUIRE(::kill(pid, signo) == 0);
+    const Result after = run(workers, "second");
+    CHECK(after.verdict.outcome == StoredOutcome::Encrypted);
+    CHECK(worker_pid(after.output) == pid);
+    CHECK(workers.alive() == 1);
+    // gpg keeps an inherited SIG_IGN for SIGTERM: the worker's own handling must not reach it.
+    const Result child = run(workers, "child");
+    CHECK(child.output == "child ended by signal 15");
 }
