@@ -178,6 +178,14 @@ def armor_of(data: bytes) -> bytes:
     return data[start:end] + b"\r\n"
 
 
+def process_name(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def is_pgp_mime(data: bytes) -> bool:
     header, _ = mc.split_message(data)
     ct = b" ".join(v for n, v in fields(header) if n.lower() == "content-type")
@@ -659,6 +667,9 @@ class KilledRuns(Checks, unittest.TestCase):
             deadline = time.monotonic() + 15  # its imap process ends when the pipe closes
             while any(mta.pid_alive(p) for p in children[1:]) and time.monotonic() < deadline:
                 time.sleep(0.02)
+            # Its encryption workers (GPGME engine) end with it: nothing of a killed run keeps running.
+            workers = [p for p in children[1:] if mta.pid_alive(p) and process_name(p) == "mdcrypt-mailbox"]
+            self.assertEqual(workers, [], f"round {round_no}: worker processes outlived the killed tool")
             out, err = proc.communicate(timeout=30)
             if power_loss:
                 self.s.dovecot.start()
