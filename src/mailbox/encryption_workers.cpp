@@ -93,7 +93,9 @@ std::optional<std::string> receive_packet(int socket, std::vector<FileDescriptor
 
 std::string encode_reply(const StoredVerdict& verdict) {
     const std::string_view reason = std::string_view(verdict.reason).substr(0, kMaxReason);
-    const ReplyHead head{static_cast<std::uint8_t>(verdict.outcome), static_cast<std::uint32_t>(reason.size())};
+    ReplyHead head{};  // value-initialised: the padding bytes sent are zeros, not stack contents
+    head.outcome = static_cast<std::uint8_t>(verdict.outcome);
+    head.reason_size = static_cast<std::uint32_t>(reason.size());
     std::string bytes(reinterpret_cast<const char*>(&head), sizeof head);
     bytes.append(reason);
     return bytes;
