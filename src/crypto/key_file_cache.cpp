@@ -71,8 +71,8 @@ KeyFileCache::KeyFileCache(std::filesystem::path home, std::filesystem::path gpg
     : KeyFileCache(std::move(home), std::move(gpg_program), Limits{}) {}
 
 KeyFileCache::KeyFileCache(std::filesystem::path home, std::filesystem::path gpg_program, Limits limits, KeyLister lister)
-    : lister_(lister), limits_(limits) {
-    if (lister_ == KeyLister::Gpg) engine_.emplace(std::move(home), std::move(gpg_program), limits.gpg_timeout);
+    : home_(std::move(home)), lister_(lister), limits_(limits) {
+    if (lister_ == KeyLister::Gpg) engine_.emplace(home_, std::move(gpg_program), limits.gpg_timeout);
 }
 
 KeyFileCache::Loaded KeyFileCache::load(const std::filesystem::path& path, std::string_view kind) const {
@@ -163,9 +163,10 @@ KeyFileCache::Loaded KeyFileCache::list(std::shared_ptr<Entry> entry, const std:
     } else {
         try {
             keys = rnp_list_key_data(bytes, where, where);
+            mark_disabled_keys(keys, home_, where);  // gpg --show-keys honours the home's trust database too
         } catch (const KeyListError& e) {
-            // The data passed our own framing check but librnp refuses it: defer rather than call the
-            // recipient keyless on one engine's word.
+            // The data passed our own framing check but librnp refuses it (or the trust database is
+            // unreadable): defer rather than call the recipient keyless on one engine's word.
             return {nullptr, KeyLookup{KeyLookup::Status::Error, std::nullopt, e.what()}};
         }
     }

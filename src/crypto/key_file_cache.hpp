@@ -77,6 +77,7 @@ private:
                          std::vector<KeyFacts>& keys, bool& finished) const;
     void remember(const std::pair<std::string, std::string>& key, std::shared_ptr<const Entry> entry);
 
+    std::filesystem::path home_;
     KeyLister lister_;
     std::optional<GpgEngine> engine_;  // KeyLister::Gpg only
     Limits limits_;

@@ -243,6 +243,10 @@ std::shared_ptr<KeyIndex::Snapshot> KeyIndex::build(const KeyringStamp& stamp) c
     Listing listing = lister_ == KeyLister::Gpg
                           ? list_with_gpg(stamp, where)
                           : Listing{rnp_list_keyring(keyring.bytes, keyring.keybox, keyring.path.string(), source_), {}, {}};
+    if (lister_ == KeyLister::Rnp) {
+        check_readable(home_ / "trustdb.gpg", stamp.trustdb, where);
+        mark_disabled_keys(listing.keys, home_, where);  // gpg honours them under every trust model
+    }
 
     std::vector<std::string> listed;
     for (std::size_t k = 0; k < listing.keys.size(); ++k) {

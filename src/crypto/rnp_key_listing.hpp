@@ -1,9 +1,11 @@
 // Listing public keys with librnp instead of gpg: the same KeyFacts key_facts_from_gpgme gives, for the
 // GnuPG home's keyring file and for key data from files, WKD and LDAP. With it, an [engine] backend =
 // "rnp" deployment looks keys up without starting gpg (KeyLister::Rnp). librnp cannot read gpg's trust
-// database: this lister serves the server-keyring trust model only, and no key is ever "disabled".
+// database: this lister serves the server-keyring trust model only; the database's "disabled" flags,
+// which gpg honours under that model too, are read by our own reader (core/trustdb.hpp).
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,5 +32,10 @@ std::vector<KeyFacts> rnp_list_keyring(std::string_view bytes, bool keybox, cons
 // Every primary key of key data (armored or binary transferable public keys). Throws KeyListError
 // naming `where` when librnp cannot read it.
 std::vector<KeyFacts> rnp_list_key_data(std::string_view bytes, const std::string& where, const std::string& source);
+
+// Marks the keys `home`'s trustdb.gpg calls disabled, as gpg's listing (even with --trust-model always)
+// does. No trustdb.gpg: none. Throws KeyListError naming `where` and the file when it cannot be read or
+// is damaged: what is disabled cannot then be known.
+void mark_disabled_keys(std::vector<KeyFacts>& keys, const std::filesystem::path& home, const std::string& where);
 
 }  // namespace mdcrypt

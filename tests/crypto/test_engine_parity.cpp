@@ -475,3 +475,38 @@ TEST_CASE("listers: key data librnp cannot parse is an error naming the file and
         }
     }
 }
+
+TEST_CASE("listers: a key disabled in gpg's trust database is refused by both listers, from the keyring and from key files") {
+    MatrixHomes homes;
+    REQUIRE(homes.kbx.gpg({"--batch", "--command-fd", "0", "--edit-key", key("alice").fingerprint, "disable", "quit"}).ok());
+    homes.kbx.kill_daemons();
+    KeyIndex by_gpg(homes.kbx.path(), TrustModel::ServerKeyring, {}, kDefaultGpgTimeout, KeyLister::Gpg);
+    KeyIndex by_rnp(homes.kbx.path(), TrustModel::ServerKeyring, {}, kDefaultGpgTimeout, KeyLister::Rnp);
+    check_same_listing(by_gpg.listed_keys(), by_rnp.listed_keys());
+    const auto now = now_seconds();
+    const KeyLookup g = by_gpg.lookup("alice@example.test", now), r = by_rnp.lookup("alice@example.test", now);
+    CAPTURE(g.reason, r.reason);
+    CHECK(g.status == KeyLookup::Status::NotFound);
+    CHECK_THAT(g.reason, Catch::Contains("disabled"));
+    CHECK(r.status == g.status);
+    CHECK(r.reason == g.reason);
+    CHECK(by_rnp.lookup("bob@example.test", now).status == KeyLookup::Status::Found);
+
+    TempDir dir("mdcrypt-parity-disabled-");
+    const fs::path file = dir.path() / "alice.asc";
+    put_file(file, read_file(key("alice").public_file));
+    KeyFileCache files_gpg(homes.kbx.path(), {}, {}, KeyLister::Gpg);
+    KeyFileCache files_rnp(homes.kbx.path(), {}, {}, KeyLister::Rnp);
+    const KeyLookup fg = files_gpg.lookup(file, "file", "alice@example.test", now);
+    const KeyLookup fr = files_rnp.lookup(file, "file", "alice@example.test", now);
+    CAPTURE(fg.reason, fr.reason);
+    CHECK(fr.status == fg.status);
+    CHECK(fr.reason == fg.reason);
+
+    // A damaged trust database: librnp's listing cannot know what is disabled, so it lists nothing.
+    fs::remove(homes.kbx.path() / "trustdb.gpg");
+    write_private_file(homes.kbx.path() / "trustdb.gpg", std::string(41, 'x'));
+    const KeyLookup damaged = by_rnp.lookup("bob@example.test", now);
+    CHECK(damaged.status == KeyLookup::Status::Error);
+    CHECK_THAT(damaged.reason, Catch::Contains("trustdb.gpg is damaged"));
+}
