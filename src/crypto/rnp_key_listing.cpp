@@ -12,6 +12,7 @@
 
 #include "core/encryptor.hpp"
 #include "core/file_descriptor.hpp"
+#include "core/keyring_file.hpp"
 #include "core/trustdb.hpp"
 #include "core/text.hpp"
 #include "crypto/key_index.hpp"
@@ -88,17 +89,15 @@ bool valid_mailbox(std::string_view s) {
 }
 
 // Runs `load` on a fresh ffi object and lists its primary keys; `what` prefixes errors.
-template <typename Load>
-std::vector<KeyFacts> list_loaded(const std::string& what, const std::string& source, Load load) {
+template <typename Load, typename Failure>
+std::vector<KeyFacts> list_loaded(const std::string& what, const std::string& source, Load load, Failure failure) {
     RnpFfi ffi;
     try {
         ffi = new_rnp_ffi();
     } catch (const EncryptError& e) {
         throw KeyListError(what + ": " + e.what());
     }
-    if (const rnp_result_t r = load(ffi.get()))
-        throw KeyListError(what + ": " + rnp_error_text("librnp cannot load it", r) +
-                           " (librnp's own words are on stderr: the daemon logs them as librnp/stderr)");
+    if (const rnp_result_t r = load(ffi.get())) throw KeyListError(failure(r));
     rnp_identifier_iterator_t raw_it = nullptr;
     if (const rnp_result_t r = rnp_identifier_iterator_create(ffi.get(), &raw_it, "fingerprint"))
         throw KeyListError(what + ": " + rnp_error_text("rnp_identifier_iterator_create", r));
@@ -208,18 +207,35 @@ KeyFacts key_facts_from_rnp(rnp_key_handle_t primary, const std::string& source)
 std::vector<KeyFacts> rnp_list_keyring(std::string_view bytes, bool keybox, const std::string& file, const std::string& source) {
     const std::string what = "listing the keys of " + file + " with librnp";
     if (bytes.empty()) return {};
-    return list_loaded(what, source, [&](rnp_ffi_t ffi) {
-        const RnpInput input = memory_input(bytes, what);
-        return rnp_load_keys(ffi, keybox ? "KBX" : "GPG", input.get(), RNP_LOAD_SAVE_PUBLIC_KEYS);
-    });
+    return list_loaded(
+        what, source,
+        [&](rnp_ffi_t ffi) {
+            const RnpInput input = memory_input(bytes, what);
+            return rnp_load_keys(ffi, keybox ? "KBX" : "GPG", input.get(), RNP_LOAD_SAVE_PUBLIC_KEYS);
+        },
+        [&](rnp_result_t r) {
+            // Worded as RnpEncryptor words it: "Bad format" alone does not say what is wrong, and
+            // librnp's own lines carry no file name; the file's framing, read by our own reader, says more.
+            const KeyringContents framed = keybox ? read_keybox(bytes) : read_legacy_keyring(bytes);
+            return what + ": " + rnp_error_text(("cannot load keyring " + file + ": rnp_load_keys").c_str(), r) +
+                   (framed.ok() ? "; its framing is intact (gpg can read it): RNP rejects something in it "
+                                  "(librnp's own words are on stderr: the daemon logs them as librnp/stderr)"
+                                : "; the file is damaged: " + framed.error);
+        });
 }
 
 std::vector<KeyFacts> rnp_list_key_data(std::string_view bytes, const std::string& where, const std::string& source) {
     const std::string what = where + ": listing its keys with librnp";
-    return list_loaded(what, source, [&](rnp_ffi_t ffi) {
-        const RnpInput input = memory_input(bytes, what);
-        return rnp_import_keys(ffi, input.get(), RNP_LOAD_SAVE_PUBLIC_KEYS, nullptr);
-    });
+    return list_loaded(
+        what, source,
+        [&](rnp_ffi_t ffi) {
+            const RnpInput input = memory_input(bytes, what);
+            return rnp_import_keys(ffi, input.get(), RNP_LOAD_SAVE_PUBLIC_KEYS, nullptr);
+        },
+        [&](rnp_result_t r) {
+            return what + ": " + rnp_error_text("librnp cannot load it", r) +
+                   " (librnp's own words are on stderr: the daemon logs them as librnp/stderr)";
+        });
 }
 
 void mark_disabled_keys(std::vector<KeyFacts>& keys, const std::filesystem::path& home, const std::string& where) {
