@@ -1,7 +1,8 @@
 // The public keys of one GnuPG home, indexed by e-mail address, so that looking up a recipient's key
 // starts no gpg process.
 //
-// One keylist operation (one gpg process) builds the index. Each lookup stats the keyring files
+// One keylist operation (one gpg process, or with KeyLister::Rnp one in-process librnp load of the
+// keyring file and no gpg at all) builds the index. Each lookup stats the keyring files
 // (pubring.kbx, pubring.gpg, trustdb.gpg, mdcrypt-expected-keys: device, inode, size, mtime in ns)
 // once, and the index is rebuilt only when they changed: importing or revoking a key is seen by the
 // next lookup, without a restart. Lookups share an immutable snapshot and never wait for each other,
