@@ -111,8 +111,9 @@ KeyFileCache::Loaded KeyFileCache::load(const std::filesystem::path& path, std::
     return list(std::move(entry), bytes, where);
 }
 
-KeyFileCache::Loaded KeyFileCache::list_with_gpg(std::shared_ptr<Entry> entry, const std::string& bytes,
-                                                const std::string& where, std::vector<KeyFacts>& keys, bool& finished) const {
+std::optional<KeyFileCache::Loaded> KeyFileCache::list_with_gpg(std::shared_ptr<Entry> entry, const std::string& bytes,
+                                                               const std::string& where, std::vector<KeyFacts>& keys,
+                                                               bool& finished) const {
     // gpg --show-keys: lists the keys in the data, imports nothing.
     const std::string doing = where + ": listing its keys with gpg";
     try {
@@ -121,7 +122,7 @@ KeyFileCache::Loaded KeyFileCache::list_with_gpg(std::shared_ptr<Entry> entry, c
         (void)gpgme_set_ctx_flag(ctx.get(), "trust-model", "always");
         gpgme_data_t raw = nullptr;
         if (const gpgme_error_t err = gpgme_data_new_from_mem(&raw, bytes.data(), bytes.size(), 0))
-            return {nullptr, KeyLookup{KeyLookup::Status::Error, std::nullopt, doing + ": " + gpgme_error_text(err)}};
+            return Loaded{nullptr, KeyLookup{KeyLookup::Status::Error, std::nullopt, doing + ": " + gpgme_error_text(err)}};
         const GpgmeData data(raw);
         (void)gpgme_set_ctx_flag(ctx.get(), "full-status", "1");  // every status line to the callback
         gpgme_set_status_cb(ctx.get(), note_import_result, &finished);
@@ -130,20 +131,20 @@ KeyFileCache::Loaded KeyFileCache::list_with_gpg(std::shared_ptr<Entry> entry, c
         if (!err) err = op.run();
         if (!is_data_error(err)) op.count_failure(GpgRun::ListKeyFile, err);
         if (op.end() != GpgOperation::End::Done)
-            return {nullptr, KeyLookup{KeyLookup::Status::Error, std::nullopt, doing + ": " + op.why_ended()}};
+            return Loaded{nullptr, KeyLookup{KeyLookup::Status::Error, std::nullopt, doing + ": " + op.why_ended()}};
         if (err && !is_data_error(err))  // gpg did not get through it: try again next time
-            return {nullptr, KeyLookup{KeyLookup::Status::Error, std::nullopt, doing + ": " + gpgme_error_text(err)}};
+            return Loaded{nullptr, KeyLookup{KeyLookup::Status::Error, std::nullopt, doing + ": " + gpgme_error_text(err)}};
         if (err) {
             // gpg read the data and refused it: the file's fault. gpg's own words are not quoted:
             // they may quote the file.
             entry->problem = "gpg cannot list the keys in it (" + gpgme_error_text(err) + ")";
-            return {entry, {}};
+            return Loaded{entry, {}};
         }
         for (const GpgmeKey& key : op.take_keys()) keys.push_back(key_facts_from_gpgme(*key, TrustModel::ServerKeyring, where));
     } catch (const std::exception& e) {  // no context: gpg cannot run at all
-        return {nullptr, KeyLookup{KeyLookup::Status::Error, std::nullopt, doing + ": " + e.what()}};
+        return Loaded{nullptr, KeyLookup{KeyLookup::Status::Error, std::nullopt, doing + ": " + e.what()}};
     }
-    return {};
+    return std::nullopt;  // listed: `keys` holds what gpg listed
 }
 
 KeyFileCache::Loaded KeyFileCache::list(std::shared_ptr<Entry> entry, const std::string& bytes,
@@ -158,8 +159,7 @@ KeyFileCache::Loaded KeyFileCache::list(std::shared_ptr<Entry> entry, const std:
     std::vector<KeyFacts> keys;
     bool finished = false;  // gpg ended its listing with IMPORT_RES
     if (lister_ == KeyLister::Gpg) {
-        Loaded failed = list_with_gpg(entry, bytes, where, keys, finished);
-        if (failed.entry || !failed.failure.reason.empty()) return failed;
+        if (std::optional<Loaded> ended = list_with_gpg(entry, bytes, where, keys, finished)) return std::move(*ended);
     } else {
         try {
             keys = rnp_list_key_data(bytes, where, where);

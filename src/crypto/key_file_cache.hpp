@@ -73,8 +73,9 @@ private:
 
     Loaded load(const std::filesystem::path& path, std::string_view kind) const;
     Loaded list(std::shared_ptr<Entry> entry, const std::string& bytes, const std::string& where) const;
-    Loaded list_with_gpg(std::shared_ptr<Entry> entry, const std::string& bytes, const std::string& where,
-                         std::vector<KeyFacts>& keys, bool& finished) const;
+    // Fills `keys`, or ends the listing early: an Error, or the file's own problem.
+    std::optional<Loaded> list_with_gpg(std::shared_ptr<Entry> entry, const std::string& bytes, const std::string& where,
+                                        std::vector<KeyFacts>& keys, bool& finished) const;
     void remember(const std::pair<std::string, std::string>& key, std::shared_ptr<const Entry> entry);
 
     std::filesystem::path home_;
