@@ -14,4 +14,9 @@ std::shared_ptr<Encryptor> make_encryptor(const GnupgSettings& gnupg, const std:
                                             std::chrono::seconds(gnupg.timeout_seconds));
 }
 
+KeyLister key_lister_for(const GnupgSettings& gnupg) {
+    return gnupg.backend == EngineBackend::Rnp && gnupg.trust_model == TrustModel::ServerKeyring ? KeyLister::Rnp
+                                                                                                  : KeyLister::Gpg;
+}
+
 }  // namespace mdcrypt

@@ -16,6 +16,7 @@
 #include "core/text.hpp"
 #include "crypto/gpg_operation.hpp"
 #include "crypto/key_index.hpp"
+#include "crypto/rnp_key_listing.hpp"
 
 namespace mdcrypt {
 
@@ -69,8 +70,10 @@ KeyLookup not_found(std::string reason) { return KeyLookup{KeyLookup::Status::No
 KeyFileCache::KeyFileCache(std::filesystem::path home, std::filesystem::path gpg_program)
     : KeyFileCache(std::move(home), std::move(gpg_program), Limits{}) {}
 
-KeyFileCache::KeyFileCache(std::filesystem::path home, std::filesystem::path gpg_program, Limits limits)
-    : engine_(std::move(home), std::move(gpg_program), limits.gpg_timeout), limits_(limits) {}
+KeyFileCache::KeyFileCache(std::filesystem::path home, std::filesystem::path gpg_program, Limits limits, KeyLister lister)
+    : home_(std::move(home)), lister_(lister), limits_(limits) {
+    if (lister_ == KeyLister::Gpg) engine_.emplace(home_, std::move(gpg_program), limits.gpg_timeout);
+}
 
 KeyFileCache::Loaded KeyFileCache::load(const std::filesystem::path& path, std::string_view kind) const {
     const std::string where = std::string(kind) + " " + path.string();
@@ -108,6 +111,42 @@ KeyFileCache::Loaded KeyFileCache::load(const std::filesystem::path& path, std::
     return list(std::move(entry), bytes, where);
 }
 
+std::optional<KeyFileCache::Loaded> KeyFileCache::list_with_gpg(std::shared_ptr<Entry> entry, const std::string& bytes,
+                                                               const std::string& where, std::vector<KeyFacts>& keys,
+                                                               bool& finished) const {
+    // gpg --show-keys: lists the keys in the data, imports nothing.
+    const std::string doing = where + ": listing its keys with gpg";
+    try {
+        GpgmeContext ctx = engine_->new_context();
+        gpgme_set_offline(ctx.get(), 1);
+        (void)gpgme_set_ctx_flag(ctx.get(), "trust-model", "always");
+        gpgme_data_t raw = nullptr;
+        if (const gpgme_error_t err = gpgme_data_new_from_mem(&raw, bytes.data(), bytes.size(), 0))
+            return Loaded{nullptr, KeyLookup{KeyLookup::Status::Error, std::nullopt, doing + ": " + gpgme_error_text(err)}};
+        const GpgmeData data(raw);
+        (void)gpgme_set_ctx_flag(ctx.get(), "full-status", "1");  // every status line to the callback
+        gpgme_set_status_cb(ctx.get(), note_import_result, &finished);
+        GpgOperation op(ctx.get(), engine_->timeout());
+        gpgme_error_t err = gpgme_op_keylist_from_data_start(ctx.get(), data.get(), 0);
+        if (!err) err = op.run();
+        if (!is_data_error(err)) op.count_failure(GpgRun::ListKeyFile, err);
+        if (op.end() != GpgOperation::End::Done)
+            return Loaded{nullptr, KeyLookup{KeyLookup::Status::Error, std::nullopt, doing + ": " + op.why_ended()}};
+        if (err && !is_data_error(err))  // gpg did not get through it: try again next time
+            return Loaded{nullptr, KeyLookup{KeyLookup::Status::Error, std::nullopt, doing + ": " + gpgme_error_text(err)}};
+        if (err) {
+            // gpg read the data and refused it: the file's fault. gpg's own words are not quoted:
+            // they may quote the file.
+            entry->problem = "gpg cannot list the keys in it (" + gpgme_error_text(err) + ")";
+            return Loaded{entry, {}};
+        }
+        for (const GpgmeKey& key : op.take_keys()) keys.push_back(key_facts_from_gpgme(*key, TrustModel::ServerKeyring, where));
+    } catch (const std::exception& e) {  // no context: gpg cannot run at all
+        return Loaded{nullptr, KeyLookup{KeyLookup::Status::Error, std::nullopt, doing + ": " + e.what()}};
+    }
+    return std::nullopt;  // listed: `keys` holds what gpg listed
+}
+
 KeyFileCache::Loaded KeyFileCache::list(std::shared_ptr<Entry> entry, const std::string& bytes,
                                         const std::string& where) const {
     const SplitKeys split = split_public_keys(bytes);
@@ -116,68 +155,54 @@ KeyFileCache::Loaded KeyFileCache::list(std::shared_ptr<Entry> entry, const std:
         return {entry, {}};
     }
 
-    // gpg --show-keys: lists the keys in the data, imports nothing.
-    const std::string doing = where + ": listing its keys with gpg";
-    bool finished = false;
-    try {
-        GpgmeContext ctx = engine_.new_context();
-        gpgme_set_offline(ctx.get(), 1);
-        (void)gpgme_set_ctx_flag(ctx.get(), "trust-model", "always");
-        gpgme_data_t raw = nullptr;
-        if (const gpgme_error_t err = gpgme_data_new_from_mem(&raw, bytes.data(), bytes.size(), 0))
-            return {nullptr, KeyLookup{KeyLookup::Status::Error, std::nullopt, doing + ": " + gpgme_error_text(err)}};
-        const GpgmeData data(raw);
-        (void)gpgme_set_ctx_flag(ctx.get(), "full-status", "1");  // every status line to the callback
-        gpgme_set_status_cb(ctx.get(), note_import_result, &finished);
-        ++listings_;
-        GpgOperation op(ctx.get(), engine_.timeout());
-        gpgme_error_t err = gpgme_op_keylist_from_data_start(ctx.get(), data.get(), 0);
-        if (!err) err = op.run();
-        if (!is_data_error(err)) op.count_failure(GpgRun::ListKeyFile, err);
-        if (op.end() != GpgOperation::End::Done)
-            return {nullptr, KeyLookup{KeyLookup::Status::Error, std::nullopt, doing + ": " + op.why_ended()}};
-        if (err && !is_data_error(err))  // gpg did not get through it: try again next time
-            return {nullptr, KeyLookup{KeyLookup::Status::Error, std::nullopt, doing + ": " + gpgme_error_text(err)}};
-        if (err) {
-            // gpg read the data and refused it: the file's fault. gpg's own words are not quoted:
-            // they may quote the file.
-            entry->problem = "gpg cannot list the keys in it (" + gpgme_error_text(err) + ")";
-            return {entry, {}};
+    ++listings_;
+    std::vector<KeyFacts> keys;
+    bool finished = false;  // gpg ended its listing with IMPORT_RES
+    if (lister_ == KeyLister::Gpg) {
+        if (std::optional<Loaded> ended = list_with_gpg(entry, bytes, where, keys, finished)) return std::move(*ended);
+    } else {
+        try {
+            keys = rnp_list_key_data(bytes, where, where);
+            mark_disabled_keys(keys, home_, where);  // gpg --show-keys honours the home's trust database too
+        } catch (const KeyListError& e) {
+            // The data passed our own framing check but librnp refuses it (or the trust database is
+            // unreadable): defer rather than call the recipient keyless on one engine's word.
+            return {nullptr, KeyLookup{KeyLookup::Status::Error, std::nullopt, e.what()}};
         }
-        for (const GpgmeKey& key : op.take_keys()) {
-            KeyFacts facts = key_facts_from_gpgme(*key, TrustModel::ServerKeyring, where);
-            const auto same = [&](const TransferableKey& k) { return iequals(k.fingerprint, facts.fingerprint); };
-            const auto count = std::count_if(split.keys.begin(), split.keys.end(), same);
-            if (count == 1 && !facts.fingerprint.empty()) {
-                const auto it = std::find_if(split.keys.begin(), split.keys.end(), same);
-                facts.key_block = std::make_shared<const std::string>(it->packets);
-                entry->bytes += it->packets.size();
-            } else {
-                // gpg -f would take the first key of a file: only a key that can be cut out exactly is usable.
-                facts.invalid = true;
-                entry->notes += "; key " + facts.fingerprint +
-                                (count == 0 ? " is not a version 4 key this server can pass to gpg on its own"
-                                            : " occurs more than once in the file");
-            }
-            entry->bytes += facts.fingerprint.size() + 256;
-            entry->keys.push_back(std::move(facts));
+    }
+    for (KeyFacts& facts : keys) {
+        const auto same = [&](const TransferableKey& k) { return iequals(k.fingerprint, facts.fingerprint); };
+        const auto count = std::count_if(split.keys.begin(), split.keys.end(), same);
+        if (count == 1 && !facts.fingerprint.empty()) {
+            const auto it = std::find_if(split.keys.begin(), split.keys.end(), same);
+            facts.key_block = std::make_shared<const std::string>(it->packets);
+            entry->bytes += it->packets.size();
+        } else {
+            // gpg -f would take the first key of a file: only a key that can be cut out exactly is usable.
+            facts.invalid = true;
+            entry->notes += "; key " + facts.fingerprint +
+                            (count == 0 ? " is not a version 4 key this server can pass to gpg on its own"
+                                        : " occurs more than once in the file");
         }
-    } catch (const std::exception& e) {  // no context: gpg cannot run at all
-        return {nullptr, KeyLookup{KeyLookup::Status::Error, std::nullopt, doing + ": " + e.what()}};
+        entry->bytes += facts.fingerprint.size() + 256;
+        entry->keys.push_back(std::move(facts));
     }
     // A complete listing: gpg ended with IMPORT_RES (GPGME lists key data by a dry-run import), or listed
     // every key of the file. Neither means gpg stopped early (killed, crashed, or "Fatal: can't open
-    // trustdb.gpg"): not the file's fault, and not cached.
+    // trustdb.gpg"): not the file's fault, and not cached. librnp has no such end mark: it must list
+    // every key.
     const bool all_listed = std::all_of(split.keys.begin(), split.keys.end(), [&](const TransferableKey& cut) {
         return cut.fingerprint.empty() || std::any_of(entry->keys.begin(), entry->keys.end(),
                                                       [&](const KeyFacts& k) { return iequals(k.fingerprint, cut.fingerprint); });
     });
     if (!finished && !all_listed)
         return {nullptr, KeyLookup{KeyLookup::Status::Error, std::nullopt,
-                                   doing + ": gpg stopped before the end of its listing (listed " +
+                                   where + ": listing its keys with " + std::string(to_string(lister_)) +
+                                       (lister_ == KeyLister::Gpg ? ": gpg stopped before the end of its listing (listed "
+                                                                  : ": librnp listed only ") +
                                        std::to_string(entry->keys.size()) + " of " + std::to_string(split.keys.size()) +
-                                       " keys, no IMPORT_RES status)"}};
-    if (entry->keys.empty()) entry->problem = "gpg found no usable OpenPGP public key in it";
+                                       (lister_ == KeyLister::Gpg ? " keys, no IMPORT_RES status)" : " keys")}};
+    if (entry->keys.empty()) entry->problem = std::string(to_string(lister_)) + " found no usable OpenPGP public key in it";
     return {entry, {}};
 }
 

@@ -3,7 +3,7 @@
 //
 // A file is read (regular files only, at most max_file_size bytes, armored or binary), cut into its
 // keys (split_public_keys), and listed by gpg --show-keys (gpgme_op_keylist_from_data_start): one gpg
-// process per new or changed file. The result is cached under the file's (path, device, inode, size,
+// process per new or changed file; or in-process by librnp (KeyLister::Rnp). The result is cached under the file's (path, device, inode, size,
 // mtime in ns), so an unchanged file costs one stat per lookup and a replaced or edited one is read
 // again on the next lookup, with no reload. Failures that belong to the file (missing, unreadable,
 // too large, not a key, secret key material, someone else's key) are NotFound with a reason that
@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -30,6 +31,7 @@
 #include "core/keys.hpp"
 #include "crypto/file_stamp.hpp"
 #include "crypto/gpg_engine.hpp"
+#include "crypto/key_index.hpp"
 
 namespace mdcrypt {
 
@@ -43,9 +45,12 @@ public:
     };
 
     // gpg runs on `home` (the server's GnuPG home; --show-keys writes nothing there). Throws
-    // GpgmeInitError like GpgEngine.
+    // GpgmeInitError like GpgEngine. With KeyLister::Rnp, librnp lists the keys in-process and no gpg
+    // is needed; key data librnp cannot load, or loads without every key it holds, is an Error (the
+    // file is named; not cached), never "no key".
     KeyFileCache(std::filesystem::path home, std::filesystem::path gpg_program = {});
-    KeyFileCache(std::filesystem::path home, std::filesystem::path gpg_program, Limits limits);
+    KeyFileCache(std::filesystem::path home, std::filesystem::path gpg_program, Limits limits,
+                 KeyLister lister = KeyLister::Gpg);
 
     // The usable key for `address` in the file at `path`, chosen by choose_key (user ID must match,
     // valid unexpired encryption subkey, not revoked). Found keys carry their key block. `kind` names
@@ -58,7 +63,7 @@ public:
     KeyLookup lookup_data(std::string_view kind, std::string_view name, const std::string& data, std::string_view address,
                           std::int64_t now);
 
-    // How many files were listed with gpg since construction (tests, statistics).
+    // How many files were listed (with gpg or librnp) since construction (tests, statistics).
     std::uint64_t listings() const;
     std::size_t cached_files() const;
 
@@ -68,9 +73,14 @@ private:
 
     Loaded load(const std::filesystem::path& path, std::string_view kind) const;
     Loaded list(std::shared_ptr<Entry> entry, const std::string& bytes, const std::string& where) const;
+    // Fills `keys`, or ends the listing early: an Error, or the file's own problem.
+    std::optional<Loaded> list_with_gpg(std::shared_ptr<Entry> entry, const std::string& bytes, const std::string& where,
+                                        std::vector<KeyFacts>& keys, bool& finished) const;
     void remember(const std::pair<std::string, std::string>& key, std::shared_ptr<const Entry> entry);
 
-    GpgEngine engine_;
+    std::filesystem::path home_;
+    KeyLister lister_;
+    std::optional<GpgEngine> engine_;  // KeyLister::Gpg only
     Limits limits_;
 
     mutable std::mutex mutex_;  // guards the cache below

@@ -16,6 +16,7 @@
 #include "core/keyring_file.hpp"
 #include "core/text.hpp"
 #include "crypto/gpg_operation.hpp"
+#include "crypto/rnp_key_listing.hpp"
 
 namespace mdcrypt {
 
@@ -76,20 +77,24 @@ std::string read_whole(const std::filesystem::path& file, const std::string& whe
     return bytes;
 }
 
-// The keys gpg must list: what the keyring file in use holds by its own framing. gpg uses pubring.kbx
-// when it exists, else pubring.gpg; neither means no keys yet.
-KeyringContents keyring_contents(const std::filesystem::path& home, const KeyringStamp& stamp, const std::string& where) {
-    if (stamp.pubring_kbx.exists) {
-        KeyringContents contents = read_keybox(read_whole(home / "pubring.kbx", where));
-        if (!contents.ok()) throw KeyListError(where + ": " + (home / "pubring.kbx").string() + " is damaged: " + contents.error);
-        return contents;
-    }
-    if (stamp.pubring_gpg.exists) {
-        KeyringContents contents = read_legacy_keyring(read_whole(home / "pubring.gpg", where));
-        if (!contents.ok()) throw KeyListError(where + ": " + (home / "pubring.gpg").string() + " is damaged: " + contents.error);
-        return contents;
-    }
-    return {};
+// The keyring file in use and the keys it holds by its own framing: what a listing must contain. gpg
+// uses pubring.kbx when it exists, else pubring.gpg; neither means no keys yet.
+struct KeyringFile {
+    std::filesystem::path path;  // empty: no keyring file yet
+    bool keybox = false;
+    std::string bytes;
+    KeyringContents contents;
+};
+
+KeyringFile read_keyring(const std::filesystem::path& home, const KeyringStamp& stamp, const std::string& where) {
+    KeyringFile file;
+    if (!stamp.pubring_kbx.exists && !stamp.pubring_gpg.exists) return file;
+    file.keybox = stamp.pubring_kbx.exists;
+    file.path = home / (file.keybox ? "pubring.kbx" : "pubring.gpg");
+    file.bytes = read_whole(file.path, where);
+    file.contents = file.keybox ? read_keybox(file.bytes) : read_legacy_keyring(file.bytes);
+    if (!file.contents.ok()) throw KeyListError(where + ": " + file.path.string() + " is damaged: " + file.contents.error);
+    return file;
 }
 
 std::string joined(const std::vector<ExpectedKey>& keys, std::size_t at_most = 5) {
@@ -151,13 +156,38 @@ KeyringStamp stat_keyring(const std::filesystem::path& home) {
                         stat_file(home / kExpectedKeysFile)};
 }
 
-KeyIndex::KeyIndex(std::filesystem::path home, TrustModel trust, std::filesystem::path gpg_program,
-                   std::chrono::seconds timeout)
-    : engine_(std::move(home), std::move(gpg_program), timeout), trust_(trust), source_("keyring " + engine_.home().string()) {}
+std::string_view to_string(KeyLister lister) { return lister == KeyLister::Rnp ? "librnp" : "gpg"; }
 
-std::shared_ptr<KeyIndex::Snapshot> KeyIndex::build(const KeyringStamp& stamp) const {
-    const std::string where = "listing the keys in GnuPG home " + engine_.home().string();
-    GpgmeContext ctx = engine_.new_context();
+namespace {
+
+std::filesystem::path checked_home(const std::filesystem::path& home) {
+    std::filesystem::path absolute = std::filesystem::absolute(home).lexically_normal();
+    struct stat st{};
+    if (::stat(absolute.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+        throw GpgmeInitError("GnuPG home " + absolute.string() + " is not an existing directory");
+    return absolute;
+}
+
+}  // namespace
+
+KeyIndex::KeyIndex(std::filesystem::path home, TrustModel trust, std::filesystem::path gpg_program,
+                   std::chrono::seconds timeout, KeyLister lister)
+    : home_(checked_home(home)), lister_(lister), trust_(trust), source_("keyring " + home_.string()) {
+    if (lister_ == KeyLister::Rnp && trust_ != TrustModel::ServerKeyring)
+        throw std::invalid_argument("librnp cannot read gpg's trust database: the gnupg-trustdb trust model lists keys with gpg");
+    if (lister_ == KeyLister::Gpg) engine_.emplace(home_, std::move(gpg_program), timeout);
+}
+
+struct KeyIndex::Listing {
+    std::vector<KeyFacts> keys;
+    // Per key, per user ID: valid, but below full validity in the trust database (gnupg-trustdb only).
+    std::vector<std::vector<bool>> below_full;
+    std::string diagnostics;  // gpg's
+};
+
+KeyIndex::Listing KeyIndex::list_with_gpg(const KeyringStamp& stamp, const std::string& where) const {
+    const GpgEngine& engine = *engine_;
+    GpgmeContext ctx = engine.new_context();
     gpgme_set_offline(ctx.get(), 1);  // --disable-dirmngr: never the network
     if (const gpgme_error_t err = gpgme_set_keylist_mode(ctx.get(), GPGME_KEYLIST_MODE_LOCAL))
         throw KeyListError(where + ": " + gpgme_error_text(err));
@@ -168,68 +198,91 @@ std::shared_ptr<KeyIndex::Snapshot> KeyIndex::build(const KeyringStamp& stamp) c
         const std::string diagnostics = gpg_diagnostics(ctx.get());
         return KeyListError(where + ": " + gpgme_error_text(err) + (diagnostics.empty() ? "" : " (gpg: " + diagnostics + ")"));
     };
+    check_readable(home_ / "trustdb.gpg", stamp.trustdb, where);
 
-    check_readable(engine_.home() / "pubring.kbx", stamp.pubring_kbx, where);
-    check_readable(engine_.home() / "pubring.gpg", stamp.pubring_gpg, where);
-    check_readable(engine_.home() / "trustdb.gpg", stamp.trustdb, where);
-
-    auto snapshot = std::make_shared<Snapshot>();
-    snapshot->stamp = stamp;
-    const KeyringContents contents = keyring_contents(engine_.home(), stamp, where);
-    std::optional<ExpectedKeys> expected;
-    if (stamp.expected_keys.exists) {
-        const std::filesystem::path file = engine_.home() / kExpectedKeysFile;
-        expected = parse_expected_keys(read_whole(file, where), file.string());
-        if (!expected->ok()) throw KeyListError(where + ": " + expected->error);
-        snapshot->has_expected_keys = true;
-    }
-    std::vector<std::string> listed;
-    GpgOperation op(ctx.get(), engine_.timeout());
+    Listing listing;
+    GpgOperation op(ctx.get(), engine.timeout());
     gpgme_error_t err = gpgme_op_keylist_start(ctx.get(), nullptr, 0);
     if (!err) err = op.run();
     op.count_failure(GpgRun::ListKeyring, err);
     if (op.end() != GpgOperation::End::Done) throw KeyListError(where + ": " + op.why_ended());
     if (err) throw fail(err);
     for (const GpgmeKey& key : op.take_keys()) {
-        KeyFacts facts = key_facts_from_gpgme(*key, trust_, source_);
-        listed.push_back(facts.fingerprint);
+        listing.keys.push_back(key_facts_from_gpgme(*key, trust_, source_));
+        std::vector<bool>& below = listing.below_full.emplace_back();
+        for (gpgme_user_id_t uid = key->uids; uid; uid = uid->next)
+            below.push_back(trust_ == TrustModel::GnupgTrustDb && !uid->invalid && !uid->revoked && uid_below_full(*uid));
+    }
+    gpgme_keylist_result_t result = gpgme_op_keylist_result(ctx.get());
+    if (result && result->truncated) throw KeyListError(where + ": gpg truncated the key listing");
+    listing.diagnostics = gpg_diagnostics(ctx.get(), std::size_t{1} << 20);
+    if (diagnostics_report_failure(listing.diagnostics, home_.string())) {
+        const std::string& d = listing.diagnostics;
+        const std::string shown = d.size() > 1000 ? "..." + d.substr(d.size() - 1000) : d;
+        throw KeyListError(where + ": gpg reported an error: " + shown);
+    }
+    return listing;
+}
 
+std::shared_ptr<KeyIndex::Snapshot> KeyIndex::build(const KeyringStamp& stamp) const {
+    const std::string where = "listing the keys in GnuPG home " + home_.string();
+    check_readable(home_ / "pubring.kbx", stamp.pubring_kbx, where);
+    check_readable(home_ / "pubring.gpg", stamp.pubring_gpg, where);
+
+    auto snapshot = std::make_shared<Snapshot>();
+    snapshot->stamp = stamp;
+    const KeyringFile keyring = read_keyring(home_, stamp, where);
+    std::optional<ExpectedKeys> expected;
+    if (stamp.expected_keys.exists) {
+        const std::filesystem::path file = home_ / kExpectedKeysFile;
+        expected = parse_expected_keys(read_whole(file, where), file.string());
+        if (!expected->ok()) throw KeyListError(where + ": " + expected->error);
+        snapshot->has_expected_keys = true;
+    }
+    // librnp lists the very bytes whose framing was just read; gpg reads the file again itself.
+    Listing listing = lister_ == KeyLister::Gpg
+                          ? list_with_gpg(stamp, where)
+                          : Listing{rnp_list_keyring(keyring.bytes, keyring.keybox, keyring.path.string(), source_), {}, {}};
+    if (lister_ == KeyLister::Rnp) {
+        check_readable(home_ / "trustdb.gpg", stamp.trustdb, where);
+        mark_disabled_keys(listing.keys, home_, where);  // gpg honours them under every trust model
+    }
+
+    std::vector<std::string> listed;
+    for (std::size_t k = 0; k < listing.keys.size(); ++k) {
+        KeyFacts& facts = listing.keys[k];
+        listed.push_back(facts.fingerprint);
         std::vector<std::string> addresses;  // each address once per key
-        for (gpgme_user_id_t uid = key->uids; uid; uid = uid->next) {
-            if (!uid->address || !*uid->address) continue;
-            std::string address = to_lower_ascii(uid->address);
+        for (std::size_t u = 0; u < facts.user_ids.size(); ++u) {
+            if (facts.user_ids[u].address.empty()) continue;
+            std::string address = to_lower_ascii(facts.user_ids[u].address);
             auto& entry = snapshot->by_address[address];
             if (std::find(addresses.begin(), addresses.end(), address) == addresses.end()) {
                 addresses.push_back(address);
                 entry.keys.push_back(facts);
             }
-            if (trust_ == TrustModel::GnupgTrustDb && !uid->invalid && !uid->revoked && uid_below_full(*uid) &&
-                std::find(entry.below_full_validity.begin(), entry.below_full_validity.end(), facts.fingerprint) ==
-                    entry.below_full_validity.end())
+            const bool below = k < listing.below_full.size() && u < listing.below_full[k].size() && listing.below_full[k][u];
+            if (below && std::find(entry.below_full_validity.begin(), entry.below_full_validity.end(), facts.fingerprint) ==
+                             entry.below_full_validity.end())
                 entry.below_full_validity.push_back(facts.fingerprint);
         }
         snapshot->keys.push_back(std::move(facts));
     }
-    gpgme_keylist_result_t result = gpgme_op_keylist_result(ctx.get());
-    if (result && result->truncated) throw KeyListError(where + ": gpg truncated the key listing");
-    const std::string diagnostics = gpg_diagnostics(ctx.get(), std::size_t{1} << 20);
-    if (diagnostics_report_failure(diagnostics, engine_.home().string())) {
-        const std::string shown = diagnostics.size() > 1000 ? "..." + diagnostics.substr(diagnostics.size() - 1000) : diagnostics;
-        throw KeyListError(where + ": gpg reported an error: " + shown);
-    }
 
     // gpg lists nothing, and exits 0, for a keybox whose blobs it cannot parse; a gpg that dies half way
-    // lists what it got that far. Either way the file holds keys the listing lacks.
+    // lists what it got that far; librnp may skip what it does not understand. Either way the file holds
+    // keys the listing lacks.
     std::vector<ExpectedKey> in_file;
-    for (const auto& fingerprint : contents.fingerprints) in_file.push_back({fingerprint, {}});
+    for (const auto& fingerprint : keyring.contents.fingerprints) in_file.push_back({fingerprint, {}});
     if (const auto unlisted = missing_keys(in_file, listed); !unlisted.empty()) {
-        const std::string said = diagnostics.size() > 300 ? "..." + diagnostics.substr(diagnostics.size() - 300) : diagnostics;
-        throw KeyListError(where + ": gpg listed " + std::to_string(listed.size()) + " keys but the keyring holds " +
-                           std::to_string(contents.fingerprints.size()) + "; not listed: " + joined(unlisted) +
-                           (said.empty() ? "" : " (gpg: " + said + ")"));
+        const std::string& d = listing.diagnostics;
+        const std::string said = d.size() > 300 ? "..." + d.substr(d.size() - 300) : d;
+        throw KeyListError(where + ": " + std::string(to_string(lister_)) + " listed " + std::to_string(listed.size()) +
+                           " keys but " + keyring.path.string() + " holds " + std::to_string(keyring.contents.fingerprints.size()) +
+                           "; not listed: " + joined(unlisted) + (said.empty() ? "" : " (gpg: " + said + ")"));
     }
     if (expected) {
-        const std::string file = (engine_.home() / kExpectedKeysFile).string();
+        const std::string file = (home_ / kExpectedKeysFile).string();
         for (const auto& key : missing_keys(expected->keys, listed)) {
             const std::string reason = "key " + key.fingerprint + " is listed in " + file +
                                        " but missing from the keyring (restore it, or run mdcrypt-keys record if it left on purpose)";
@@ -242,7 +295,7 @@ std::shared_ptr<KeyIndex::Snapshot> KeyIndex::build(const KeyringStamp& stamp) c
 
 std::shared_ptr<const KeyIndex::Snapshot> KeyIndex::current() {
     // The stamp is taken before any listing: a change made while gpg lists is seen by the next lookup.
-    KeyringStamp stamp = stat_keyring(engine_.home());
+    KeyringStamp stamp = stat_keyring(home_);
     {
         std::lock_guard lock(snapshot_mutex_);
         if (snapshot_ && snapshot_->stamp == stamp) return snapshot_;
@@ -262,7 +315,7 @@ std::shared_ptr<const KeyIndex::Snapshot> KeyIndex::current() {
             break;
         } catch (const KeyListError&) {
             metrics().keyring_listing(false);
-            const KeyringStamp now = stat_keyring(engine_.home());
+            const KeyringStamp now = stat_keyring(home_);
             if (attempt == 3 || now == stamp) throw;
             stamp = now;
         }
@@ -288,7 +341,7 @@ void KeyIndex::guard_against_lost_keys(const std::shared_ptr<Snapshot>& fresh) {
         baseline_ = fresh;
         return;
     }
-    const std::string reason = "the keyring " + engine_.home().string() + " now lists " + std::to_string(now) +
+    const std::string reason = "the keyring " + home_.string() + " now lists " + std::to_string(now) +
                                " keys where it listed " + std::to_string(before) +
                                " (damaged or replaced?); if the keys were removed on purpose, run mdcrypt-keys record "
                                "or restart the milter";

@@ -1,7 +1,8 @@
 // The public keys of one GnuPG home, indexed by e-mail address, so that looking up a recipient's key
 // starts no gpg process.
 //
-// One keylist operation (one gpg process) builds the index. Each lookup stats the keyring files
+// One keylist operation (one gpg process, or with KeyLister::Rnp one in-process librnp load of the
+// keyring file and no gpg at all) builds the index. Each lookup stats the keyring files
 // (pubring.kbx, pubring.gpg, trustdb.gpg, mdcrypt-expected-keys: device, inode, size, mtime in ns)
 // once, and the index is rebuilt only when they changed: importing or revoking a key is seen by the
 // next lookup, without a restart. Lookups share an immutable snapshot and never wait for each other,
@@ -22,6 +23,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -55,6 +57,11 @@ KeyFacts key_facts_from_gpgme(const _gpgme_key& key, TrustModel trust, const std
 // notes ("checking the trustdb", "unsafe permissions") do not count. Pure.
 bool diagnostics_report_failure(std::string_view diagnostics, std::string_view home);
 
+// What lists the keys of the keyring and of key files: gpg through GPGME, or librnp in-process
+// (rnp_key_listing.hpp; server-keyring trust only: librnp cannot read gpg's trust database).
+enum class KeyLister { Gpg, Rnp };
+std::string_view to_string(KeyLister lister);
+
 struct KeyringStamp {
     FileStamp pubring_kbx;
     FileStamp pubring_gpg;
@@ -68,9 +75,11 @@ KeyringStamp stat_keyring(const std::filesystem::path& home);
 class KeyIndex {
 public:
     // Lists nothing yet: the first lookup builds the index. A listing may take `timeout`, then gpg is
-    // killed and the listing failed. Throws GpgmeInitError (see GpgEngine).
+    // killed and the listing failed. Throws GpgmeInitError (see GpgEngine). KeyLister::Rnp needs no gpg
+    // (`gpg_program` and `timeout` are unused) and takes TrustModel::ServerKeyring only
+    // (std::invalid_argument otherwise).
     KeyIndex(std::filesystem::path home, TrustModel trust, std::filesystem::path gpg_program = {},
-             std::chrono::seconds timeout = kDefaultGpgTimeout);
+             std::chrono::seconds timeout = kDefaultGpgTimeout, KeyLister lister = KeyLister::Gpg);
 
     // The key to encrypt to for `address` (ASCII case-insensitive) at `now` (seconds since the epoch),
     // chosen by choose_key. NotFound names the rejected fingerprints and why; a failed key listing is
@@ -88,6 +97,7 @@ public:
     std::vector<KeyFacts> listed_keys();
 
     const std::string& source() const { return source_; }
+    KeyLister lister() const { return lister_; }
 
 private:
     struct Snapshot;
@@ -95,7 +105,12 @@ private:
     std::shared_ptr<Snapshot> build(const KeyringStamp& stamp) const;  // throws KeyListError
     void guard_against_lost_keys(const std::shared_ptr<Snapshot>& fresh);  // under rebuild_mutex_
 
-    GpgEngine engine_;
+    struct Listing;
+    Listing list_with_gpg(const KeyringStamp& stamp, const std::string& where) const;  // throws KeyListError
+
+    std::filesystem::path home_;
+    KeyLister lister_;
+    std::optional<GpgEngine> engine_;  // KeyLister::Gpg only
     TrustModel trust_;
     std::string source_;
 

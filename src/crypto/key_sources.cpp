@@ -4,6 +4,7 @@
 
 #include "core/address.hpp"
 #include "core/key_paths.hpp"
+#include "crypto/encryptor_choice.hpp"
 
 namespace mdcrypt {
 
@@ -54,9 +55,10 @@ std::vector<NamedKeySource> make_sources(const GnupgSettings& settings, KeyIndex
 KeySources::KeySources(const GnupgSettings& gnupg, LdapNotice ldap_notice)
     : settings_(gnupg),
       keyring_(std::make_unique<KeyIndex>(gnupg.home, gnupg.trust_model, gnupg.gpg_program,
-                                          std::chrono::seconds(gnupg.timeout_seconds))),
+                                          std::chrono::seconds(gnupg.timeout_seconds), key_lister_for(gnupg))),
       files_(std::make_unique<KeyFileCache>(gnupg.home, gnupg.gpg_program,
-                                            KeyFileCache::Limits{.gpg_timeout = std::chrono::seconds(gnupg.timeout_seconds)})),
+                                            KeyFileCache::Limits{.gpg_timeout = std::chrono::seconds(gnupg.timeout_seconds)},
+                                            key_lister_for(gnupg))),
       ldap_(std::find(gnupg.keys.sources.begin(), gnupg.keys.sources.end(), KeySource::Ldap) != gnupg.keys.sources.end()
                 ? std::make_unique<LdapKeySource>(gnupg.keys.ldap, *files_, std::move(ldap_notice))
                 : nullptr),
@@ -77,6 +79,8 @@ std::string KeySources::describe() const {
                 break;
         }
     }
+    // Which program lists the keys (it is the same for every source).
+    out += " (keys listed by " + std::string(to_string(keyring_->lister())) + ")";
     return out;
 }
 

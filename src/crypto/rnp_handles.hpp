@@ -28,6 +28,12 @@ struct RnpOpEncryptDeleter {
 struct RnpKeyDeleter {
     void operator()(rnp_key_handle_t key) const noexcept { rnp_key_handle_destroy(key); }
 };
+struct RnpUidDeleter {
+    void operator()(rnp_uid_handle_t uid) const noexcept { rnp_uid_handle_destroy(uid); }
+};
+struct RnpIdentifierIteratorDeleter {
+    void operator()(rnp_identifier_iterator_t it) const noexcept { rnp_identifier_iterator_destroy(it); }
+};
 struct RnpBufferDeleter {
     void operator()(char* buffer) const noexcept { rnp_buffer_destroy(buffer); }
 };
@@ -37,6 +43,8 @@ using RnpInput = std::unique_ptr<std::remove_pointer_t<rnp_input_t>, RnpInputDel
 using RnpOutput = std::unique_ptr<std::remove_pointer_t<rnp_output_t>, RnpOutputDeleter>;
 using RnpOpEncrypt = std::unique_ptr<std::remove_pointer_t<rnp_op_encrypt_t>, RnpOpEncryptDeleter>;
 using RnpKey = std::unique_ptr<std::remove_pointer_t<rnp_key_handle_t>, RnpKeyDeleter>;
+using RnpUid = std::unique_ptr<std::remove_pointer_t<rnp_uid_handle_t>, RnpUidDeleter>;
+using RnpIdentifierIterator = std::unique_ptr<std::remove_pointer_t<rnp_identifier_iterator_t>, RnpIdentifierIteratorDeleter>;
 using RnpBuffer = std::unique_ptr<char, RnpBufferDeleter>;
 
 // "what: RNP's description (0x...)" for a failed call.

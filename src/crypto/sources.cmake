@@ -18,6 +18,7 @@ add_library(mdcrypt_crypto STATIC
   ${CMAKE_CURRENT_LIST_DIR}/pipe_holders.cpp
   ${CMAKE_CURRENT_LIST_DIR}/rnp_encryptor.cpp
   ${CMAKE_CURRENT_LIST_DIR}/rnp_handles.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/rnp_key_listing.cpp
 )
 target_include_directories(mdcrypt_crypto PUBLIC ${PROJECT_SOURCE_DIR}/src)
 target_link_libraries(mdcrypt_crypto PUBLIC mdcrypt_core PkgConfig::GPGME PkgConfig::LDAP PkgConfig::RNP)

@@ -23,8 +23,13 @@ std::shared_ptr<const CryptoServices> make_gpgme_crypto(const GnupgSettings& gnu
         return sources->keyring().usable_key_count(static_cast<std::int64_t>(std::time(nullptr)));
     };
     services->stop_all = stop_gpg_operations;
-    auto probe = std::make_shared<GpgEngine>(gnupg.home, gnupg.gpg_program, std::chrono::seconds(gnupg.timeout_seconds));
-    services->check_gpg = [probe] { probe->probe(); };
+    if (gnupg.backend == EngineBackend::Rnp && key_lister_for(gnupg) == KeyLister::Rnp) {
+        // Neither encryption nor key listing runs gpg: a server without a working gpg is healthy.
+        services->check_gpg = [] {};
+    } else {
+        auto probe = std::make_shared<GpgEngine>(gnupg.home, gnupg.gpg_program, std::chrono::seconds(gnupg.timeout_seconds));
+        services->check_gpg = [probe] { probe->probe(); };
+    }
     if (sources->ldap()) {
         services->check_directory = [sources]() -> std::optional<std::string> {
             // An address no directory holds: the answer is "no entry" when servers, TLS and bind work.

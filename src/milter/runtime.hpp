@@ -25,7 +25,7 @@ struct CryptoServices {
     std::shared_ptr<Encryptor> encryptor;
     std::function<std::size_t()> usable_key_count;  // may be empty; for --check-config and logs
     std::function<void()> stop_all;  // process stop: ends every running encryption now; may be empty
-    std::function<void()> check_gpg;  // runs gpg once; throws saying why it failed; may be empty
+    std::function<void()> check_gpg;  // runs gpg once; throws saying why it failed; may be empty; does nothing when nothing runs gpg (backend rnp, keys listed by librnp)
     // The ldap source's directory, asked once: why it cannot be used, nullopt when it answers; empty
     // when the sources do not list "ldap".
     std::function<std::optional<std::string>()> check_directory;

@@ -1,4 +1,4 @@
-// KeyIndex against real gpg: which keys are usable, what the reasons say, when the index is rebuilt and
+// KeyIndex against real gpg (and, where marked by a GENERATE, with the librnp lister too): which keys are usable, what the reasons say, when the index is rebuilt and
 // how many gpg processes that costs. Plus the pure mapping from gpgme's key structures.
 #include "crypto/key_index.hpp"
 
@@ -22,8 +22,10 @@ const TestKey& key(const char* name) { return TestKeys::get()[name]; }
 }  // namespace
 
 TEST_CASE("usable keys are found by address, case-insensitively") {
+    const KeyLister lister = GENERATE(KeyLister::Gpg, KeyLister::Rnp);
+    CAPTURE(to_string(lister));
     ServerHome home;
-    KeyIndex index(home.path(), TrustModel::ServerKeyring);
+    KeyIndex index(home.path(), TrustModel::ServerKeyring, {}, kDefaultGpgTimeout, lister);
 
     const KeyLookup alice = index.lookup("alice@example.test", now_seconds());
     REQUIRE(alice.status == Status::Found);
@@ -37,8 +39,10 @@ TEST_CASE("usable keys are found by address, case-insensitively") {
 }
 
 TEST_CASE("expired, revoked and sign-only keys are no key, and the reason names the fingerprint") {
+    const KeyLister lister = GENERATE(KeyLister::Gpg, KeyLister::Rnp);
+    CAPTURE(to_string(lister));
     ServerHome home;
-    KeyIndex index(home.path(), TrustModel::ServerKeyring);
+    KeyIndex index(home.path(), TrustModel::ServerKeyring, {}, kDefaultGpgTimeout, lister);
     const auto now = now_seconds();
 
     const KeyLookup expired = index.lookup(key("expired").address, now);
@@ -57,8 +61,10 @@ TEST_CASE("expired, revoked and sign-only keys are no key, and the reason names 
 }
 
 TEST_CASE("an unknown address is not found") {
+    const KeyLister lister = GENERATE(KeyLister::Gpg, KeyLister::Rnp);
+    CAPTURE(to_string(lister));
     ServerHome home;
-    KeyIndex index(home.path(), TrustModel::ServerKeyring);
+    KeyIndex index(home.path(), TrustModel::ServerKeyring, {}, kDefaultGpgTimeout, lister);
     const KeyLookup nobody = index.lookup("nobody@example.test", now_seconds());
     CHECK(nobody.status == Status::NotFound);
     CHECK_THAT(nobody.reason, Catch::Contains("no key for nobody@example.test"));
@@ -68,8 +74,10 @@ TEST_CASE("an unknown address is not found") {
 }
 
 TEST_CASE("keys are judged at the time the caller gives") {
+    const KeyLister lister = GENERATE(KeyLister::Gpg, KeyLister::Rnp);
+    CAPTURE(to_string(lister));
     ServerHome home;
-    KeyIndex index(home.path(), TrustModel::ServerKeyring);
+    KeyIndex index(home.path(), TrustModel::ServerKeyring, {}, kDefaultGpgTimeout, lister);
     // The expired key was made on 2020-01-01 with a one-day lifetime.
     constexpr std::int64_t jan_1_2020_noon = 1577880000;
     const KeyLookup then = index.lookup(key("expired").address, jan_1_2020_noon);
@@ -79,21 +87,27 @@ TEST_CASE("keys are judged at the time the caller gives") {
 }
 
 TEST_CASE("usable_key_count counts alice and bob") {
+    const KeyLister lister = GENERATE(KeyLister::Gpg, KeyLister::Rnp);
+    CAPTURE(to_string(lister));
     ServerHome home;
-    KeyIndex index(home.path(), TrustModel::ServerKeyring);
+    KeyIndex index(home.path(), TrustModel::ServerKeyring, {}, kDefaultGpgTimeout, lister);
     CHECK(index.usable_key_count(now_seconds()) == 2);
 }
 
 TEST_CASE("an empty home has no keys and is not an error") {
+    const KeyLister lister = GENERATE(KeyLister::Gpg, KeyLister::Rnp);
+    CAPTURE(to_string(lister));
     GnupgHome home;
-    KeyIndex index(home.path(), TrustModel::ServerKeyring);
+    KeyIndex index(home.path(), TrustModel::ServerKeyring, {}, kDefaultGpgTimeout, lister);
     CHECK(index.lookup("alice@example.test", now_seconds()).status == Status::NotFound);
     CHECK(index.usable_key_count(now_seconds()) == 0);
 }
 
 TEST_CASE("a failed key listing is an error with gpg's reason, never not-found") {
+    const KeyLister lister = GENERATE(KeyLister::Gpg, KeyLister::Rnp);
+    CAPTURE(to_string(lister));
     ServerHome home;
-    KeyIndex index(home.path(), TrustModel::ServerKeyring);
+    KeyIndex index(home.path(), TrustModel::ServerKeyring, {}, kDefaultGpgTimeout, lister);
     REQUIRE(index.lookup("alice@example.test", now_seconds()).status == Status::Found);
 
     // A keyring gpg cannot read.
@@ -112,8 +126,10 @@ TEST_CASE("a home that does not exist is refused at construction") {
 }
 
 TEST_CASE("a key imported later is found by the next lookup, without a restart") {
+    const KeyLister lister = GENERATE(KeyLister::Gpg, KeyLister::Rnp);
+    CAPTURE(to_string(lister));
     ServerHome home;
-    KeyIndex index(home.path(), TrustModel::ServerKeyring);
+    KeyIndex index(home.path(), TrustModel::ServerKeyring, {}, kDefaultGpgTimeout, lister);
 
     CHECK(index.lookup(key("carol").address, now_seconds()).status == Status::NotFound);
     home.import(key("carol").public_file);
@@ -123,10 +139,12 @@ TEST_CASE("a key imported later is found by the next lookup, without a restart")
 }
 
 TEST_CASE("a revocation imported later makes the key unusable at the next lookup") {
+    const KeyLister lister = GENERATE(KeyLister::Gpg, KeyLister::Rnp);
+    CAPTURE(to_string(lister));
     GnupgHome home;
     const auto& revoked = key("revoked");
     home.import(revoked.public_file.parent_path() / "revoked.unrevoked.pub.asc");
-    KeyIndex index(home.path(), TrustModel::ServerKeyring);
+    KeyIndex index(home.path(), TrustModel::ServerKeyring, {}, kDefaultGpgTimeout, lister);
     REQUIRE(index.lookup(revoked.address, now_seconds()).status == Status::Found);
 
     home.import(revoked.public_file);  // carries the revocation
@@ -136,8 +154,10 @@ TEST_CASE("a revocation imported later makes the key unusable at the next lookup
 }
 
 TEST_CASE("a deleted key is gone at the next lookup") {
+    const KeyLister lister = GENERATE(KeyLister::Gpg, KeyLister::Rnp);
+    CAPTURE(to_string(lister));
     ServerHome home;
-    KeyIndex index(home.path(), TrustModel::ServerKeyring);
+    KeyIndex index(home.path(), TrustModel::ServerKeyring, {}, kDefaultGpgTimeout, lister);
     REQUIRE(index.lookup("alice@example.test", now_seconds()).status == Status::Found);
     const ProcessResult deleted = home.gpg({"--yes", "--delete-keys", key("alice").fingerprint});
     REQUIRE(deleted.ok());
@@ -359,8 +379,10 @@ void require_error_for_alice(KeyIndex& index, const std::string& words) {
 }  // namespace
 
 TEST_CASE("a keybox whose blobs gpg cannot parse is an error, though gpg lists nothing and exits 0") {
+    const KeyLister lister = GENERATE(KeyLister::Gpg, KeyLister::Rnp);
+    CAPTURE(to_string(lister));
     ServerHome home;
-    KeyIndex index(home.path(), TrustModel::ServerKeyring);
+    KeyIndex index(home.path(), TrustModel::ServerKeyring, {}, kDefaultGpgTimeout, lister);
     REQUIRE(index.lookup("alice@example.test", now_seconds()).status == Status::Found);
 
     replace_keyring(home, "pubring.kbx", with_long_first_blob(keybox_of(home)));
@@ -375,8 +397,10 @@ TEST_CASE("a keybox whose blobs gpg cannot parse is an error, though gpg lists n
 }
 
 TEST_CASE("a truncated or zero-length keybox is an error") {
+    const KeyLister lister = GENERATE(KeyLister::Gpg, KeyLister::Rnp);
+    CAPTURE(to_string(lister));
     ServerHome home;
-    KeyIndex index(home.path(), TrustModel::ServerKeyring);
+    KeyIndex index(home.path(), TrustModel::ServerKeyring, {}, kDefaultGpgTimeout, lister);
     const std::string kbx = keybox_of(home);
     REQUIRE(index.lookup("alice@example.test", now_seconds()).status == Status::Found);
 
@@ -390,9 +414,11 @@ TEST_CASE("a truncated or zero-length keybox is an error") {
 }
 
 TEST_CASE("a keybox cut to its header or deleted defers the addresses the expected-keys file names") {
+    const KeyLister lister = GENERATE(KeyLister::Gpg, KeyLister::Rnp);
+    CAPTURE(to_string(lister));
     ServerHome home;
     record_expected_keys(home, {"alice", "bob"});
-    KeyIndex index(home.path(), TrustModel::ServerKeyring);
+    KeyIndex index(home.path(), TrustModel::ServerKeyring, {}, kDefaultGpgTimeout, lister);
     REQUIRE(index.lookup("alice@example.test", now_seconds()).status == Status::Found);
     const std::string kbx = keybox_of(home);
 
@@ -407,9 +433,11 @@ TEST_CASE("a keybox cut to its header or deleted defers the addresses the expect
 }
 
 TEST_CASE("the expected-keys file: a key removed on purpose is removed from it, a damaged file is an error") {
+    const KeyLister lister = GENERATE(KeyLister::Gpg, KeyLister::Rnp);
+    CAPTURE(to_string(lister));
     ServerHome home;
     record_expected_keys(home, {"alice", "bob"});
-    KeyIndex index(home.path(), TrustModel::ServerKeyring);
+    KeyIndex index(home.path(), TrustModel::ServerKeyring, {}, kDefaultGpgTimeout, lister);
     REQUIRE(home.gpg({"--yes", "--delete-keys", key("alice").fingerprint}).ok());
     require_error_for_alice(index, "missing from the keyring");
 
@@ -423,8 +451,10 @@ TEST_CASE("the expected-keys file: a key removed on purpose is removed from it, 
 }
 
 TEST_CASE("without an expected-keys file, a keyring that suddenly lists no keys defers the addresses it lost") {
+    const KeyLister lister = GENERATE(KeyLister::Gpg, KeyLister::Rnp);
+    CAPTURE(to_string(lister));
     ServerHome home;
-    KeyIndex index(home.path(), TrustModel::ServerKeyring);
+    KeyIndex index(home.path(), TrustModel::ServerKeyring, {}, kDefaultGpgTimeout, lister);
     REQUIRE(index.lookup("alice@example.test", now_seconds()).status == Status::Found);
     const std::string kbx = keybox_of(home);
 
@@ -437,18 +467,20 @@ TEST_CASE("without an expected-keys file, a keyring that suddenly lists no keys 
 
     // What cannot be known: a process that starts on the emptied keyring never saw the keys.
     replace_keyring(home, "pubring.kbx", kbx.substr(0, 32));
-    KeyIndex restarted(home.path(), TrustModel::ServerKeyring);
+    KeyIndex restarted(home.path(), TrustModel::ServerKeyring, {}, kDefaultGpgTimeout, lister);
     CHECK(restarted.lookup("alice@example.test", now_seconds()).status == Status::NotFound);
 }
 
 TEST_CASE("a legacy pubring.gpg home: damage is an error too") {
+    const KeyLister lister = GENERATE(KeyLister::Gpg, KeyLister::Rnp);
+    CAPTURE(to_string(lister));
     ServerHome source;
     GnupgHome home;
     const ProcessResult exported = source.gpg({"--export"});
     REQUIRE(exported.ok());
     std::filesystem::remove(home.path() / "pubring.kbx");
     replace_keyring(home, "pubring.gpg", exported.out);
-    KeyIndex index(home.path(), TrustModel::ServerKeyring);
+    KeyIndex index(home.path(), TrustModel::ServerKeyring, {}, kDefaultGpgTimeout, lister);
     REQUIRE(index.lookup("alice@example.test", now_seconds()).status == Status::Found);
     REQUIRE_FALSE(std::filesystem::exists(home.path() / "pubring.kbx"));  // gpg really read pubring.gpg
 

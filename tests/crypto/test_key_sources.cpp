@@ -201,6 +201,23 @@ TEST_CASE("with backend rnp the milter's crypto services encrypt with RNP, to a 
     CHECK(listing(spool.path()).empty());  // RNP reads key blocks from memory: no copies anywhere
 }
 
+TEST_CASE("with backend rnp the milter's crypto services need no gpg: lookups, health check and encryption without one") {
+    Server server({KeySource::Keyring, KeySource::File});
+    replace_file(server.user_file("carol"), armored("carol"));
+    server.settings.backend = EngineBackend::Rnp;
+    server.settings.gpg_program = server.home.path() / "no-such-gpg";
+    TempDir spool("mdcrypt-spool-");
+    const auto crypto = milter::make_gpgme_crypto(server.settings, spool.path());
+    CHECK(crypto->lookup("carol@example.test", now_seconds()).status == Status::Found);
+    CHECK(crypto->lookup("bob@example.test", now_seconds()).status == Status::Found);
+    CHECK(crypto->usable_key_count() == 1);  // bob: the keyring holds his key only
+    REQUIRE(crypto->check_gpg);
+    CHECK_NOTHROW(crypto->check_gpg());
+    // The trust database model still needs gpg: librnp cannot read trustdb.gpg.
+    server.settings.trust_model = TrustModel::GnupgTrustDb;
+    CHECK_THROWS_WITH(milter::make_gpgme_crypto(server.settings, spool.path()), Catch::Contains("no-such-gpg"));
+}
+
 TEST_CASE("the milter's crypto services need a directory for key copies") {
     Server server({KeySource::Keyring, KeySource::File});
     CHECK_THROWS_AS(milter::make_gpgme_crypto(server.settings, fs::path()), std::invalid_argument);
@@ -439,6 +456,8 @@ TEST_CASE("explain names the configured encryption engine") {
         const ExplainReport report = explain_addresses(config, addresses, now_seconds());
         INFO(report.text);
         CHECK_THAT(report.text, Catch::Contains(std::string("encryption engine: ") + name + " ("));
+        // With the server keyring model the rnp engine's keys are listed by librnp, not gpg.
+        CHECK_THAT(report.text, Catch::Contains(backend == EngineBackend::Rnp ? "(keys listed by librnp)" : "(keys listed by gpg)"));
         CHECK_THAT(report.text, Catch::Contains("class: encrypt (usable key " + key("bob").fingerprint + ")"));
     }
 }

@@ -404,9 +404,9 @@ class Lifecycle(unittest.TestCase):
         self.assertEqual(self.run_binary("--config", self.milter.config, "--check-config").returncode, 78)
 
     def test_a_keybox_gpg_reads_but_librnp_cannot_tempfails_with_rnp_and_librnp_words_are_log_lines(self):
-        # A keybox header version librnp 0.16 refuses and gpg 2.2 reads: the lookup finds alice's key,
-        # so only the engine can fail. rnp: 4xx at end of message, one line naming the file and the
-        # framing check, librnp's own stderr lines as log lines; gpgme: encrypted as before.
+        # A keybox header version librnp 0.16 refuses and gpg 2.2 reads. rnp (which lists the keys with
+        # librnp too): the lookup fails, 4xx, one line naming the file and the framing check, librnp's own
+        # stderr lines as log lines; gpgme: encrypted as before.
         self.milter.start()
         kbx = os.path.join(self.milter.gnupg, "pubring.kbx")
         with open(kbx, "rb") as f:
