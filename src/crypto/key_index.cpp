@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "core/expected_keys.hpp"
+#include "core/file_descriptor.hpp"
 #include "core/header.hpp"
 #include "core/keyring_file.hpp"
 #include "core/text.hpp"
@@ -53,28 +54,9 @@ constexpr std::size_t kMaxKeyringFile = std::size_t{256} << 20;
 
 // The whole file, or KeyListError naming it.
 std::string read_whole(const std::filesystem::path& file, const std::string& where) {
-    const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) throw KeyListError(where + ": cannot read " + file.string() + ": " + std::strerror(errno));
-    std::string bytes;
-    char buffer[65536];
-    for (;;) {
-        const ssize_t n = ::read(fd, buffer, sizeof buffer);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            const int error = errno;
-            ::close(fd);
-            throw KeyListError(where + ": cannot read " + file.string() + ": " + std::strerror(error));
-        }
-        if (n == 0) break;
-        bytes.append(buffer, static_cast<std::size_t>(n));
-        if (bytes.size() > kMaxKeyringFile) {
-            ::close(fd);
-            throw KeyListError(where + ": " + file.string() + " is larger than " + std::to_string(kMaxKeyringFile >> 20) +
-                               " MiB, more than this server reads");
-        }
-    }
-    ::close(fd);
-    return bytes;
+    std::optional<std::string> bytes = read_home_file(file, where, kMaxKeyringFile);
+    if (!bytes) throw KeyListError(where + ": cannot read " + file.string() + ": " + std::strerror(ENOENT));
+    return std::move(*bytes);
 }
 
 // The keyring file in use and the keys it holds by its own framing: what a listing must contain. gpg
@@ -154,6 +136,28 @@ bool diagnostics_report_failure(std::string_view diagnostics, std::string_view h
 KeyringStamp stat_keyring(const std::filesystem::path& home) {
     return KeyringStamp{stat_file(home / "pubring.kbx"), stat_file(home / "pubring.gpg"), stat_file(home / "trustdb.gpg"),
                         stat_file(home / kExpectedKeysFile)};
+}
+
+std::optional<std::string> read_home_file(const std::filesystem::path& file, const std::string& where,
+                                          std::size_t limit) {
+    const FileDescriptor fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+    if (fd.get() < 0) {
+        if (errno == ENOENT) return std::nullopt;
+        throw KeyListError(where + ": cannot read " + file.string() + ": " + std::strerror(errno));
+    }
+    std::string bytes;
+    char buffer[65536];
+    for (;;) {
+        const ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw KeyListError(where + ": cannot read " + file.string() + ": " + std::strerror(errno));
+        if (n == 0) break;
+        bytes.append(buffer, static_cast<std::size_t>(n));
+        if (bytes.size() > limit)
+            throw KeyListError(where + ": " + file.string() + " is larger than " + std::to_string(limit >> 20) +
+                               " MiB, more than this server reads");
+    }
+    return bytes;
 }
 
 std::string_view to_string(KeyLister lister) { return lister == KeyLister::Rnp ? "librnp" : "gpg"; }

@@ -72,6 +72,10 @@ struct KeyringStamp {
 
 KeyringStamp stat_keyring(const std::filesystem::path& home);
 
+// A file of the GnuPG home, whole: nullopt when it does not exist. Throws KeyListError naming it (and
+// `where`) when it cannot be read or holds more than `limit` bytes.
+std::optional<std::string> read_home_file(const std::filesystem::path& file, const std::string& where, std::size_t limit);
+
 class KeyIndex {
 public:
     // Lists nothing yet: the first lookup builds the index. A listing may take `timeout`, then gpg is

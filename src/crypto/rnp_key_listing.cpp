@@ -4,14 +4,9 @@
 #include <cctype>
 #include <cstdint>
 #include <cstring>
-
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
+#include <optional>
 
 #include "core/encryptor.hpp"
-#include "core/file_descriptor.hpp"
 #include "core/keyring_file.hpp"
 #include "core/trustdb.hpp"
 #include "core/text.hpp"
@@ -240,23 +235,9 @@ std::vector<KeyFacts> rnp_list_key_data(std::string_view bytes, const std::strin
 
 void mark_disabled_keys(std::vector<KeyFacts>& keys, const std::filesystem::path& home, const std::string& where) {
     const std::filesystem::path file = home / "trustdb.gpg";
-    const FileDescriptor fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
-    if (fd.get() < 0) {
-        if (errno == ENOENT) return;
-        throw KeyListError(where + ": cannot read " + file.string() + ": " + std::strerror(errno));
-    }
-    constexpr std::size_t kMaxTrustDb = std::size_t{64} << 20;
-    std::string bytes;
-    char buffer[65536];
-    for (;;) {
-        const ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw KeyListError(where + ": cannot read " + file.string() + ": " + std::strerror(errno));
-        if (n == 0) break;
-        bytes.append(buffer, static_cast<std::size_t>(n));
-        if (bytes.size() > kMaxTrustDb) throw KeyListError(where + ": " + file.string() + " is larger than this server reads");
-    }
-    const TrustDbFlags flags = read_trustdb_disabled(bytes);
+    const std::optional<std::string> bytes = read_home_file(file, where, std::size_t{64} << 20);
+    if (!bytes) return;
+    const TrustDbFlags flags = read_trustdb_disabled(*bytes);
     if (!flags.ok()) throw KeyListError(where + ": " + file.string() + " is damaged: " + flags.error);
     for (KeyFacts& key : keys)
         if (std::any_of(flags.disabled.begin(), flags.disabled.end(), [&](const std::string& f) { return iequals(f, key.fingerprint); }))
