@@ -11,7 +11,6 @@
 #include <set>
 #include <string>
 
-#include "core/keyring_file.hpp"
 #include "core/openpgp_keys.hpp"
 #include "core/openpgp_message_check.hpp"
 #include "core/text.hpp"
@@ -54,14 +53,6 @@ std::optional<std::string> read_keyring_file(const std::filesystem::path& file, 
     bytes.resize(done);
     ::close(fd);
     return bytes;
-}
-
-RnpInput memory_input(std::string_view bytes, const char* what) {
-    rnp_input_t raw = nullptr;
-    if (const rnp_result_t r =
-            rnp_input_from_memory(&raw, reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size(), false))
-        throw EncryptError(rnp_error_text(what, r));
-    return RnpInput(raw);
 }
 
 // librnp calls these from inside rnp_op_encrypt_execute, on this thread. Exceptions must not unwind
@@ -175,15 +166,9 @@ std::unique_ptr<RnpEncryptor::LoadedKeyring> RnpEncryptor::load_keyring() const 
         keyring->gpg = stat_file(gpg);
     }
     if (!bytes || bytes->empty()) return keyring;  // no keys yet
-    RnpInput input = memory_input(*bytes, "rnp_input_from_memory");
+    RnpInput input = rnp_memory_input(*bytes);
     if (const rnp_result_t r = rnp_load_keys(keyring->ffi.get(), format, input.get(), RNP_LOAD_SAVE_PUBLIC_KEYS)) {
-        // "Bad format" alone does not say what is wrong, and librnp's own lines on stderr carry no
-        // file name: the file's framing, read by our own reader, says more.
-        const KeyringContents framed = file == kbx ? read_keybox(*bytes) : read_legacy_keyring(*bytes);
-        throw EncryptError(rnp_error_text(("cannot load keyring " + file.string() + ": rnp_load_keys").c_str(), r) +
-                           (framed.ok() ? "; its framing is intact (gpg can read it): RNP rejects something in it "
-                                          "(librnp's own words are on stderr: the daemon logs them as librnp/stderr)"
-                                        : "; the file is damaged: " + framed.error));
+        throw EncryptError(rnp_keyring_load_error(file.string(), *bytes, file == kbx, r));
     }
     return keyring;
 }
@@ -233,7 +218,7 @@ void RnpEncryptor::encrypt_to(ByteSource& plaintext, std::span<const EncryptionK
             const SplitKeys split = split_public_keys(*key.key_block);
             if (!split.ok() || split.keys.size() != 1 || !iequals(split.keys.front().fingerprint, key.fingerprint))
                 throw EncryptError("the key block given for " + key.fingerprint + " is not exactly that one key");
-            RnpInput input = memory_input(*key.key_block, "rnp_input_from_memory");
+            RnpInput input = rnp_memory_input(*key.key_block);
             if (const rnp_result_t r = rnp_import_keys(keyring->ffi.get(), input.get(), RNP_LOAD_SAVE_PUBLIC_KEYS, nullptr))
                 throw EncryptError(rnp_error_text(("cannot import the key file's key " + key.fingerprint).c_str(), r));
         }

@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <type_traits>
 
 namespace mdcrypt {
@@ -52,5 +53,13 @@ std::string rnp_error_text(const char* what, rnp_result_t result);
 
 // A new ffi object for OpenPGP (GPG format) keyrings with no keys. Throws EncryptError.
 RnpFfi new_rnp_ffi();
+
+// An input reading `bytes` in place (they must outlive it). Throws EncryptError.
+RnpInput rnp_memory_input(std::string_view bytes);
+
+// Why librnp could not load the keyring `file` (`keybox`: pubring.kbx, else pubring.gpg): its error,
+// and what our own framing reader says of the same bytes. "Bad format" alone does not say what is
+// wrong, and librnp's own lines on stderr carry no file name.
+std::string rnp_keyring_load_error(const std::string& file, std::string_view bytes, bool keybox, rnp_result_t result);
 
 }  // namespace mdcrypt

@@ -7,7 +7,6 @@
 #include <optional>
 
 #include "core/encryptor.hpp"
-#include "core/keyring_file.hpp"
 #include "core/trustdb.hpp"
 #include "core/text.hpp"
 #include "crypto/key_index.hpp"
@@ -92,7 +91,13 @@ std::vector<KeyFacts> list_loaded(const std::string& what, const std::string& so
     } catch (const EncryptError& e) {
         throw KeyListError(what + ": " + e.what());
     }
-    if (const rnp_result_t r = load(ffi.get())) throw KeyListError(failure(r));
+    rnp_result_t loaded;
+    try {
+        loaded = load(ffi.get());
+    } catch (const EncryptError& e) {
+        throw KeyListError(what + ": " + e.what());
+    }
+    if (loaded) throw KeyListError(failure(loaded));
     rnp_identifier_iterator_t raw_it = nullptr;
     if (const rnp_result_t r = rnp_identifier_iterator_create(ffi.get(), &raw_it, "fingerprint"))
         throw KeyListError(what + ": " + rnp_error_text("rnp_identifier_iterator_create", r));
@@ -112,14 +117,6 @@ std::vector<KeyFacts> list_loaded(const std::string& what, const std::string& so
         keys.push_back(key_facts_from_rnp(key.get(), source));
     }
     return keys;
-}
-
-RnpInput memory_input(std::string_view bytes, const std::string& what) {
-    rnp_input_t raw = nullptr;
-    if (const rnp_result_t r =
-            rnp_input_from_memory(&raw, reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size(), false))
-        throw KeyListError(what + ": " + rnp_error_text("rnp_input_from_memory", r));
-    return RnpInput(raw);
 }
 
 }  // namespace
@@ -205,18 +202,10 @@ std::vector<KeyFacts> rnp_list_keyring(std::string_view bytes, bool keybox, cons
     return list_loaded(
         what, source,
         [&](rnp_ffi_t ffi) {
-            const RnpInput input = memory_input(bytes, what);
+            const RnpInput input = rnp_memory_input(bytes);
             return rnp_load_keys(ffi, keybox ? "KBX" : "GPG", input.get(), RNP_LOAD_SAVE_PUBLIC_KEYS);
         },
-        [&](rnp_result_t r) {
-            // Worded as RnpEncryptor words it: "Bad format" alone does not say what is wrong, and
-            // librnp's own lines carry no file name; the file's framing, read by our own reader, says more.
-            const KeyringContents framed = keybox ? read_keybox(bytes) : read_legacy_keyring(bytes);
-            return what + ": " + rnp_error_text(("cannot load keyring " + file + ": rnp_load_keys").c_str(), r) +
-                   (framed.ok() ? "; its framing is intact (gpg can read it): RNP rejects something in it "
-                                  "(librnp's own words are on stderr: the daemon logs them as librnp/stderr)"
-                                : "; the file is damaged: " + framed.error);
-        });
+        [&](rnp_result_t r) { return what + ": " + rnp_keyring_load_error(file, bytes, keybox, r); });
 }
 
 std::vector<KeyFacts> rnp_list_key_data(std::string_view bytes, const std::string& where, const std::string& source) {
@@ -224,7 +213,7 @@ std::vector<KeyFacts> rnp_list_key_data(std::string_view bytes, const std::strin
     return list_loaded(
         what, source,
         [&](rnp_ffi_t ffi) {
-            const RnpInput input = memory_input(bytes, what);
+            const RnpInput input = rnp_memory_input(bytes);
             return rnp_import_keys(ffi, input.get(), RNP_LOAD_SAVE_PUBLIC_KEYS, nullptr);
         },
         [&](rnp_result_t r) {
