@@ -1,16 +1,16 @@
 // Public keys from files outside the GnuPG home (a user's key file, a local WKD tree), turned into the
 // core's KeyFacts without importing them anywhere.
 //
-// A file is read (regular files only, at most max_file_size bytes, armored or binary), cut into its
-// keys (split_public_keys), and listed by gpg --show-keys (gpgme_op_keylist_from_data_start): one gpg
-// process per new or changed file; or in-process by librnp (KeyLister::Rnp). The result is cached
-// under the file's (path, device, inode, size, mtime in ns), so an unchanged file costs one stat per
-// lookup and a replaced or edited one is read again on the next lookup, with no reload. Failures that belong to the file (missing, unreadable,
-// too large, not a key, secret key material, someone else's key) are NotFound with a reason that
-// names the path and never quotes the file; they are cached like keys, so a broken file costs no gpg
-// until it changes. Only a gpg that cannot run, or stops with an error that is not about the data,
-// gives Error (not cached: the next lookup tries again). Thread-safe; lookups wait for no one but a
-// concurrent first read of the same file may list it twice.
+// A file is read (regular files only, at most max_file_size bytes, armored or binary), cut into its keys
+// (split_public_keys), and listed by gpg --show-keys (gpgme_op_keylist_from_data_start): one gpg process
+// per new or changed file; or in-process by librnp (KeyLister::Rnp). The result is cached under the
+// file's (path, device, inode, size, mtime in ns), so an unchanged file costs one stat per lookup and a
+// replaced or edited one is read again on the next lookup, with no reload. Failures that belong to the
+// file (missing, unreadable, too large, not a key, secret key material, someone else's key) are NotFound
+// with a reason that names the path and never quotes the file; they are cached like keys, so a broken
+// file costs no gpg until it changes. Only a gpg that cannot run, or stops with an error that is not
+// about the data, gives Error (not cached: the next lookup tries again). Thread-safe; lookups wait for
+// no one but a concurrent first read of the same file may list it twice.
 #pragma once
 
 #include <sys/types.h>
