@@ -24,10 +24,10 @@ public:
 // the protocol bits, and keeps it per libmilter context too (it must survive SMFIC_QUIT_NC).
 struct Negotiated {
     bool leading_space = false;    // SMFIP_HDR_LEADSPC: header values arrive with their leading space
-    bool can_skip = false;         // SMFIP_SKIP: the body callback may return SMFIS_SKIP
     bool no_reply_mail = false;    // SMFIP_NR_MAIL: MAIL FROM is not answered (SMFIS_NOREPLY)
     bool no_reply_header = false;  // SMFIP_NR_HDR: header fields are not answered
     bool no_reply_eoh = false;     // SMFIP_NR_EOH: end of header is not answered
+    bool no_reply_body = false;    // SMFIP_NR_BODY: body chunks are not answered
 };
 
 class ConnectionState {

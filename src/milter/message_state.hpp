@@ -77,8 +77,6 @@ public:
     // A too-large message with its whole header: the body's first bytes (CRLF, at most
     // kMaxInspectedBodyBytes + 1), to tell whether it is already encrypted. nullopt otherwise.
     std::optional<std::string_view> body_prefix() const;
-    // Nothing more of the body is needed (the body callback may skip the rest).
-    bool needs_no_more_body() const { return too_large_ && prefix_full(); }
 
     // Reads the kept body (CRLF). Only meaningful when !too_large(); the state must outlive it.
     std::unique_ptr<ByteSource> body() const { return body_.reader(); }

@@ -29,10 +29,15 @@ namespace {
 constexpr unsigned long kActions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY;
 // Protocol steps we do not need. envfrom, envrcpt, header, eoh, body, eom, abort and close stay.
 constexpr unsigned long kStepsOff = SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA;
-// Steps we never refuse, so the MTA need not wait for an answer: one round trip less per header field.
-// A failure there is remembered in the message and tempfails it at end of message. RCPT keeps its
-// reply (a recipient may be refused there), the body too (SMFIS_SKIP is a reply).
-constexpr unsigned long kNoReply = SMFIP_NR_MAIL | SMFIP_NR_HDR | SMFIP_NR_EOH;
+// Steps we never refuse, so the MTA need not wait for an answer. A failure there is remembered in the
+// message and tempfails it at end of message. RCPT keeps its reply (a recipient may be refused there).
+// Each answered step costs more than a round trip with Debian's libmilter (built with its worker pool):
+// a session that has no next command within 1 ms goes back to the pool's controller thread and comes
+// to a worker again through a pipe and a condition variable. Body chunks go unanswered too, so a
+// message costs two answered steps (RCPT, end of message) whatever its size. That gives up
+// SMFIS_SKIP (an answer): the rest of a message too large to encrypt streams past unread.
+// (libmilter offers every no-reply flag and answers for us where the MTA lacks one.)
+constexpr unsigned long kNoReply = SMFIP_NR_MAIL | SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY;
 
 std::atomic<Runtime*> g_runtime{nullptr};
 std::atomic<std::size_t> g_in_progress{0};
@@ -207,7 +212,7 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
         // Only flags the MTA offered: asking for more makes libmilter abort the connection.
         // (libmilter offers the no-reply flags even to an MTA without them, and answers for us then.)
         // Over the limit the connect step is kept, to be answered with a tempfail.
-        *pf1 = f1 & ((state.over_limit ? kStepsOff & ~SMFIP_NOCONNECT : kStepsOff) | kNoReply | SMFIP_SKIP |
+        *pf1 = f1 & ((state.over_limit ? kStepsOff & ~SMFIP_NOCONNECT : kStepsOff) | kNoReply |
                      SMFIP_HDR_LEADSPC);
         if (state.over_limit)
             if (const auto refused = g_connections.refusals_to_report(std::chrono::steady_clock::now(), kRefusalLogPeriod))
@@ -228,14 +233,14 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
             const bool rcpt = smfi_setsymlist(ctx, SMFIM_ENVRCPT, rcpt_macros) == MI_SUCCESS;
             if (eom || rcpt) *pf0 |= SMFIF_SETSYMLIST;
         }
-        const Negotiated n{(*pf1 & SMFIP_HDR_LEADSPC) != 0, (*pf1 & SMFIP_SKIP) != 0, (*pf1 & SMFIP_NR_MAIL) != 0,
-                           (*pf1 & SMFIP_NR_HDR) != 0, (*pf1 & SMFIP_NR_EOH) != 0};
+        const Negotiated n{(*pf1 & SMFIP_HDR_LEADSPC) != 0, (*pf1 & SMFIP_NR_MAIL) != 0, (*pf1 & SMFIP_NR_HDR) != 0,
+                           (*pf1 & SMFIP_NR_EOH) != 0, (*pf1 & SMFIP_NR_BODY) != 0};
         g_negotiated.remember(ctx, n);
         log_debug(std::string("negotiated with the MTA: header leading space ") + (n.leading_space ? "yes" : "no") +
-                  ", skip " + (n.can_skip ? "yes" : "no") + ", macro list " +
-                  ((*pf0 & SMFIF_SETSYMLIST) != 0 ? "yes" : "no") + ", no reply to mail/header/eoh " +
+                  ", macro list " +
+                  ((*pf0 & SMFIF_SETSYMLIST) != 0 ? "yes" : "no") + ", no reply to mail/header/eoh/body " +
                   (n.no_reply_mail ? "yes" : "no") + "/" + (n.no_reply_header ? "yes" : "no") + "/" +
-                  (n.no_reply_eoh ? "yes" : "no"));
+                  (n.no_reply_eoh ? "yes" : "no") + "/" + (n.no_reply_body ? "yes" : "no"));
         state.negotiated = n;
         return SMFIS_CONTINUE;
     });
@@ -296,12 +301,10 @@ sfsistat on_eoh(SMFICTX* ctx) {
 }
 
 sfsistat on_body(SMFICTX* ctx, unsigned char* bytes, size_t length) {
-    return guard(ctx, "body", false, [&] {
-        auto& state = connection(ctx);
-        auto& message = state.message();
-        message.append_body(std::string_view(reinterpret_cast<const char*>(bytes), length));
-        // Too large to encrypt, and its start kept for detection: the rest is not needed to decide.
-        return message.needs_no_more_body() && state.negotiated.can_skip ? SMFIS_SKIP : SMFIS_CONTINUE;
+    const bool no_reply = negotiated(ctx).no_reply_body;
+    return guard(ctx, "body", no_reply, [&] {
+        connection(ctx).message().append_body(std::string_view(reinterpret_cast<const char*>(bytes), length));
+        return answer(no_reply);
     });
 }
 

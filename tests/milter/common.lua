@@ -11,9 +11,11 @@ function check(condition, message)
     if not condition then fail(message) end
 end
 
-function connect()
+-- `steps`: the protocol steps offered, as an MTA would (nil: miltertest's default, everything).
+function connect(steps)
     local conn = mt.connect(socket, 40, 0.25)
     if conn == nil then fail("cannot connect to " .. socket) end
+    if steps ~= nil then check(mt.negotiate(conn, nil, nil, steps) == nil, "mt.negotiate") end
     -- The milter negotiates away what it does not use; miltertest then refuses those steps.
     check(mt.test_option(conn, SMFIP_NOCONNECT), "SMFIP_NOCONNECT not negotiated")
     check(mt.test_option(conn, SMFIP_NOHELO), "SMFIP_NOHELO not negotiated")
@@ -22,6 +24,9 @@ function connect()
     check(mt.test_option(conn, SMFIP_NR_MAIL), "SMFIP_NR_MAIL not negotiated")
     check(mt.test_option(conn, SMFIP_NR_HDR), "SMFIP_NR_HDR not negotiated")
     check(mt.test_option(conn, SMFIP_NR_EOH), "SMFIP_NR_EOH not negotiated")
+    if steps == nil then
+        check(mt.test_option(conn, SMFIP_NR_BODY), "SMFIP_NR_BODY not negotiated")
+    end
     check(not mt.test_option(conn, SMFIP_NR_RCPT), "SMFIP_NR_RCPT negotiated: recipients could not be refused")
     check(mt.test_action(conn, SMFIF_CHGBODY), "SMFIF_CHGBODY not requested")
     check(not mt.test_action(conn, SMFIF_ADDRCPT), "SMFIF_ADDRCPT requested but never used")
@@ -75,18 +80,6 @@ function body(conn, chunks)
         check(mt.bodystring(conn, chunk) == nil, "mt.bodystring")
         expect_reply(conn, SMFIR_CONTINUE, "body chunk")
     end
-end
-
--- Like body(), but the milter may answer SMFIR_SKIP once a message is too large to encrypt: it
--- needs no more of the body to decide.
-function body_may_skip(conn, chunks)
-    for _, chunk in ipairs(chunks) do
-        check(mt.bodystring(conn, chunk) == nil, "mt.bodystring")
-        local reply = mt.getreply(conn)
-        if reply == SMFIR_SKIP then return true end
-        check(reply == SMFIR_CONTINUE, "body chunk: reply " .. string.char(reply))
-    end
-    return false
 end
 
 function eom(conn)

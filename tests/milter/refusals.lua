@@ -4,6 +4,7 @@
 -- expect-log: MT-MIX: verdict=defer reply="451 4.7.0" recipients=2
 -- expect-log: MT-REQ: verdict=reject reply="550 5.7.1" recipients=1
 -- expect-log: MT-BIG: verdict=defer reply="452 4.3.4"
+-- expect-log: MT-BIG-ANSWERED: verdict=defer reply="452 4.3.4"
 -- expect-log: MT-BIG-PLAIN: verdict=pass
 dofile(scriptdir .. "/common.lua")
 
@@ -26,18 +27,33 @@ expect_smtp_reply(conn, "550", "5.7.1", "nokey@secure.test: encryption is requir
 -- max_message_size is 128K in the runner's config (milter_fixture.py).
 local line = string.rep("x", 998) .. "\r\n"
 local chunk = string.rep(line, 30)
-envelope(conn, "MT-BIG", "<bob@example.net>", {"<alice@example.test>"})
-headers(conn, standard_headers("big"))
--- The first MiB of the body is still read (to see whether it is already encrypted), then skipped.
 local chunks = {}
 for i = 1, 40 do chunks[i] = chunk end
-check(body_may_skip(conn, chunks), "no SMFIR_SKIP once the message was too large and its first MiB read")
+-- Body chunks are not answered (SMFIP_NR_BODY): the whole body streams past (its first MiB read, to
+-- see whether it is already encrypted), and the verdict comes at end of message.
+envelope(conn, "MT-BIG", "<bob@example.net>", {"<alice@example.test>"})
+headers(conn, standard_headers("big"))
+body(conn, chunks)
 eom(conn)
 expect_smtp_reply(conn, "452", "4.3.4", "message too large to encrypt", "too large to encrypt")
 
 envelope(conn, "MT-BIG-PLAIN", "<bob@example.net>", {"<nokey@example.test>"})
 headers(conn, standard_headers("big-plain"))
-body_may_skip(conn, {chunk, chunk, chunk, chunk, chunk})
+body(conn, {chunk, chunk, chunk, chunk, chunk})
 eom(conn)
 expect_untouched(conn, "too large but nobody needs encryption")
 mt.disconnect(conn)
+
+-- An MTA that does not offer SMFIP_NR_BODY (miltertest's full set of steps without it): every chunk
+-- is answered, by libmilter on the milter's behalf, and the verdict is the same.
+conn = connect(0x1FFFFF - SMFIP_NR_BODY)
+envelope(conn, "MT-BIG-ANSWERED", "<bob@example.net>", {"<alice@example.test>"})
+headers(conn, standard_headers("big-answered"))
+for _, c in ipairs(chunks) do
+    check(mt.bodystring(conn, c) == nil, "mt.bodystring")
+    expect_reply(conn, SMFIR_CONTINUE, "body chunk to an MTA without SMFIP_NR_BODY")
+end
+eom(conn)
+expect_smtp_reply(conn, "452", "4.3.4", "message too large to encrypt", "too large to encrypt, chunks answered")
+mt.disconnect(conn)
+

@@ -129,8 +129,8 @@ class Protocol(WithMilter):
             for needed in (mc.SMFIP_NOMAIL, mc.SMFIP_NORCPT, mc.SMFIP_NOHDRS, mc.SMFIP_NOBODY, mc.SMFIP_NOEOH):
                 self.assertFalse(c.protocol & needed)
             self.assertTrue(c.protocol & mc.SMFIP_HDR_LEADSPC)
-            # No answers to MAIL, header fields and end of header: they are never refused there.
-            nr = mc.SMFIP_NR_MAIL | mc.SMFIP_NR_HDR | mc.SMFIP_NR_EOH
+            # No answers to MAIL, header fields, end of header and body chunks: never refused there.
+            nr = mc.SMFIP_NR_MAIL | mc.SMFIP_NR_HDR | mc.SMFIP_NR_EOH | mc.SMFIP_NR_BODY
             self.assertEqual(c.protocol & mc.NO_REPLY_FLAGS, nr)
             self.assertTrue(c.actions & mc.SMFIF_SETSYMLIST)
             self.assertIn(b"i\0", c.symlist)
@@ -178,6 +178,25 @@ class Protocol(WithMilter):
         eom, _ = self.encrypt_and_check(HEADERS, chunks)
         self.assertGreaterEqual(len(eom.body_chunks), 2)
         self.assertGreater(len(eom.new_body), 65535)
+
+    def test_a_body_that_cannot_be_spooled_is_deferred_at_end_of_message(self):
+        # Body chunks get no answer (SMFIP_NR_BODY): a failure there must still end in a tempfail, never
+        # in the plaintext passing. The spool directory is gone when the body outgrows memory (16K here).
+        away = self.milter.spool + ".away"
+        os.rename(self.milter.spool, away)
+        try:
+            with self.client() as c:
+                self.assertTrue(c.protocol & mc.SMFIP_NR_BODY)
+                eom = c.send_message("<bob@example.net>", ["<alice@example.test>"], HEADERS,
+                                     [b"x" * 998 + b"\r\n"] * 40, queue_id="NOSPOOL")
+        finally:
+            os.rename(away, self.milter.spool)
+        self.assertIsNone(eom.new_body)
+        self.assertEqual(eom.reply, "y", eom)
+        self.assertTrue(eom.reply_text.startswith("451 4.3.0"), eom.reply_text)
+        log = self.milter.log()
+        self.assertRegex(log, r"NOSPOOL.*stage=body")
+        self.assertRegex(log, r"NOSPOOL.*verdict=defer")
 
     def test_bare_lf_body_is_encrypted_with_crlf(self):
         self.encrypt_and_check(HEADERS, [b"one\ntwo\n", b"\nthree\n"])
