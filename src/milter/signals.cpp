@@ -112,3 +112,17 @@ BlockedSignals::~BlockedSignals() {
 }
 
 }  // namespace mdcrypt::milter
+
+// libmilter reaches its signal thread's wait through this symbol (the executable's definition comes
+// before libc's); nothing else in the daemon calls sigwait.
+extern "C" int sigwait(const sigset_t* __restrict set, int* __restrict signo) {
+    sigset_t without_reload = *set;
+    sigdelset(&without_reload, SIGHUP);
+    int taken;
+    do {
+        taken = ::sigwaitinfo(&without_reload, nullptr);
+    } while (taken < 0 && errno == EINTR);
+    if (taken < 0) return errno;
+    *signo = taken;
+    return 0;
+}

@@ -5,8 +5,12 @@
 // would race with it for SIGHUP, and a reload signal would sometimes stop the milter. So instead:
 // smfi_main() runs in its own thread (it and every libmilter thread inherit the blocked mask), and
 // the main thread keeps the three signals unblocked with handlers that write one byte to a pipe.
-// Linux offers a process-directed signal to the thread group leader first when that thread has the
-// signal unblocked (kernel/signal.c, complete_signal), so our handler gets SIGHUP, not libmilter.
+// Linux offers a process-directed signal to the thread group leader first when that thread can take
+// it (kernel/signal.c, complete_signal), but not while it runs the handler for the previous SIGHUP (the
+// signal is blocked then) or has one pending and is off the CPU: a quick second SIGHUP went to
+// libmilter's thread and stopped the milter. So the daemon also defines sigwait(), which libmilter's
+// signal thread calls, as libc's without SIGHUP: that thread keeps SIGHUP blocked and never takes it,
+// and a SIGHUP waits for the main thread. It still takes SIGTERM and SIGINT (stop either way).
 #pragma once
 
 #include <signal.h>
