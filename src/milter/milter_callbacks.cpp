@@ -237,10 +237,10 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
                            (*pf1 & SMFIP_NR_EOH) != 0, (*pf1 & SMFIP_NR_BODY) != 0};
         g_negotiated.remember(ctx, n);
         log_debug(std::string("negotiated with the MTA: header leading space ") + (n.leading_space ? "yes" : "no") +
-                  ", macro list " +
-                  ((*pf0 & SMFIF_SETSYMLIST) != 0 ? "yes" : "no") + ", no reply to mail/header/eoh/body " +
-                  (n.no_reply_mail ? "yes" : "no") + "/" + (n.no_reply_header ? "yes" : "no") + "/" +
-                  (n.no_reply_eoh ? "yes" : "no") + "/" + (n.no_reply_body ? "yes" : "no"));
+                  ", macro list " + ((*pf0 & SMFIF_SETSYMLIST) != 0 ? "yes" : "no") +
+                  ", no reply to mail/header/eoh/body " + (n.no_reply_mail ? "yes" : "no") + "/" +
+                  (n.no_reply_header ? "yes" : "no") + "/" + (n.no_reply_eoh ? "yes" : "no") + "/" +
+                  (n.no_reply_body ? "yes" : "no"));
         state.negotiated = n;
         return SMFIS_CONTINUE;
     });
