@@ -206,6 +206,22 @@ KeyFileCache::Loaded KeyFileCache::list(std::shared_ptr<Entry> entry, const std:
     return {entry, {}};
 }
 
+std::shared_ptr<const KeyFileCache::Entry> KeyFileCache::cached(const std::pair<std::string, std::string>& key,
+                                                                 const std::function<bool(const Entry&)>& is_current) {
+    std::lock_guard lock(mutex_);
+    const auto it = entries_.find(key);
+    if (it == entries_.end() || !is_current(*it->second)) return nullptr;
+    last_used_[key] = ++clock_;
+    return it->second;
+}
+
+KeyLookup KeyFileCache::choose(const Entry& entry, const std::string& where, std::string_view address, std::int64_t now) {
+    if (!entry.problem.empty()) return not_found(where + ": " + entry.problem);
+    KeyAssessment chosen = choose_key(entry.keys, address, now);
+    if (chosen.key) return KeyLookup{KeyLookup::Status::Found, std::move(chosen.key), {}};
+    return not_found(where + ": " + chosen.reason + entry.notes);
+}
+
 void KeyFileCache::remember(const std::pair<std::string, std::string>& key, std::shared_ptr<const Entry> entry) {
     std::lock_guard lock(mutex_);
     if (auto it = entries_.find(key); it != entries_.end()) {
@@ -236,25 +252,14 @@ KeyLookup KeyFileCache::lookup(const std::filesystem::path& path, std::string_vi
     const FileStamp stamp = stamp_of(st);
     const auto key = std::make_pair(std::string(kind), path.string());
 
-    std::shared_ptr<const Entry> entry;
-    {
-        std::lock_guard lock(mutex_);
-        if (auto it = entries_.find(key); it != entries_.end() && it->second->stamp == stamp) {
-            entry = it->second;
-            last_used_[key] = ++clock_;
-        }
-    }
+    std::shared_ptr<const Entry> entry = cached(key, [&](const Entry& e) { return e.stamp == stamp; });
     if (!entry) {
         Loaded loaded = load(path, kind);
         if (!loaded.entry) return loaded.failure;
         entry = loaded.entry;
         remember(key, entry);
     }
-
-    if (!entry->problem.empty()) return not_found(where + ": " + entry->problem);
-    KeyAssessment chosen = choose_key(entry->keys, address, now);
-    if (chosen.key) return KeyLookup{KeyLookup::Status::Found, std::move(chosen.key), {}};
-    return not_found(where + ": " + chosen.reason + entry->notes);
+    return choose(*entry, where, address, now);
 }
 
 KeyLookup KeyFileCache::lookup_data(std::string_view kind, std::string_view name, const std::string& data,
@@ -263,14 +268,7 @@ KeyLookup KeyFileCache::lookup_data(std::string_view kind, std::string_view name
     const auto key = std::make_pair(std::string(kind), std::string(name));
     const Sha1Digest digest = sha1(data);
 
-    std::shared_ptr<const Entry> entry;
-    {
-        std::lock_guard lock(mutex_);
-        if (auto it = entries_.find(key); it != entries_.end() && it->second->digest == digest) {
-            entry = it->second;
-            last_used_[key] = ++clock_;
-        }
-    }
+    std::shared_ptr<const Entry> entry = cached(key, [&](const Entry& e) { return e.digest == digest; });
     if (!entry) {
         auto fresh = std::make_shared<Entry>();
         fresh->digest = digest;
@@ -284,10 +282,7 @@ KeyLookup KeyFileCache::lookup_data(std::string_view kind, std::string_view name
         }
         remember(key, entry);
     }
-    if (!entry->problem.empty()) return not_found(where + ": " + entry->problem);
-    KeyAssessment chosen = choose_key(entry->keys, address, now);
-    if (chosen.key) return KeyLookup{KeyLookup::Status::Found, std::move(chosen.key), {}};
-    return not_found(where + ": " + chosen.reason + entry->notes);
+    return choose(*entry, where, address, now);
 }
 
 std::uint64_t KeyFileCache::listings() const { return listings_.load(); }

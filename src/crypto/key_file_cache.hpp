@@ -18,6 +18,7 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -76,7 +77,12 @@ private:
     // Fills `keys`, or ends the listing early: an Error, or the file's own problem.
     std::optional<Loaded> list_with_gpg(std::shared_ptr<Entry> entry, const std::string& bytes, const std::string& where,
                                         std::vector<KeyFacts>& keys, bool& finished) const;
+    // The cached entry under `key` if `is_current` accepts it (same file stamp, same data), marked used.
+    std::shared_ptr<const Entry> cached(const std::pair<std::string, std::string>& key,
+                                        const std::function<bool(const Entry&)>& is_current);
     void remember(const std::pair<std::string, std::string>& key, std::shared_ptr<const Entry> entry);
+    // The key `entry` offers for `address` now, or why none ("WHERE: reason").
+    static KeyLookup choose(const Entry& entry, const std::string& where, std::string_view address, std::int64_t now);
 
     std::filesystem::path home_;
     KeyLister lister_;
