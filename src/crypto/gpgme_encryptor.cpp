@@ -13,6 +13,7 @@
 #include "core/openpgp_keys.hpp"
 #include "core/openpgp_message_check.hpp"
 #include "core/text.hpp"
+#include "crypto/callback_streams.hpp"
 #include "crypto/encryption_key_names.hpp"
 #include "crypto/gpg_operation.hpp"
 
@@ -20,18 +21,7 @@ namespace mdcrypt {
 
 namespace {
 
-// GPGME calls these from inside gpgme_op_encrypt_ext, on this thread. Exceptions must not unwind through
-// C frames: they are kept here, the callback reports an I/O error, and encrypt() rethrows after the op.
-struct SourceStream {
-    ByteSource& source;
-    std::exception_ptr error;
-};
-
-struct SinkStream {
-    ByteSink& sink;
-    std::exception_ptr error;
-};
-
+// GPGME calls these from inside the encrypt operation (callback_streams.hpp).
 ssize_t read_from_source(void* handle, void* buffer, size_t size) noexcept {
     auto* stream = static_cast<SourceStream*>(handle);
     try {

@@ -14,6 +14,7 @@
 #include "core/openpgp_keys.hpp"
 #include "core/openpgp_message_check.hpp"
 #include "core/text.hpp"
+#include "crypto/callback_streams.hpp"
 #include "crypto/encryption_key_names.hpp"
 
 namespace mdcrypt {
@@ -55,18 +56,7 @@ std::optional<std::string> read_keyring_file(const std::filesystem::path& file, 
     return bytes;
 }
 
-// librnp calls these from inside rnp_op_encrypt_execute, on this thread. Exceptions must not unwind
-// through C frames: they are kept, the callback reports failure, and encrypt_to rethrows them.
-struct SourceStream {
-    ByteSource& source;
-    std::exception_ptr error;
-};
-
-struct SinkStream {
-    ByteSink& sink;
-    std::exception_ptr error;
-};
-
+// librnp calls these from inside rnp_op_encrypt_execute (callback_streams.hpp).
 bool read_from_source(void* context, void* buffer, size_t size, size_t* read) noexcept {
     auto* stream = static_cast<SourceStream*>(context);
     try {
