@@ -142,6 +142,9 @@ DaemonExit run_daemon(std::shared_ptr<const Config> config, CryptoFactory crypto
     }
 
     if (const auto warning = root_warning(*config, ::geteuid())) log_warning("WARNING: " + *warning);
+    if (!reload_kept_from_libmilter())
+        log_warning("WARNING: libmilter's signal thread may take a SIGHUP and stop the milter: this build "
+                    "lost its own sigwait() (see src/milter/signals.hpp); reload with care");
     if (register_filter() != MI_SUCCESS) return fail(DaemonExit::Failure, "smfi_register failed");
     if (smfi_setconn(socket.spec.data()) != MI_SUCCESS)
         return fail(DaemonExit::Config, "libmilter does not accept the socket '" + socket.spec + "'");

@@ -1,5 +1,6 @@
 #include "milter/signals.hpp"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -111,11 +112,7 @@ BlockedSignals::~BlockedSignals() {
     ::pthread_sigmask(SIG_SETMASK, &saved_, nullptr);
 }
 
-}  // namespace mdcrypt::milter
-
-// libmilter reaches its signal thread's wait through this symbol (the executable's definition comes
-// before libc's); nothing else in the daemon calls sigwait.
-extern "C" int sigwait(const sigset_t* __restrict set, int* __restrict signo) {
+int sigwait_without_reload(const sigset_t* set, int* signo) {
     sigset_t without_reload = *set;
     sigdelset(&without_reload, SIGHUP);
     int taken;
@@ -125,4 +122,16 @@ extern "C" int sigwait(const sigset_t* __restrict set, int* __restrict signo) {
     if (taken < 0) return errno;
     *signo = taken;
     return 0;
+}
+
+bool reload_kept_from_libmilter() {
+    return ::dlsym(RTLD_DEFAULT, "sigwait") == reinterpret_cast<void*>(&::sigwait);
+}
+
+}  // namespace mdcrypt::milter
+
+// libmilter reaches its signal thread's wait through this symbol: the executable's definition comes
+// before libc's (and a sanitizer's). Nothing else in the daemon calls sigwait.
+extern "C" int sigwait(const sigset_t* __restrict set, int* __restrict signo) {
+    return mdcrypt::milter::sigwait_without_reload(set, signo);
 }

@@ -42,6 +42,14 @@ private:
     FileDescriptor write_end_;
 };
 
+// libc's sigwait() without SIGHUP: what libmilter's signal thread gets when it calls sigwait() (the
+// daemon defines that symbol to call this). Returns 0 or an errno value, as sigwait() does.
+int sigwait_without_reload(const sigset_t* set, int* signo);
+
+// Whether sigwait() as the dynamic linker resolves it, for libmilter too, is the daemon's: false if a
+// build or link change lost it (then a SIGHUP may again stop the milter; the daemon warns at start).
+bool reload_kept_from_libmilter();
+
 // Blocks SIGHUP/SIGTERM/SIGINT in the calling thread for its lifetime, so threads started meanwhile
 // (the one that runs smfi_main) inherit the blocked mask.
 class BlockedSignals {
