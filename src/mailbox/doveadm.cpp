@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,45 +12,12 @@
 #include <stdexcept>
 #include <thread>
 
-extern char** environ;
+#include "core/spawn.hpp"
+#include "core/spool.hpp"
 
 namespace mdcrypt {
 
 namespace {
-
-struct Pipe {
-    FileDescriptor read;
-    FileDescriptor write;
-};
-
-Pipe make_pipe() {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
-    return {FileDescriptor(fds[0]), FileDescriptor(fds[1])};
-}
-
-class SpawnActions {
-public:
-    SpawnActions() { ::posix_spawn_file_actions_init(&actions_); }
-    ~SpawnActions() { ::posix_spawn_file_actions_destroy(&actions_); }
-    SpawnActions(const SpawnActions&) = delete;
-    SpawnActions& operator=(const SpawnActions&) = delete;
-    void dup_to(int fd, int target) { ::posix_spawn_file_actions_adddup2(&actions_, fd, target); }
-    posix_spawn_file_actions_t* get() { return &actions_; }
-
-private:
-    posix_spawn_file_actions_t actions_;
-};
-
-pid_t spawn(const std::vector<std::string>& argv, SpawnActions& actions) {
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    pid_t pid = -1;
-    const int rc = ::posix_spawn(&pid, args[0], actions.get(), nullptr, args.data(), environ);
-    if (rc != 0) throw std::runtime_error("cannot run " + argv[0] + ": " + std::strerror(rc));
-    return pid;
-}
 
 int wait_for(pid_t pid) {
     int status = 0;
@@ -59,12 +25,6 @@ int wait_for(pid_t pid) {
         if (errno != EINTR) return -1;
     }
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-FileDescriptor unlinked_file(const std::filesystem::path& dir) {
-    const int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd < 0) throw std::runtime_error("cannot create a file in " + dir.string() + ": " + std::strerror(errno));
-    return FileDescriptor(fd);
 }
 
 std::string read_tail(int fd, std::size_t max) {
@@ -92,7 +52,7 @@ std::vector<std::string> doveadm_argv(const MailboxSettings& settings, const std
 ImapProcess::ImapProcess(const MailboxSettings& settings, const std::string& user, const std::filesystem::path& private_dir) {
     Pipe in = make_pipe();
     Pipe out = make_pipe();
-    stderr_file_ = unlinked_file(private_dir);
+    stderr_file_ = create_unlinked_file(private_dir);
     SpawnActions actions;
     actions.dup_to(in.read.get(), STDIN_FILENO);
     actions.dup_to(out.write.get(), STDOUT_FILENO);
