@@ -7,6 +7,7 @@ add_library(mdcrypt_crypto STATIC
   ${CMAKE_CURRENT_LIST_DIR}/file_stamp.cpp
   ${CMAKE_CURRENT_LIST_DIR}/gpg_engine.cpp
   ${CMAKE_CURRENT_LIST_DIR}/gpg_locale.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/gpg_multifile.cpp
   ${CMAKE_CURRENT_LIST_DIR}/gpg_operation.cpp
   ${CMAKE_CURRENT_LIST_DIR}/gpgme_encryptor.cpp
   ${CMAKE_CURRENT_LIST_DIR}/gpgme_handles.cpp
