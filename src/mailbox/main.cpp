@@ -17,7 +17,9 @@
 #include "core/log_sink.hpp"
 #include "core/private_temp_dir.hpp"
 #include "crypto/encryptor_choice.hpp"
+#include "crypto/gpg_engine.hpp"
 #include "crypto/gpg_locale.hpp"
+#include "crypto/gpg_multifile.hpp"
 #include "crypto/gpg_operation.hpp"
 #include "crypto/key_sources.hpp"
 #include "mailbox/doveadm.hpp"
@@ -41,14 +43,17 @@ void stop_after_batch_on_termination() {
 
 constexpr const char* kUsage =
     "usage: mdcrypt-mailbox --config FILE --user USER [--address ADDR] [--folder NAME]... [--dry-run]\n"
-    "                       [--progress auto|bar|lines|none]\n"
+    "                       [--progress auto|bar|lines|none] [--one-gpg-per-message]\n"
     "       mdcrypt-mailbox --config FILE --all-users [--dry-run] [--progress auto|bar|lines|none]\n"
+    "                       [--one-gpg-per-message]\n"
     "\n"
     "Encrypts a Dovecot user's stored messages in place (PGP/MIME, RFC 3156) with the policy, key sources\n"
     "and engine of mdcrypt-milter's configuration, through Dovecot itself (doveadm exec imap), keeping\n"
     "flags, keywords, received dates and folders. Already encrypted messages are left alone; so are\n"
     "messages whose policy or key says not to encrypt. A run killed at any point is finished by the\n"
     "next one. --all-users takes every user `doveadm user '*'` lists whose policy is not off.\n"
+    "With the GPGME engine one gpg encrypts many messages (gpg --multifile); --one-gpg-per-message\n"
+    "starts one for each, through GPGME, as the milter does.\n"
     "\n"
     "exit status: 0 nothing failed; 75 some messages or users failed (run again later); 78 bad\n"
     "             configuration; 64 bad usage\n";
@@ -60,6 +65,7 @@ struct Options {
     std::vector<std::string> folders;
     bool all_users = false;
     bool dry_run = false;
+    bool one_gpg_per_message = false;
     std::string progress = "auto";
 };
 
@@ -95,6 +101,7 @@ int main(int argc, char** argv) {
         }
         if (arg == "--all-users") options.all_users = true;
         else if (arg == "--dry-run") options.dry_run = true;
+        else if (arg == "--one-gpg-per-message") options.one_gpg_per_message = true;
         else if (arg == "--config" && has_value) options.config = args[++i];
         else if (arg == "--user" && has_value) options.user = args[++i];
         else if (arg == "--address" && has_value) options.address = args[++i];
@@ -157,8 +164,13 @@ int main(int argc, char** argv) {
                 return encrypt_stored_message(in_worker, job, in, out);
             });
         }
+        std::optional<GpgMultifileEncryptor> multifile;
+        if (config->gnupg.backend == EngineBackend::Gpgme && !options.one_gpg_per_message) {
+            const GpgEngine engine(config->gnupg.home, config->gnupg.gpg_program, std::chrono::seconds(config->gnupg.timeout_seconds));
+            multifile.emplace(engine.gpg_program(), engine.home(), config->gnupg.trust_model, engine.timeout());
+        }
         const MailboxServices services{*config, lookup, *encryptor, private_dir.path(), &stop_requested,
-                                       workers ? &*workers : nullptr};
+                                       workers ? &*workers : nullptr, multifile ? &*multifile : nullptr};
         stop_after_batch_on_termination();
 
         bool any_failed = false;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <future>
 #include <thread>
 #include <ctime>
@@ -22,6 +23,7 @@
 #include "mailbox/imap_value.hpp"
 #include "mailbox/journal.hpp"
 #include "mailbox/mutf7.hpp"
+#include "mailbox/recorded_encryption.hpp"
 
 namespace fs = std::filesystem;
 
@@ -76,6 +78,9 @@ public:
             fail(e.what());
         }
         if (!options_.dry_run && !touched_.empty()) purge_caches();
+        if (batch_fallbacks_ > 1)
+            log_warning(LogLine().add("user", options_.user).add("batch_encryption", "failed for some, encrypted one by one")
+                            .add("messages", batch_fallbacks_.load()).str());
         for (const auto& [reason, count] : failures_)
             report_out_ << "mdcrypt-mailbox: " << options_.user << ": " << count << " message(s) left as they were: " << reason << "\n";
         return std::move(result_);
@@ -236,6 +241,7 @@ private:
         std::mutex lookup_mutex;
         std::optional<KeyLookup> looked_up;
         KeyLookupFn lookup;
+        std::int64_t now = 0;  // seconds since the epoch, the same for every run of the core on the batch
     };
 
     std::unique_ptr<Batch> fetch_batch(ImapSession& session, std::vector<std::uint32_t> uids) {
@@ -254,35 +260,127 @@ private:
             if (!batch.looked_up) batch.looked_up = services_.lookup(address, now);
             return *batch.looked_up;
         };
+        batch.now = static_cast<std::int64_t>(std::time(nullptr));
+        if (services_.batch) {
+            encrypt_batch_together(batch, folder);
+            return;
+        }
+        for_each_parallel(batch.candidates.size(), [&](std::size_t i) {
+            Candidate& c = batch.candidates[i];
+            settle(c, run_core(c, batch, nullptr), folder);
+        });
+    }
+
+    // `task(i)` for i in [0, count) on up to workers_ threads, this one included.
+    void for_each_parallel(std::size_t count, const std::function<void(std::size_t)>& task) const {
         std::atomic<std::size_t> next{0};
         const auto work = [&] {
-            for (std::size_t i; (i = next++) < batch.candidates.size();) encrypt_candidate(batch.candidates[i], folder, batch.lookup);
+            for (std::size_t i; (i = next++) < count;) task(i);
         };
-        std::vector<std::jthread> workers;
-        for (unsigned t = 1; t < workers_ && t < batch.candidates.size(); ++t) workers.emplace_back(work);
+        std::vector<std::jthread> threads;
+        for (unsigned t = 1; t < workers_ && t < count; ++t) threads.emplace_back(work);
         work();
     }
 
-    // Decides and encrypts one message with the core, as the pipe filter does for its address: in a
-    // worker process with the GPGME engine (encryption_workers.hpp says why), else on this thread.
-    void encrypt_candidate(Candidate& c, const std::string& folder, const KeyLookupFn& lookup) {
-        const StoredMessageJob job{options_.address, c.token, static_cast<std::int64_t>(std::time(nullptr))};
-        StoredVerdict verdict;
+    // Three passes (recorded_encryption.hpp): the core records what each message needs; one engine
+    // run per key set and CPU encrypts the recorded entities; the core runs again with the
+    // ciphertext. A message the batch could not take (key blocks) or whose encryption failed in
+    // it goes the per-message way, which gives it its own verdict.
+    void encrypt_batch_together(Batch& batch, const std::string& folder) {
+        const std::size_t count = batch.candidates.size();
+        std::vector<std::optional<RecordedEncryption>> recorded(count);
+        std::vector<StoredVerdict> first(count);
+        for_each_parallel(count, [&](std::size_t i) {
+            RecordingEncryptor recorder(services_.private_dir);
+            first[i] = run_core(batch.candidates[i], batch, &recorder);
+            recorded[i] = recorder.take();
+        });
+
+        // Same keys, one run; a key set's messages split into one run per CPU.
+        std::map<std::vector<std::string>, std::vector<std::size_t>> by_keys;
+        for (std::size_t i = 0; i < count; ++i)
+            if (recorded[i])
+                if (std::vector<std::string> fingerprints = keyring_fingerprints(*recorded[i]); !fingerprints.empty())
+                    by_keys[std::move(fingerprints)].push_back(i);
+        struct Run {
+            const std::vector<std::string>* fingerprints;
+            std::vector<std::size_t> messages;
+        };
+        std::vector<Run> runs;
+        const std::size_t cpus = std::max(1u, std::thread::hardware_concurrency());
+        for (const auto& [fingerprints, messages] : by_keys) {
+            const std::size_t parts = std::min(cpus, messages.size());
+            for (std::size_t p = 0; p < parts; ++p) {
+                Run run{&fingerprints, {}};
+                for (std::size_t k = p; k < messages.size(); k += parts) run.messages.push_back(messages[k]);
+                runs.push_back(std::move(run));
+            }
+        }
+        std::vector<std::optional<Spool>> ciphertext(count);
+        {
+            std::vector<std::jthread> threads;
+            for (const Run& run : runs)
+                threads.emplace_back([&, this] {
+                    std::vector<int> files;
+                    for (const std::size_t i : run.messages) files.push_back(recorded[i]->plaintext.get());
+                    std::vector<BatchEncrypted> results = services_.batch->encrypt_files(files, *run.fingerprints, spool_);
+                    for (std::size_t k = 0; k < run.messages.size(); ++k) {
+                        if (results[k].armored) ciphertext[run.messages[k]] = std::move(results[k].armored);
+                        else note_batch_failure(results[k].error);
+                    }
+                });
+        }
+
+        for_each_parallel(count, [&](std::size_t i) {
+            Candidate& c = batch.candidates[i];
+            if (!recorded[i]) {
+                settle(c, first[i], folder);
+            } else if (ciphertext[i]) {
+                ReplayingEncryptor replay(*recorded[i], *ciphertext[i]);
+                settle(c, run_core(c, batch, &replay), folder);
+            } else {
+                settle(c, run_core(c, batch, nullptr), folder);
+            }
+            recorded[i].reset();
+            ciphertext[i].reset();
+        });
+    }
+
+    // The first message a batch run failed is logged with the reason, the count at the end; each
+    // goes one by one.
+    void note_batch_failure(const std::string& reason) {
+        if (batch_fallbacks_++ == 0)
+            log_warning(LogLine().add("user", options_.user).add("batch_encryption", "failed, encrypting one by one")
+                            .add("reason", reason).str());
+    }
+
+    // Decides and encrypts one message with the core, as the pipe filter does for its address: with
+    // `encryptor` on this thread when given, else in a worker process with the GPGME engine
+    // (encryption_workers.hpp says why), else on this thread with the tool's encryptor.
+    StoredVerdict run_core(Candidate& c, const Batch& batch, Encryptor* encryptor) {
+        const StoredMessageJob job{options_.address, c.token, batch.now};
         try {
             auto in = c.fetched.body.reader();
             NullSink discard;
+            c.encrypted.reset();
             if (!options_.dry_run) c.encrypted.emplace(spool_);
             ByteSink& out = options_.dry_run ? static_cast<ByteSink&>(discard) : *c.encrypted;
-            verdict = services_.workers
-                          ? services_.workers->run(job, *in, out)
-                          : encrypt_stored_message({services_.config.policy, lookup, services_.encryptor, spool_}, job, *in, out);
+            if (!encryptor && services_.workers) return services_.workers->run(job, *in, out);
+            return encrypt_stored_message({services_.config.policy, batch.lookup, encryptor ? *encryptor : services_.encryptor, spool_},
+                                          job, *in, out);
         } catch (const std::exception& e) {
-            verdict = {StoredOutcome::Failed, e.what()};
+            return {StoredOutcome::Failed, e.what()};
         }
+    }
+
+    // The message's outcome from the core's verdict; a failure is logged the first time its reason
+    // is seen (counted at the end).
+    void settle(Candidate& c, const StoredVerdict& verdict, const std::string& folder) {
         c.outcome = verdict.outcome;
         // The core defers an encrypted message too when the key lookup fails (the milter must not
         // pass it on an unknown verdict); stored ciphertext needs no key: it stays, counted as such.
         if (c.outcome == StoredOutcome::Failed && is_protected(c.fetched.body)) c.outcome = StoredOutcome::AlreadyProtected;
+        if (c.outcome != StoredOutcome::Encrypted) c.encrypted.reset();
         if (c.outcome == StoredOutcome::Failed) {
             const std::string& reason = verdict.reason;
             std::lock_guard lock(failures_mutex_);
@@ -447,6 +545,7 @@ private:
     std::set<std::string> touched_;
     std::mutex failures_mutex_;
     std::map<std::string, std::uint64_t> failures_;  // reason -> messages
+    std::atomic<std::uint64_t> batch_fallbacks_{0};  // messages a batch run failed
 };
 
 }  // namespace

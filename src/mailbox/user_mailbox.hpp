@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/batch_encryptor.hpp"
 #include "core/config.hpp"
 #include "core/decision.hpp"
 #include "core/encryptor.hpp"
@@ -42,6 +43,9 @@ struct MailboxServices {
     std::filesystem::path private_dir;  // 0700: spooled messages, the imap process's stderr
     const std::atomic<bool>* stop = nullptr;  // set by a signal: end after the batch at hand
     EncryptionWorkers* workers = nullptr;  // encrypt in these processes; null: on the tool's threads
+    // Set (the GPGME engine): a batch's messages to keyring keys are encrypted together, one engine
+    // run per key set and CPU (recorded_encryption.hpp); the rest go one by one as above.
+    const BatchEncryptor* batch = nullptr;
 };
 
 // How many messages are encrypted at once (threads, and worker processes with the GPGME engine):
