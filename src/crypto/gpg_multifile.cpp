@@ -1,9 +1,7 @@
 #include "crypto/gpg_multifile.hpp"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -92,60 +90,8 @@ private:
     fs::path path_;
 };
 
-struct GpgRunOutput {
-    std::string status;   // at most kMaxStatus bytes
-    std::string errors;   // the last kMaxErrors bytes of stderr
-    std::string ended;    // "exit 2", "killed by signal 9", "killed after 120 s"
-};
-
 constexpr std::size_t kMaxStatus = 4u << 20;
 constexpr std::size_t kMaxErrors = 2048;
-
-// Reads gpg's status (stdout) and stderr until both close or the deadline passes (then gpg is
-// killed), and reaps it.
-GpgRunOutput collect(pid_t pid, FileDescriptor status, FileDescriptor errors, std::chrono::seconds budget) {
-    GpgRunOutput out;
-    const auto deadline = std::chrono::steady_clock::now() + budget;
-    pollfd fds[2] = {{status.get(), POLLIN, 0}, {errors.get(), POLLIN, 0}};
-    int open_count = 2;
-    bool timed_out = false;
-    char chunk[16384];
-    while (open_count > 0) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) {
-            timed_out = true;
-            break;
-        }
-        const int ready = ::poll(fds, 2, static_cast<int>(std::min<long long>(left.count(), 1000)));
-        if (ready < 0 && errno != EINTR) break;
-        if (ready <= 0) continue;
-        for (int i = 0; i < 2; ++i) {
-            if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-            const ssize_t n = ::read(fds[i].fd, chunk, sizeof chunk);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) {
-                fds[i].fd = -1;
-                --open_count;
-                continue;
-            }
-            if (i == 0) {
-                out.status.append(chunk, std::min(static_cast<std::size_t>(n), kMaxStatus - std::min(kMaxStatus, out.status.size())));
-            } else {
-                out.errors.append(chunk, static_cast<std::size_t>(n));
-                if (out.errors.size() > kMaxErrors) out.errors.erase(0, out.errors.size() - kMaxErrors);
-            }
-        }
-    }
-    if (open_count > 0) ::kill(pid, SIGKILL);
-    int wstatus = 0;
-    while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
-    }
-    if (timed_out) out.ended = "killed after " + std::to_string(budget.count()) + " s";
-    else if (WIFEXITED(wstatus)) out.ended = "exit " + std::to_string(WEXITSTATUS(wstatus));
-    else if (WIFSIGNALED(wstatus)) out.ended = "killed by signal " + std::to_string(WTERMSIG(wstatus));
-    else out.ended = "ended";
-    return out;
-}
 
 // gpg's last diagnostic lines, one line, printable.
 std::string diagnostics(std::string_view errors) {
@@ -217,7 +163,8 @@ std::vector<BatchEncrypted> GpgMultifileEncryptor::encrypt_files(std::span<const
         }
 
     std::optional<RunDirectory> dir;
-    GpgRunOutput run;
+    CapturedOutput run;
+    std::string ended;  // how gpg ended, for messages it did not finish
     std::vector<std::string> names;
     try {
         dir.emplace(spool.directory);
@@ -240,20 +187,23 @@ std::vector<BatchEncrypted> GpgMultifileEncryptor::encrypt_files(std::span<const
         const pid_t pid = spawn(argv(fingerprints, names), actions);
         status.write = FileDescriptor();
         errors.write = FileDescriptor();
-        run = collect(pid, std::move(status.read), std::move(errors.read),
-                      timeout_per_message_ * static_cast<long>(plaintexts.size()));
+        const auto budget = timeout_per_message_ * static_cast<long>(plaintexts.size());
+        run = capture_output(status.read, errors.read, kMaxStatus, kMaxErrors, std::chrono::steady_clock::now() + budget);
+        if (!run.closed) ::kill(pid, SIGKILL);
+        const int wait_status = wait_for_child(pid);
+        ended = run.timed_out ? "killed after " + std::to_string(budget.count()) + " s" : describe_wait_status(wait_status);
     } catch (const std::exception& e) {
         fail_all(e.what());
         return results;
     }
 
-    const std::vector<MultifileStatus> statuses = parse_multifile_status(run.status, names);
-    const std::string diag = diagnostics(run.errors);
+    const std::vector<MultifileStatus> statuses = parse_multifile_status(run.out, names);
+    const std::string diag = diagnostics(run.err);
     for (std::size_t i = 0; i < results.size(); ++i) {
         const MultifileStatus& s = statuses[i];
         std::string why;
         if (!s.failure.empty()) why = "gpg reported " + s.failure;
-        else if (!s.ended) why = "gpg did not finish this message (" + run.ended + ")";
+        else if (!s.ended) why = "gpg did not finish this message (" + ended + ")";
         if (why.empty()) {
             try {
                 results[i].armored.emplace(read_checked_output(dir->path() / (names[i] + ".asc"), spool));

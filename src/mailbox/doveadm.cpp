@@ -19,14 +19,6 @@ namespace mdcrypt {
 
 namespace {
 
-int wait_for(pid_t pid) {
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) return -1;
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 std::string read_tail(int fd, std::size_t max) {
     const off_t end = ::lseek(fd, 0, SEEK_END);
     if (end <= 0) return {};
@@ -74,7 +66,7 @@ ImapProcess::~ImapProcess() {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     ::kill(pid_, SIGKILL);
-    wait_for(pid_);
+    wait_for_child(pid_);
 }
 
 std::string ImapProcess::stderr_tail() const { return read_tail(stderr_file_.get(), 2048); }
@@ -92,31 +84,10 @@ DoveadmResult run_doveadm(const MailboxSettings& settings, const std::vector<std
     out.write = FileDescriptor();
     err.write = FileDescriptor();
 
-    DoveadmResult result;
-    pollfd fds[2] = {{out.read.get(), POLLIN, 0}, {err.read.get(), POLLIN, 0}};
-    std::string* targets[2] = {&result.output, &result.errors};
-    const std::size_t limits[2] = {16u << 20, 16u << 10};
-    int open_count = 2;
-    char chunk[65536];
-    while (open_count > 0) {
-        if (::poll(fds, 2, -1) < 0) {
-            if (errno == EINTR) continue;
-            break;
-        }
-        for (int i = 0; i < 2; ++i) {
-            if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-            const ssize_t n = ::read(fds[i].fd, chunk, sizeof chunk);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) {
-                fds[i].fd = -1;
-                --open_count;
-                continue;
-            }
-            const std::size_t room = limits[i] - std::min(limits[i], targets[i]->size());
-            targets[i]->append(chunk, std::min(room, static_cast<std::size_t>(n)));
-        }
-    }
-    result.exit_code = wait_for(pid);
+    CapturedOutput captured = capture_output(out.read, err.read, 16u << 20, 16u << 10);
+    DoveadmResult result{-1, std::move(captured.out), std::move(captured.err)};
+    const int status = wait_for_child(pid);
+    if (status >= 0 && WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
     return result;
 }
 

@@ -5,9 +5,11 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <functional>
 #include <string>
 
@@ -64,6 +66,54 @@ TEST_CASE("the child starts in the directory given", "[spawn]") {
     testing::TempDir dir;
     const Ran ran = run({"/bin/pwd"}, [&](SpawnActions& a) { a.chdir(dir.path()); });
     CHECK(ran.out == dir.path().string() + "\n");
+}
+
+TEST_CASE("a child's output is kept within the limits: the head of stdout, the tail of stderr", "[spawn]") {
+    testing::TempDir dir;
+    const auto big = dir.write("big", std::string(100000, 'o') + "END");
+    Pipe out = make_pipe();
+    Pipe err = make_pipe();
+    SpawnActions actions;
+    actions.dup_to(out.write.get(), STDOUT_FILENO);
+    actions.dup_to(out.write.get(), STDERR_FILENO);
+    const pid_t pid = spawn({"/bin/cat", big.string()}, actions);
+    out.write = FileDescriptor();
+    err.write = FileDescriptor();
+    const CapturedOutput captured = capture_output(out.read, err.read, 10, 10);
+    CHECK(captured.out == std::string(10, 'o'));
+    CHECK(captured.closed);
+    CHECK_FALSE(captured.timed_out);
+    CHECK(describe_wait_status(wait_for_child(pid)) == "exit 0");
+
+    Pipe out2 = make_pipe();
+    Pipe err2 = make_pipe();
+    SpawnActions to_stderr;
+    to_stderr.dup_to(err2.write.get(), STDERR_FILENO);
+    to_stderr.dup_to(out2.write.get(), STDOUT_FILENO);
+    const pid_t pid2 = spawn({"/bin/cat", big.string(), "/nonexistent"}, to_stderr);
+    out2.write = FileDescriptor();
+    err2.write = FileDescriptor();
+    const CapturedOutput second = capture_output(out2.read, err2.read, 1 << 20, 12);
+    CHECK(second.out.ends_with("END"));
+    CHECK(second.err == "r directory\n");  // the end of "...: No such file or directory"
+    CHECK(describe_wait_status(wait_for_child(pid2)) == "exit 1");
+}
+
+TEST_CASE("a child that outlives the deadline is reported, not waited for", "[spawn]") {
+    Pipe out = make_pipe();
+    Pipe err = make_pipe();
+    SpawnActions actions;
+    actions.dup_to(out.write.get(), STDOUT_FILENO);
+    actions.dup_to(err.write.get(), STDERR_FILENO);
+    const pid_t pid = spawn({"/bin/sleep", "30"}, actions);
+    out.write = FileDescriptor();
+    err.write = FileDescriptor();
+    const CapturedOutput captured =
+        capture_output(out.read, err.read, 100, 100, std::chrono::steady_clock::now() + std::chrono::milliseconds(200));
+    CHECK(captured.timed_out);
+    CHECK_FALSE(captured.closed);
+    ::kill(pid, SIGKILL);
+    CHECK(describe_wait_status(wait_for_child(pid)) == "killed by signal 9");
 }
 
 TEST_CASE("a program that does not exist is an error naming it", "[spawn]") {
