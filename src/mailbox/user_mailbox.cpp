@@ -321,12 +321,17 @@ private:
             std::vector<std::jthread> threads;
             for (const Run& run : runs)
                 threads.emplace_back([&, this] {
-                    std::vector<int> files;
-                    for (const std::size_t i : run.messages) files.push_back(recorded[i]->plaintext.get());
-                    std::vector<BatchEncrypted> results = services_.batch->encrypt_files(files, *run.fingerprints, spool_);
-                    for (std::size_t k = 0; k < run.messages.size(); ++k) {
-                        if (results[k].armored) ciphertext[run.messages[k]] = std::move(results[k].armored);
-                        else note_batch_failure(results[k].error);
+                    try {
+                        std::vector<int> files;
+                        for (const std::size_t i : run.messages) files.push_back(recorded[i]->plaintext.get());
+                        std::vector<BatchEncrypted> results = services_.batch->encrypt_files(files, *run.fingerprints, spool_);
+                        for (std::size_t k = 0; k < run.messages.size(); ++k) {
+                            if (results[k].armored) ciphertext[run.messages[k]] = std::move(results[k].armored);
+                            else note_batch_failure(results[k].error);
+                        }
+                    } catch (const std::exception& e) {  // out of memory, say: these go one by one
+                        for (const std::size_t i : run.messages) ciphertext[i].reset();
+                        note_batch_failure(e.what());
                     }
                 });
         }

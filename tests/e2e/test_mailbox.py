@@ -616,6 +616,47 @@ class FullTextIndex(unittest.TestCase):
             self.assertEqual(len(data[0].split()), 1, f"{kept.subject_marker} in {kept.folder}")
 
 
+class KeyFromAKeyFile(Checks, unittest.TestCase):
+    """With the GPGME engine, batches go through gpg --multifile only for keys in the GnuPG home. A key
+    from a key file (as from WKD or LDAP) goes to gpg as a file through GPGME: those messages must be
+    encrypted one by one in the same run, to that key, and decrypt."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Setup("maildir", 40, 0, random.Random(f"{SEED}-keyfile"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.cleanup()
+
+    def test_key_file_messages_go_one_by_one_and_decrypt(self):
+        if tool() is None:
+            self.skipTest("mdcrypt-mailbox not built (MDCRYPT_MAILBOX unset)")
+        key_dir = self.s.tmp.subdir("keyfiles")
+        exported = subprocess.run(["gpg", "--homedir", str(self.s.keys.home), "--batch", "--export", "--armor",
+                                   self.s.keys.fingerprints["alice"]], capture_output=True, check=True).stdout
+        self.assertIn(b"BEGIN PGP PUBLIC KEY BLOCK", exported)
+        (key_dir / "alice.asc").write_bytes(exported)
+        # A GnuPG home without the key: were these messages batched, gpg --multifile would refuse the
+        # key and the run would log the batch's failure.
+        empty_home = self.s.tmp.subdir("empty-gnupg-home")
+        config = self.s.write_config("keyfile.toml", dovecot.DOVEADM)
+        text = config.read_text()
+        self.assertIn(f'home = "{self.s.keys.home}"', text)
+        text = text.replace(f'home = "{self.s.keys.home}"', f'home = "{empty_home}"')
+        config.write_text(text + f'\n[keys]\nsources = ["file"]\nfile_template = "{key_dir}/%l.asc"\n')
+        before, _ = mc.by_id(self.s.snapshot(KEYED_USER))
+        plain = {(x.folder, x.message_id): x for x in self.s.specs if not x.protected}
+        r = self.s.run_tool(KEYED_USER, config=config)
+        self.assertEqual(r.proc.returncode, 0, str(r))
+        self.assertEqual((r.encrypted, r.failed), (len(plain), 0), str(r))
+        self.assertNotIn("batch_encryption=", r.stderr, str(r))  # no batch was tried and failed
+        got, _ = mc.by_id(self.s.snapshot(KEYED_USER))
+        for key, spec in sorted(plain.items())[:10]:
+            markers = (spec.body_marker,) + (() if spec.kind == "signed" else (spec.subject_marker,))
+            self.assert_replaced(self.s, before[key].data, got[key].data, spec.kind == "signed", markers, str(key))
+
+
 class KilledRuns(Checks, unittest.TestCase):
     """20 runs killed at random moments (some with Dovecot: power loss), then a clean run; then a
     damaged keyring."""
