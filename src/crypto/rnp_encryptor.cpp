@@ -24,6 +24,9 @@ namespace {
 // Idle ffi objects kept for reuse; more are made when more operations run at once, and dropped after.
 constexpr std::size_t kMaxIdleKeyrings = 64;
 
+// As gpg's listing of a keyring (key_index.cpp): a keyring is read whole, and a larger one is refused.
+constexpr std::uint64_t kMaxKeyringFile = std::uint64_t{256} << 20;
+
 // The file's bytes and the stamp of exactly what was read. A missing file is no keyring: nullopt.
 std::optional<std::string> read_keyring_file(const std::filesystem::path& file, FileStamp& stamp) {
     const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
@@ -42,6 +45,11 @@ std::optional<std::string> read_keyring_file(const std::filesystem::path& file, 
     };
     if (::fstat(fd, &st) != 0) fail(errno);
     stamp = stamp_of(st);
+    if (static_cast<std::uint64_t>(st.st_size) > kMaxKeyringFile) {
+        ::close(fd);
+        throw EncryptError("cannot read keyring " + file.string() + ": it holds " + std::to_string(st.st_size) +
+                           " bytes, more than the " + std::to_string(kMaxKeyringFile >> 20) + " MiB a keyring may have");
+    }
     bytes.resize(static_cast<std::size_t>(st.st_size));
     std::size_t done = 0;
     while (done < bytes.size()) {

@@ -252,6 +252,11 @@ TEST_CASE("a damaged or unreadable keyring and a truncated key file are an Encry
         CHECK_THAT(encrypt_error(encryptor, {{key("alice").fingerprint}}),
                    Contains("cannot read keyring " + kbx.string()) && Contains("Is a directory"));
     }
+    SECTION("a keybox larger than a keyring may be is refused, not read") {
+        std::filesystem::resize_file(kbx, (std::uintmax_t{256} << 20) + 1);  // sparse: no disk, no memory
+        CHECK_THAT(encrypt_error(encryptor, {{key("alice").fingerprint}}),
+                   Contains("cannot read keyring " + kbx.string()) && Contains("more than the 256 MiB"));
+    }
     SECTION("a truncated key file") {
         const std::string block = read_file(key("carol").public_file);
         RecipientHome recipient;
