@@ -13,8 +13,8 @@
 #include "core/file_descriptor.hpp"
 #include "core/openpgp_message_check.hpp"
 #include "core/spawn.hpp"
-#include "core/text.hpp"
 #include "crypto/encryption_key_names.hpp"
+#include "crypto/gpgme_handles.hpp"
 
 namespace fs = std::filesystem;
 
@@ -92,13 +92,6 @@ private:
 
 constexpr std::size_t kMaxStatus = 4u << 20;
 constexpr std::size_t kMaxErrors = 2048;
-
-// gpg's last diagnostic lines, one line, printable.
-std::string diagnostics(std::string_view errors) {
-    std::string out;
-    for (char c : trim_right(errors)) out += (c == '\n') ? ' ' : (static_cast<unsigned char>(c) < 0x20 ? '?' : c);
-    return out.size() > 400 ? "..." + out.substr(out.size() - 400) : out;
-}
 
 // The .asc gpg wrote for one file, through the armor and packet check, into a spool.
 Spool read_checked_output(const fs::path& file, const SpoolSettings& spool) {
@@ -198,7 +191,7 @@ std::vector<BatchEncrypted> GpgMultifileEncryptor::encrypt_files(std::span<const
     }
 
     const std::vector<MultifileStatus> statuses = parse_multifile_status(run.out, names);
-    const std::string diag = diagnostics(run.err);
+    const std::string diag = gpg_diagnostic_line(run.err);
     for (std::size_t i = 0; i < results.size(); ++i) {
         const MultifileStatus& s = statuses[i];
         std::string why;

@@ -57,7 +57,10 @@ std::string gpg_diagnostics(gpgme_ctx_t ctx, std::size_t keep) {
     ssize_t n = 0;
     while (text.size() < kReadAtMost && (n = gpgme_data_read(data.get(), buffer, sizeof buffer)) > 0)
         text.append(buffer, static_cast<std::size_t>(n));
+    return gpg_diagnostic_line(text, keep);
+}
 
+std::string gpg_diagnostic_line(std::string_view text, std::size_t keep) {
     std::string joined;
     for (char c : text) {
         const auto u = static_cast<unsigned char>(c);

@@ -11,6 +11,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <type_traits>
 
 namespace mdcrypt {
@@ -47,5 +48,8 @@ std::string gpgme_error_text(gpgme_error_t err);
 // What gpg itself said (its diagnostics, normally on stderr) during the last operation on `ctx`: the
 // lines joined with "; ", control characters removed, the last `keep` bytes; empty if nothing.
 std::string gpg_diagnostics(gpgme_ctx_t ctx, std::size_t keep = 1000);
+
+// gpg's diagnostic text (its stderr) as gpg_diagnostics gives it: one line, as described there.
+std::string gpg_diagnostic_line(std::string_view text, std::size_t keep = 1000);
 
 }  // namespace mdcrypt

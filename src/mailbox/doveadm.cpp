@@ -1,7 +1,6 @@
 #include "mailbox/doveadm.hpp"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
