@@ -291,8 +291,11 @@ private:
         std::vector<std::optional<RecordedEncryption>> recorded(count);
         std::vector<StoredVerdict> first(count);
         for_each_parallel(count, [&](std::size_t i) {
+            // Nothing this run writes is kept: a message it would encrypt is recorded, and the others
+            // are not stored again.
             RecordingEncryptor recorder(services_.private_dir);
-            first[i] = run_core(batch.candidates[i], batch, &recorder);
+            NullSink discard;
+            first[i] = run_core(batch.candidates[i], batch, &recorder, discard);
             recorded[i] = recorder.take();
         });
 
@@ -359,17 +362,21 @@ private:
                             .add("reason", reason).str());
     }
 
-    // Decides and encrypts one message with the core, as the pipe filter does for its address: with
-    // `encryptor` on this thread when given, else in a worker process with the GPGME engine
-    // (encryption_workers.hpp says why), else on this thread with the tool's encryptor.
+    // Decides and encrypts one message with the core, as the pipe filter does for its address, into
+    // c.encrypted (nothing on a dry run).
     StoredVerdict run_core(Candidate& c, const Batch& batch, Encryptor* encryptor) {
+        NullSink discard;
+        c.encrypted.reset();
+        if (!options_.dry_run) c.encrypted.emplace(spool_);
+        return run_core(c, batch, encryptor, options_.dry_run ? static_cast<ByteSink&>(discard) : *c.encrypted);
+    }
+
+    // The same into `out`: with `encryptor` on this thread when given, else in a worker process with
+    // the GPGME engine (encryption_workers.hpp says why), else on this thread with the tool's encryptor.
+    StoredVerdict run_core(const Candidate& c, const Batch& batch, Encryptor* encryptor, ByteSink& out) {
         const StoredMessageJob job{options_.address, c.token, batch.now};
         try {
             auto in = c.fetched.body.reader();
-            NullSink discard;
-            c.encrypted.reset();
-            if (!options_.dry_run) c.encrypted.emplace(spool_);
-            ByteSink& out = options_.dry_run ? static_cast<ByteSink&>(discard) : *c.encrypted;
             if (!encryptor && services_.workers) return services_.workers->run(job, *in, out);
             return encrypt_stored_message({services_.config.policy, batch.lookup, encryptor ? *encryptor : services_.encryptor, spool_},
                                           job, *in, out);
